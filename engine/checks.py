@@ -1,0 +1,79 @@
+"""The book's three warnings as checks run before training: redundancy (a sample in both a training
+and an evaluation part), representativeness (classes missing from a part) and small data."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+from dltui.engine.events import Notice
+from dltui.engine.splits import SplitPlan
+
+
+def _row_keys(x: np.ndarray) -> list[bytes]:
+    flat = np.ascontiguousarray(x.reshape(len(x), -1))
+    return [row.tobytes() for row in flat]
+
+
+def redundancy(x: np.ndarray, plan: SplitPlan, dedupe: bool) -> tuple[SplitPlan, list[Notice]]:
+    """Count evaluation samples whose exact features also appear in the matching training part;
+    with `dedupe`, drop them from the evaluation side. Exact equality is the same before and
+    after standardisation (it is one affine map per split), so raw rows are compared."""
+    keys = _row_keys(x)
+    notices: list[Notice] = []
+    counts, splits = [], []
+    for s in plan.splits:
+        seen = {keys[i] for i in s.train_idx}
+        dup = np.array([keys[i] in seen for i in s.val_idx], dtype=bool)
+        counts.append(int(dup.sum()))
+        if dedupe and dup.any():
+            s = dataclasses.replace(s, val_idx=s.val_idx[~dup])
+        splits.append(s)
+    test = plan.test_idx
+    test_dups = 0
+    if len(test):
+        seen = {keys[i] for i in plan.rest_idx}
+        dup = np.array([keys[i] in seen for i in test], dtype=bool)
+        test_dups = int(dup.sum())
+        if dedupe:
+            test = test[~dup]
+    if any(counts) or test_dups:
+        where = f"{sum(counts)} validation sample(s) over {len(counts)} split(s)"
+        if test_dups:
+            where += f" and {test_dups} test sample(s)"
+        action = ("removed from the evaluation side (dedupe = true)" if dedupe else
+                  "set validation.dedupe = true to remove them from the evaluation side")
+        notices.append(Notice("warning", "redundancy",
+                              f"{where} also appear in the training data, so the validation "
+                              f"score is optimistic; {action}"))
+    if dedupe:
+        for s in splits:
+            if len(s.val_idx) == 0:
+                from dltui.engine.errors import InputError
+
+                raise InputError("validation.dedupe: removing duplicates leaves fold "
+                                 f"{s.fold} with no validation samples")
+    return dataclasses.replace(plan, splits=splits, test_idx=test), notices
+
+
+def representativeness(y: np.ndarray, task: str, plan: SplitPlan) -> list[Notice]:
+    if task == "regression":
+        return []
+    for s in plan.splits:
+        missing = set(np.unique(y[s.val_idx])) - set(np.unique(y[s.train_idx]))
+        if missing:
+            return [Notice("warning", "representativeness",
+                           f"fold {s.fold}'s validation part has class(es) {sorted(missing)} that "
+                           "its training part never shows; shuffle before splitting "
+                           "(validation.shuffle) so both parts represent the data")]
+    return []
+
+
+def small_data(n_train: int, scheme: str, shuffles: int) -> list[Notice]:
+    if scheme == "holdout" and shuffles == 1 and n_train < 1000:
+        return [Notice("hint", "small-data",
+                       f"only {n_train} training samples: a single hold-out split gives a noisy "
+                       "estimate; try validation.shuffles = 5 to see the spread, or "
+                       "scheme = 'kfold'")]
+    return []

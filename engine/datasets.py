@@ -1,0 +1,106 @@
+"""Data that needs no download: scikit-learn's bundled sets and seeded synthetic generators.
+
+Each loader returns (x, y, task, classes, time_ordered, about).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from dltui.engine.errors import InputError
+from dltui.engine.spec import DataSpec
+
+Loaded = tuple[np.ndarray, np.ndarray, str, list[str], bool, str]
+
+
+def _sklearn(name: str) -> Callable[[DataSpec], Loaded]:
+    def load(spec: DataSpec) -> Loaded:
+        from sklearn import datasets as skd  # deferred: sklearn's import costs ~0.5 s
+
+        bunch: Any = getattr(skd, f"load_{name}")()
+        x = np.asarray(bunch.data, dtype=np.float32)
+        if name == "digits" and spec.view == "image":
+            x = x.reshape(-1, 1, 8, 8)
+        if name == "diabetes":
+            return x, bunch.target.astype(np.float32), "regression", [], False, bunch.DESCR
+        classes = [str(c) for c in getattr(bunch, "target_names", np.unique(bunch.target))]
+        task = "binary" if len(classes) == 2 else "multiclass"
+        return x, bunch.target.astype(np.int64), task, classes, False, name
+    return load
+
+
+def _moons(spec: DataSpec) -> Loaded:
+    from sklearn.datasets import make_moons
+
+    x, y = make_moons(spec.samples or 1000, noise=0.2 if spec.noise is None else spec.noise,
+                      random_state=spec.seed)
+    return x.astype(np.float32), y.astype(np.int64), "binary", ["upper", "lower"], False, "moons"
+
+
+def _circles(spec: DataSpec) -> Loaded:
+    from sklearn.datasets import make_circles
+
+    x, y = make_circles(spec.samples or 1000, noise=0.1 if spec.noise is None else spec.noise,
+                        factor=0.5, random_state=spec.seed)
+    return x.astype(np.float32), y.astype(np.int64), "binary", ["outer", "inner"], False, "circles"
+
+
+def _spirals(spec: DataSpec) -> Loaded:
+    """Three interleaved spiral arms: a multiclass set no linear model can separate."""
+    rng = np.random.default_rng(spec.seed)
+    n, arms = spec.samples or 900, 3
+    y = np.arange(n) % arms
+    t = rng.uniform(0.0, 1.0, n)
+    angle = t * 4.0 + y * (2 * np.pi / arms)
+    noise = 0.2 if spec.noise is None else spec.noise
+    x = np.stack([t * np.cos(angle), t * np.sin(angle)], 1) + rng.normal(0, noise * 0.1, (n, 2))
+    return x.astype(np.float32), y.astype(np.int64), "multiclass", ["a", "b", "c"], False, "spirals"
+
+
+def _sine(spec: DataSpec) -> Loaded:
+    """A noisy sum of two sines, cut into windows: predict the next value from the last
+    `timesteps` values. Rows are in time order, so splits must respect the arrow of time."""
+    rng = np.random.default_rng(spec.seed)
+    n, steps = spec.samples or 1200, spec.timesteps or 24
+    t = np.arange(n + steps, dtype=np.float64)
+    series = np.sin(2 * np.pi * t / 50) + 0.5 * np.sin(2 * np.pi * t / 13)
+    series += rng.normal(0, 0.1 if spec.noise is None else spec.noise, t.shape)
+    windows = np.lib.stride_tricks.sliding_window_view(series, steps)[:n]
+    x = windows[:, :, None].astype(np.float32)
+    y = series[steps:steps + n].astype(np.float32)
+    return x, y, "regression", [], True, "sine windows -> next value"
+
+
+BUILTIN: dict[str, Callable[[DataSpec], Loaded]] = {
+    "breast_cancer": _sklearn("breast_cancer"),
+    "digits": _sklearn("digits"),
+    "diabetes": _sklearn("diabetes"),
+    "iris": _sklearn("iris"),
+    "wine": _sklearn("wine"),
+    "moons": _moons,
+    "circles": _circles,
+    "spirals": _spirals,
+    "sine": _sine,
+}
+SYNTHETIC = {"moons", "circles", "spirals", "sine"}
+
+
+def load_builtin(name: str, spec: DataSpec) -> Loaded:
+    if name not in BUILTIN:
+        import difflib
+
+        close = difflib.get_close_matches(name, BUILTIN, n=1)
+        hint = f"; did you mean '{close[0]}'?" if close else ""
+        raise InputError(f"data.source: unknown built-in set '{name}'{hint} "
+                         f"(allowed: {', '.join(BUILTIN)})")
+    if name not in SYNTHETIC:
+        for key in ("samples", "noise", "timesteps"):
+            if getattr(spec, key) is not None:
+                raise InputError(f"data.{key}: only synthetic sets ({', '.join(sorted(SYNTHETIC))}) "
+                                 f"take it; '{name}' has a fixed size")
+    if spec.view == "image" and name != "digits":
+        raise InputError(f"data.view: 'image' is only for digits; '{name}' is flat")
+    return BUILTIN[name](spec)

@@ -1,0 +1,151 @@
+"""Events the engine emits while it trains. Every face (rich printer, JSON lines, the app, `watch`)
+consumes these same types; each is one JSON line in `metrics.jsonl`."""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+
+@dataclass(frozen=True)
+class Event:
+    kind: ClassVar[str] = "event"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"event": self.kind, **dataclasses.asdict(self)}
+
+
+@dataclass(frozen=True)
+class RunStarted(Event):
+    kind: ClassVar[str] = "run_started"
+    run_dir: str
+    preset: str
+    scheme: str
+    trainings: int
+    epochs: int
+    device: str
+    data: str
+    task: str
+    params: int
+    metrics: list[str]
+    parallel: str  # "" when folds train one after another, else how many at once
+
+
+@dataclass(frozen=True)
+class Notice(Event):
+    """A warning or a hint: the book's advice applied to this run (redundancy, time order...)."""
+
+    kind: ClassVar[str] = "notice"
+    level: str  # "warning" | "hint"
+    code: str
+    message: str
+
+
+@dataclass(frozen=True)
+class FoldStarted(Event):
+    kind: ClassVar[str] = "fold_started"
+    repeat: int
+    fold: int
+    train_size: int
+    val_size: int
+
+
+@dataclass(frozen=True)
+class EpochEnded(Event):
+    kind: ClassVar[str] = "epoch"
+    repeat: int
+    fold: int
+    epoch: int  # 1-based, as the book counts
+    epochs: int
+    train: dict[str, float]
+    val: dict[str, float]
+    seconds: float
+    samples_per_s: float
+
+
+@dataclass(frozen=True)
+class BatchProgress(Event):
+    """Throttled progress inside an epoch; not written to the run folder."""
+
+    kind: ClassVar[str] = "batch"
+    repeat: int
+    fold: int
+    epoch: int
+    batch: int
+    batches: int
+
+
+@dataclass(frozen=True)
+class FoldEnded(Event):
+    kind: ClassVar[str] = "fold_ended"
+    repeat: int
+    fold: int
+    train_size: int
+    val_size: int
+    best_epoch: int
+    epochs_run: int
+    best: dict[str, float]
+    last: dict[str, float]
+    test: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class RunEnded(Event):
+    kind: ClassVar[str] = "run_ended"
+    status: str  # done | stopped | diverged | failed
+    message: str
+    seconds: float
+    summary: dict[str, Any]
+
+
+EVENT_TYPES: dict[str, type[Event]] = {
+    cls.kind: cls for cls in (RunStarted, Notice, FoldStarted, EpochEnded, BatchProgress,
+                              FoldEnded, RunEnded)
+}
+
+
+def event_from_dict(data: dict[str, Any]) -> Event | None:
+    """Rebuild an event read back from `metrics.jsonl`; unknown lines are skipped, not fatal."""
+    cls = EVENT_TYPES.get(str(data.get("event")))
+    if cls is None:
+        return None
+    names = {f.name for f in dataclasses.fields(cls)}
+    try:
+        return cls(**{k: v for k, v in data.items() if k in names})
+    except TypeError:
+        return None
+
+
+Subscriber = Callable[[Event], None]
+
+
+class EventBus:
+    def __init__(self) -> None:
+        self._subscribers: list[Subscriber] = []
+
+    def subscribe(self, fn: Subscriber) -> None:
+        self._subscribers.append(fn)
+
+    def emit(self, event: Event) -> None:
+        for fn in self._subscribers:
+            fn(event)
+
+
+class StopToken:
+    """A stop request, honoured by the loop at the next batch; safe to set from any thread or a
+    signal handler."""
+
+    def __init__(self) -> None:
+        self._flag = threading.Event()
+        self.reason = "stopped"
+
+    def request(self, reason: str = "stopped") -> None:
+        self.reason = reason
+        self._flag.set()
+
+    @property
+    def requested(self) -> bool:
+        return self._flag.is_set()

@@ -1,0 +1,287 @@
+"""A whole run: spec -> data -> splits -> models -> loop -> events -> run folder.
+
+`prepare` does every check that can fail on bad input before anything is written; `Experiment.run`
+trains every split (stacked when it can), aggregates the results and writes the summary.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import tomli_w
+
+from dltui.engine import checks
+from dltui.engine.data import Dataset, load_data
+from dltui.engine.device import resolve_device
+from dltui.engine.errors import InputError, TrainingFailure
+from dltui.engine.events import (
+    EventBus, FoldEnded, FoldStarted, Notice, RunEnded, RunStarted, StopToken,
+)
+from dltui.engine.layers import Shape
+from dltui.engine.loop import FoldInfo, FoldOutcome, Setup, SingleTrainee, run_epochs
+from dltui.engine.losses import LOSSES, Loss, check_pairing
+from dltui.engine.model import Net, build_model, infer_shapes
+from dltui.engine.optimizers import make_optimizer
+from dltui.engine.preprocess import fit_preprocessing, target_array
+from dltui.engine.results import averaged_curve, fold_row, holdout_spread, kfold_table
+from dltui.engine.runs import RunWriter, new_run_dir
+from dltui.engine.spec import Preset
+from dltui.engine.splits import Split, SplitPlan, plan_splits
+
+
+@dataclass
+class Prepared:
+    preset: Preset
+    data: Dataset
+    device: torch.device
+    loss: Loss
+    n_outputs: int
+    shapes: list[Shape]
+    plan: SplitPlan
+    params: int
+    notices: list[Notice] = field(default_factory=list)
+
+    @property
+    def primary_metric(self) -> str:
+        return self.preset.train.metrics[0] if self.preset.train.metrics else "loss"
+
+
+def n_outputs_for(data: Dataset, loss: Loss) -> int:
+    if data.task == "regression":
+        return 1 if data.y.ndim == 1 else int(data.y.shape[1])
+    return 1 if loss.target == "column" else len(data.classes)
+
+
+def prepare(preset: Preset, base_dir: Path | None = None, device: str | None = None) -> Prepared:
+    """Everything that bad input can break, checked before any training or writing."""
+    data = load_data(preset.data, base_dir)
+    dev = resolve_device(device or preset.train.device)
+    layers = preset.model.layers
+    shapes = infer_shapes(layers, data.input_shape)
+    net = build_model(layers, data.input_shape)
+    loss = LOSSES[preset.train.loss]
+    n_out = n_outputs_for(data, loss)
+    problem = check_pairing(loss, data.task, shapes[-1], net.head, n_out)
+    if problem:
+        raise InputError(f"train.loss: {problem}")
+    is_tokens = layers[0].type == "Embedding"  # type: ignore[attr-defined]
+    if is_tokens and np.issubdtype(data.x.dtype, np.floating):
+        raise InputError("model.layers[0] (Embedding): the data holds real-valued features, "
+                         "not integer token ids")
+    if "accuracy" in preset.train.metrics and data.task == "regression":
+        raise InputError("train.metrics: accuracy needs a classification target; "
+                         "use mae for regression")
+    v = preset.validation
+    plan = plan_splits(data.y, data.task, v, data.time_ordered, preset.train.seed)
+    plan, notices = checks.redundancy(data.x, plan, v.dedupe)
+    notices += checks.representativeness(data.y, data.task, plan)
+    smallest = min(len(s.train_idx) for s in plan.splits)
+    notices += checks.small_data(smallest, v.scheme, v.shuffles)
+    if preset.train.batch_size > smallest:
+        notices.append(Notice("warning", "batch-size",
+                              f"train.batch_size {preset.train.batch_size} is larger than the "
+                              f"training part ({smallest} samples): each epoch is one batch"))
+    if data.time_ordered:
+        notices.append(Notice("hint", "time-order",
+                              "time-ordered data: never shuffled; validation always comes after "
+                              "training in time (the arrow of time)"))
+    if preset.train.amp and dev.type != "cuda":
+        notices.append(Notice("warning", "amp", "train.amp only applies on CUDA; training "
+                                                "in float32 on the CPU"))
+    params = sum(p.numel() for p in net.parameters())
+    return Prepared(preset, data, dev, loss, n_out, shapes, plan, params, notices)
+
+
+def split_seed(seed: int, split: Split) -> int:
+    return seed + 1000 * split.repeat + split.fold
+
+
+class Experiment:
+    """One run of a prepared preset. Subscribe to `bus` before `run`; `stop` may be requested from
+    another thread or a signal handler."""
+
+    def __init__(self, prep: Prepared, runs_dir: Path = Path("runs"),
+                 bus: EventBus | None = None, stop: StopToken | None = None) -> None:
+        self.prep, self.runs_dir = prep, runs_dir
+        self.bus = bus or EventBus()
+        self.stop = stop or StopToken()
+        p = prep.preset
+        self.setup = Setup(prep.loss, list(p.train.metrics), p.train.epochs, p.train.batch_size,
+                           p.train.patience, p.train.restore_best, p.train.amp,
+                           p.train.learning_rate, prep.device)
+        self.run_dir: Path | None = None
+        self.writer: RunWriter | None = None
+        self.rows: list[dict[str, Any]] = []
+        self.outcomes: list[FoldOutcome] = []
+
+    # -- tensors for one split -------------------------------------------------------------
+    def tensors(self, train_idx: np.ndarray, parts: dict[str, np.ndarray]) -> dict[str, Any]:
+        """Preprocessing fitted on this split's training part only, applied to every part."""
+        d, prep = self.prep.data, self.prep
+        pre = fit_preprocessing(d.x, train_idx, prep.preset.data.normalize)
+        classes = len(d.classes)
+        out = {}
+        for name, idx in {"train": train_idx, **parts}.items():
+            x = torch.from_numpy(np.ascontiguousarray(pre.apply(d.x[idx])))
+            y = torch.from_numpy(target_array(d.y[idx], prep.loss.target, classes))
+            out[name] = (x.to(prep.device), y.to(prep.device))
+        return out
+
+    def new_net(self, seed: int) -> Net:
+        torch.manual_seed(seed)
+        return build_model(self.prep.preset.model.layers, self.prep.data.input_shape).to(
+            self.prep.device)
+
+    # -- training ---------------------------------------------------------------------------
+    def _train_split(self, split: Split) -> FoldOutcome:
+        plan = self.prep.plan
+        parts = {"val": split.val_idx}
+        if len(plan.test_idx):
+            parts["test"] = plan.test_idx
+        tensors = self.tensors(split.train_idx, parts)
+        seed = split_seed(self.prep.preset.train.seed, split)
+        net = self.new_net(seed)
+        trainee = SingleTrainee(net, make_optimizer(net.parameters(), self.prep.preset.train),
+                                self.setup, tensors, seed)
+        info = FoldInfo(split.repeat, split.fold, len(split.train_idx), len(split.val_idx))
+        self.bus.emit(FoldStarted(info.repeat, info.fold, info.train_size, info.val_size))
+        (out,) = run_epochs(trainee, [info], self.setup, self.bus.emit, self.stop)
+        test = self._test_scores(trainee, 1)[0] if "test" in parts else {}
+        self._finish_fold(out, test, trainee.snapshot(0))
+        return out
+
+    def _test_scores(self, trainee: Any, k: int) -> list[dict[str, float]]:
+        rows = trainee.evaluate("test").tolist()
+        return [dict(zip(self.setup.names, rows[i], strict=True)) for i in range(k)]
+
+    def _finish_fold(self, out: FoldOutcome, test: dict[str, float],
+                     state: dict[str, torch.Tensor]) -> None:
+        row = fold_row(out)
+        if test:
+            row["test"] = test
+        self.rows.append(row)
+        self.outcomes.append(out)
+        i = out.info
+        if self.writer:
+            self.writer.save_weights(f"r{i.repeat}-f{i.fold}", state)
+        self.bus.emit(FoldEnded(i.repeat, i.fold, i.train_size, i.val_size, out.best_epoch,
+                                len(out.history), out.best, out.last, test))
+
+    def _train_all(self, groups: list[list[Split]], reason: str | None) -> None:
+        from dltui.engine.stacked import train_group
+
+        if reason and self.prep.preset.validation.parallel_folds and len(self.prep.plan.splits) > 1:
+            self.bus.emit(Notice("hint", "parallel-folds", f"folds train one after another: {reason}"))
+        for group in groups:
+            if self.stop.requested:
+                break
+            if len(group) == 1:
+                self._train_split(group[0])
+            else:
+                train_group(self, group)
+
+    def _final_fit(self, epochs: int) -> dict[str, Any]:
+        plan = self.prep.plan
+        parts = {"test": plan.test_idx} if len(plan.test_idx) else {}
+        tensors = self.tensors(plan.rest_idx, parts)
+        tensors.setdefault("val", tensors["train"])
+        seed = self.prep.preset.train.seed
+        net = self.new_net(seed)
+        trainee = SingleTrainee(net, make_optimizer(net.parameters(), self.prep.preset.train),
+                                self.setup, tensors, seed)
+        info = FoldInfo(-1, -1, len(plan.rest_idx), 0)
+        self.bus.emit(FoldStarted(-1, -1, info.train_size, 0))
+        (out,) = run_epochs(trainee, [info], self.setup, self.bus.emit, self.stop, epochs=epochs,
+                            has_val=False)
+        result: dict[str, Any] = {"epochs": epochs, "epochs_run": len(out.history),
+                                  "train": out.history[-1][0] if out.history else {}}
+        if parts and len(out.history) == epochs:
+            result["test"] = self._test_scores(trainee, 1)[0]
+        if self.writer:
+            self.writer.save_weights("final", trainee.snapshot(0))
+        return result
+
+    # -- the run ----------------------------------------------------------------------------
+    def run(self) -> dict[str, Any]:
+        prep, p = self.prep, self.prep.preset
+        self.run_dir = new_run_dir(self.runs_dir, p.name)
+        self.writer = RunWriter(self.run_dir)
+        self.bus.subscribe(self.writer)
+        self.writer.write_preset(tomli_w.dumps(p.model_dump(mode="json", exclude_none=True)))
+        started = time.perf_counter()
+        status, message = "done", ""
+        summary: dict[str, Any] = {}
+        groups_note = ""
+        try:
+            from dltui.engine.stacked import plan_groups
+
+            groups, reason = plan_groups(prep, self.setup)
+            groups_note = "" if reason else f"{max(len(g) for g in groups)} at once"
+            self.bus.emit(RunStarted(
+                str(self.run_dir), p.name, p.validation.scheme, prep.plan.trainings, p.train.epochs,
+                str(prep.device), prep.data.describe(), prep.data.task, prep.params,
+                list(p.train.metrics), groups_note))
+            for notice in prep.notices:
+                self.bus.emit(notice)
+            self._train_all(groups, reason)
+            summary = self._summarise()
+            if p.validation.final_fit and not self.stop.requested and summary.get("averaged_curve"):
+                summary["final_fit"] = self._final_fit(summary["averaged_curve"]["best_epoch"])
+            if self.stop.requested:
+                status, message = "stopped", "stopped on request; everything computed so far is kept"
+        except TrainingFailure as failure:
+            status, message = failure.status, str(failure)
+            summary = self._summarise()
+        finally:
+            seconds = time.perf_counter() - started
+            summary = {"status": status, "message": message, "preset": p.name,
+                       "scheme": p.validation.scheme, "task": prep.data.task,
+                       "device": str(prep.device), "parallel": groups_note,
+                       "seconds": round(seconds, 3), **(summary or self._summarise())}
+            summary["headline"] = headline(summary)
+            self.writer.write_summary(summary)
+            self.bus.emit(RunEnded(status, message, seconds, summary))
+            self.writer.close()
+        return summary
+
+    def _summarise(self) -> dict[str, Any]:
+        prep, v = self.prep, self.prep.preset.validation
+        metric = prep.primary_metric
+        rows = sorted(self.rows, key=lambda r: (r["repeat"], r["fold"]))
+        out: dict[str, Any] = {"primary_metric": metric, "folds": rows,
+                               "test_size": len(prep.plan.test_idx)}
+        if not rows:
+            return out
+        out["kfold"] = kfold_table(rows)
+        outcomes = sorted(self.outcomes, key=lambda o: (o.info.repeat, o.info.fold))
+        out["averaged_curve"] = averaged_curve(outcomes, metric, v.smoothing)
+        if v.scheme == "holdout":
+            out["best_epoch"], out["val"] = rows[0]["best_epoch"], rows[0]["best"]
+            spread = holdout_spread(rows, metric)
+            if spread:
+                out["holdout_spread"] = spread
+        tests = [r["test"] for r in rows if r.get("test")]
+        if tests:
+            out["test"] = {k: float(np.mean([t[k] for t in tests])) for k in tests[0]}
+        return out
+
+
+def headline(summary: dict[str, Any]) -> str:
+    """One phrase for lists of runs: the primary metric where the run left it."""
+    metric = summary.get("primary_metric", "loss")
+    final = summary.get("final_fit", {}).get("test")
+    if final:
+        return f"test {metric} {final[metric]:.4g} (final fit)"
+    table = summary.get("kfold") or {}
+    if table.get("folds", 0) > 1:
+        return f"val {metric} {table['mean']['best'][metric]:.4g} ± {table['std']['best'][metric]:.2g}"
+    val = summary.get("val")
+    if val and metric in val and not math.isnan(val[metric]):
+        return f"val {metric} {val[metric]:.4g} @ epoch {summary.get('best_epoch')}"
+    return ""

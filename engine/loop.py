@@ -1,0 +1,221 @@
+"""The training loop: the book's mini-batch SGD, one epoch at a time, for one model or K stacked.
+
+Per batch the loop does only what training needs: index the batch, forward, loss, backward, step.
+Losses and outputs stay on the device and are reduced once per epoch, where the single host sync
+of the epoch happens (to emit the epoch's numbers and check for divergence).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import torch
+
+from dltui.engine.errors import TrainingFailure
+from dltui.engine.events import BatchProgress, EpochEnded, Event, Notice, StopToken
+from dltui.engine.losses import Loss
+from dltui.engine.metrics import METRICS
+from dltui.engine.model import Net
+
+EVAL_CHUNK = 4096
+Progress = Callable[[int, int], None]
+
+
+@dataclass(frozen=True)
+class Setup:
+    loss: Loss
+    metrics: list[str]
+    epochs: int
+    batch_size: int
+    patience: int | None
+    restore_best: bool
+    amp: bool
+    learning_rate: float
+    device: torch.device
+
+    @property
+    def names(self) -> list[str]:
+        return ["loss", *self.metrics]
+
+
+@dataclass(frozen=True)
+class FoldInfo:
+    repeat: int
+    fold: int
+    train_size: int
+    val_size: int
+
+
+@dataclass
+class FoldOutcome:
+    info: FoldInfo
+    history: list[tuple[dict[str, float], dict[str, float]]] = field(default_factory=list)
+    best_epoch: int = 0
+    stopped_early: bool = False
+
+    @property
+    def best(self) -> dict[str, float]:
+        return self.history[self.best_epoch - 1][1] if self.best_epoch else {}
+
+    @property
+    def last(self) -> dict[str, float]:
+        return self.history[-1][1] if self.history else {}
+
+
+class Trainee(Protocol):
+    """One model or K stacked models that the epoch loop drives."""
+
+    def train_epoch(self, stop: StopToken, progress: Progress | None) -> torch.Tensor | None: ...
+    def evaluate(self, part: str) -> torch.Tensor: ...
+    def snapshot(self, i: int) -> dict[str, torch.Tensor]: ...
+    def restore(self, i: int, state: dict[str, torch.Tensor]) -> None: ...
+
+
+def autocast_for(setup: Setup) -> contextlib.AbstractContextManager[Any]:
+    if setup.amp and setup.device.type == "cuda":
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+class SingleTrainee:
+    """One model on one split. Tensors are already on the device: batches are index slices."""
+
+    def __init__(self, net: Net, optimizer: torch.optim.Optimizer, setup: Setup,
+                 parts: dict[str, tuple[torch.Tensor, torch.Tensor]], seed: int) -> None:
+        self.net, self.opt, self.setup, self.parts = net, optimizer, setup, parts
+        self.gen = torch.Generator(device=setup.device).manual_seed(seed)
+        self.x, self.y = parts["train"]
+        n, b = len(self.x), setup.batch_size
+        sizes = [min(b, n - s) for s in range(0, n, b)]
+        self.weights = torch.tensor(sizes, dtype=torch.float32, device=setup.device) / n
+
+    def train_epoch(self, stop: StopToken, progress: Progress | None) -> torch.Tensor | None:
+        net, opt, loss_fn, head = self.net, self.opt, self.setup.loss.mean, self.net.head
+        x, y, b = self.x, self.y, self.setup.batch_size
+        keep_outputs = bool(self.setup.metrics)
+        n = len(x)
+        batches = len(self.weights)
+        net.train()
+        perm = torch.randperm(n, device=x.device, generator=self.gen)
+        losses: list[torch.Tensor] = []
+        outputs: list[torch.Tensor] = []
+        amp = autocast_for(self.setup)
+        for i, start in enumerate(range(0, n, b)):
+            if stop.requested:
+                return None
+            idx = perm[start:start + b]
+            yb = y[idx]
+            with amp:
+                logits = net(x[idx])
+                loss = loss_fn(logits, yb, head)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            losses.append(loss.detach())
+            if keep_outputs:
+                outputs.append(logits.detach())
+            if progress is not None and i % 16 == 0:
+                progress(i, batches)
+        values = [(torch.stack(losses).float() * self.weights).sum()]
+        if keep_outputs:
+            out, y_seen = torch.cat(outputs).float(), y[perm]
+            values += [METRICS[m](out, y_seen, head, self.setup.loss.target, 1).mean()
+                       for m in self.setup.metrics]
+        return torch.stack(values)[None]
+
+    @torch.no_grad()
+    def evaluate(self, part: str) -> torch.Tensor:
+        x, y = self.parts[part]
+        self.net.eval()
+        head, form = self.net.head, self.setup.loss.target
+        sums = torch.zeros(1 + len(self.setup.metrics), device=x.device)
+        with autocast_for(self.setup):
+            for s in range(0, len(x), EVAL_CHUNK):
+                logits = self.net(x[s:s + EVAL_CHUNK]).float()
+                yc = y[s:s + EVAL_CHUNK]
+                parts = [self.setup.loss.per_sample(logits, yc, head).sum()]
+                parts += [METRICS[m](logits, yc, head, form, 1).sum() for m in self.setup.metrics]
+                sums += torch.stack(parts)
+        return (sums / max(len(x), 1))[None]
+
+    def snapshot(self, i: int) -> dict[str, torch.Tensor]:
+        return {k: v.detach().clone() for k, v in self.net.state_dict().items()}
+
+    def restore(self, i: int, state: dict[str, torch.Tensor]) -> None:
+        self.net.load_state_dict(state)
+
+
+def _finite(values: dict[str, float]) -> bool:
+    return all(math.isfinite(v) for v in values.values())
+
+
+def run_epochs(trainee: Trainee, folds: list[FoldInfo], setup: Setup,
+               emit: Callable[[Event], None], stop: StopToken, epochs: int | None = None,
+               has_val: bool = True) -> list[FoldOutcome]:
+    """Train for the epochs asked (or until early stopping / a stop request) and return each
+    model's history. Raises TrainingFailure('diverged') on a NaN or infinite loss."""
+    epochs = epochs or setup.epochs
+    outcomes = [FoldOutcome(f) for f in folds]
+    active = [True] * len(folds)
+    best_loss = [math.inf] * len(folds)
+    best_state: list[dict[str, torch.Tensor] | None] = [None] * len(folds)
+    warned_overfit = False
+    names = setup.names
+    first = folds[0]
+    for epoch in range(1, epochs + 1):
+        started = time.perf_counter()
+
+        def progress(batch: int, batches: int, epoch: int = epoch) -> None:
+            emit(BatchProgress(first.repeat, first.fold, epoch, batch, batches))
+
+        try:
+            train = trainee.train_epoch(stop, progress)
+            if train is None:
+                break
+            val = trainee.evaluate("val") if has_val else torch.full_like(train, math.nan)
+            rows = torch.stack([train, val]).tolist()  # the epoch's one host sync
+        except torch.OutOfMemoryError:
+            raise TrainingFailure(
+                f"out of memory at batch size {setup.batch_size}; try a smaller "
+                "train.batch_size", "failed") from None
+        seconds = time.perf_counter() - started
+        for i, info in enumerate(folds):
+            if not active[i]:
+                continue
+            tr, va = dict(zip(names, rows[0][i], strict=True)), dict(zip(names, rows[1][i], strict=True))
+            if not _finite(tr) or (has_val and not _finite(va)):
+                raise TrainingFailure(
+                    f"the loss became {tr['loss'] if not _finite(tr) else va['loss']} at epoch "
+                    f"{epoch} (repeat {info.repeat}, fold {info.fold}): training diverged; try "
+                    f"a smaller train.learning_rate (now {setup.learning_rate:g})", "diverged")
+            out = outcomes[i]
+            out.history.append((tr, va))
+            emit(EpochEnded(info.repeat, info.fold, epoch, epochs, tr, va, seconds,
+                            info.train_size / seconds if seconds > 0 else 0.0))
+            score = va["loss"] if has_val else tr["loss"]
+            if score < best_loss[i]:
+                best_loss[i], out.best_epoch = score, epoch
+                if setup.restore_best:
+                    best_state[i] = trainee.snapshot(i)
+            if has_val and not warned_overfit and epoch - out.best_epoch >= 3 \
+                    and tr["loss"] < out.history[out.best_epoch - 1][0]["loss"]:
+                warned_overfit = True
+                emit(Notice("hint", "overfitting",
+                            f"validation loss has not improved since epoch {out.best_epoch} "
+                            "while training loss keeps falling: the model is starting to "
+                            "overfit (fewer epochs, a smaller model or dropout will help)"))
+            if setup.patience and epoch - out.best_epoch >= setup.patience:
+                active[i], out.stopped_early = False, True
+                if not setup.restore_best:  # stacked models train on; keep this one as it stopped
+                    best_state[i] = trainee.snapshot(i)
+        if not any(active):
+            break
+    for i, state in enumerate(best_state):
+        if state is not None:
+            trainee.restore(i, state)
+    return outcomes

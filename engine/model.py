@@ -1,0 +1,88 @@
+"""Models built from layer specs: shapes inferred from the data alone, a Keras-style summary,
+and the final sigmoid/softmax split off as the `head` so losses can work on logits."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from dltui.engine.errors import InputError
+from dltui.engine.layers import LayerSpec, Shape, ShapeError
+from dltui.engine.losses import Head, _apply_head
+
+
+@dataclass(frozen=True)
+class LayerRow:
+    index: int
+    label: str
+    out_shape: Shape | None
+    params: int
+    error: str | None = None
+
+
+class Net(nn.Module):
+    def __init__(self, modules: list[nn.Module]) -> None:
+        super().__init__()
+        self.head: Head = None
+        if modules and isinstance(modules[-1], nn.Sigmoid | nn.Softmax):
+            self.head = "sigmoid" if isinstance(modules.pop(), nn.Sigmoid) else "softmax"
+        self.body = nn.Sequential(*modules)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Logits: the output before the final sigmoid/softmax."""
+        return self.body(x)
+
+    def predict(self, x: torch.Tensor) -> torch.Tensor:
+        return _apply_head(self.body(x), self.head)
+
+
+def _count(modules: list[nn.Module]) -> int:
+    return sum(p.numel() for m in modules for p in m.parameters())
+
+
+def layer_rows(layers: Sequence[LayerSpec], in_shape: Shape) -> list[LayerRow]:
+    """One row per layer; never raises: a layer that does not fit carries the reason and the
+    layers after it have no shape (the app shows this while the user edits)."""
+    rows: list[LayerRow] = []
+    shape: Shape | None = in_shape
+    for i, layer in enumerate(layers):
+        if shape is None:
+            rows.append(LayerRow(i, layer.describe(), None, 0, "input shape unknown"))
+            continue
+        try:
+            out = layer.out_shape(shape)
+            rows.append(LayerRow(i, layer.describe(), out, _count(layer.build(shape))))
+            shape = out
+        except ShapeError as err:
+            rows.append(LayerRow(i, layer.describe(), None, 0, f"input {shape}: {err}"))
+            shape = None
+    return rows
+
+
+def infer_shapes(layers: Sequence[LayerSpec], in_shape: Shape) -> list[Shape]:
+    """Every layer's output shape, or an InputError naming the first layer that does not fit."""
+    shapes = []
+    shape = in_shape
+    for i, layer in enumerate(layers):
+        if layer.type == "Embedding" and i != 0:  # type: ignore[attr-defined]
+            raise InputError(f"model.layers[{i}] (Embedding): must be the first layer; "
+                             "it reads token ids from the data")
+        try:
+            shape = layer.out_shape(shape)
+        except ShapeError as err:
+            raise InputError(f"model.layers[{i}] ({layer.type}): input shape {shape}: {err}") from None  # type: ignore[attr-defined]
+        shapes.append(shape)
+    return shapes
+
+
+def build_model(layers: Sequence[LayerSpec], in_shape: Shape) -> Net:
+    infer_shapes(layers, in_shape)
+    modules: list[nn.Module] = []
+    shape = in_shape
+    for layer in layers:
+        modules += layer.build(shape)
+        shape = layer.out_shape(shape)
+    return Net(modules)

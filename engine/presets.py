@@ -1,0 +1,163 @@
+"""Reading presets: TOML from a path or a shipped name, `--set key=value` overrides, and one-line
+errors that name the file, the key path (`model.layers[2].units`) and what is allowed."""
+
+from __future__ import annotations
+
+import difflib
+import importlib.resources
+import re
+import tomllib
+import types
+import typing
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from dltui.engine.errors import InputError
+from dltui.engine.layers import LAYER_TYPES
+from dltui.engine.spec import Preset
+
+
+def shipped_presets() -> dict[str, Path]:
+    """Presets that come with dltui, by name (file stem)."""
+    root = importlib.resources.files("dltui.presets")
+    return {Path(p.name).stem: Path(str(p)) for p in root.iterdir() if p.name.endswith(".toml")}
+
+
+def find_preset(name_or_path: str | Path) -> Path:
+    path = Path(name_or_path)
+    if path.is_file():
+        return path
+    shipped = shipped_presets()
+    stem = path.stem if path.suffix == ".toml" else str(name_or_path)
+    if stem in shipped and path.parent == Path("."):
+        return shipped[stem]
+    if path.exists():
+        raise InputError(f"{path}: is not a file")
+    close = difflib.get_close_matches(stem, shipped, n=1)
+    hint = f" (did you mean '{close[0]}'?)" if close else ""
+    raise InputError(f"{name_or_path}: no such preset file or shipped preset{hint}; "
+                     f"shipped: {', '.join(sorted(shipped))}")
+
+
+def load_preset(name_or_path: str | Path, overrides: list[str] | None = None) -> tuple[Preset, Path]:
+    """Read, override and validate a preset. Returns it with the file it came from."""
+    path = find_preset(name_or_path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as err:
+        raise InputError(f"{path}: cannot read: {err}") from None
+    raw = parse_toml(text, str(path))
+    raw.setdefault("name", path.stem)
+    for item in overrides or []:
+        apply_override(raw, item)
+    return validate_preset(raw, str(path)), path
+
+
+def parse_toml(text: str, where: str) -> dict[str, Any]:
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as err:
+        raise InputError(f"{where}: invalid TOML: {err}") from None
+
+
+def validate_preset(raw: dict[str, Any], where: str) -> Preset:
+    try:
+        return Preset.model_validate(raw)
+    except ValidationError as err:
+        raise InputError(f"{where}: {describe_error(err)}") from None
+
+
+_PATH_PART = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
+
+
+def apply_override(raw: dict[str, Any], item: str) -> None:
+    """Apply `section.key=value` (value in TOML syntax; bare words are strings) to the raw preset."""
+    key, sep, value_text = item.partition("=")
+    if not sep or not key.strip():
+        raise InputError(f"--set {item}: expected KEY=VALUE, e.g. train.epochs=5")
+    parts = [m.group(1) or int(m.group(2)) for m in _PATH_PART.finditer(key.strip())]
+    try:
+        value = tomllib.loads(f"v = {value_text}")["v"]
+    except tomllib.TOMLDecodeError:
+        value = value_text
+    node: Any = raw
+    for i, part in enumerate(parts[:-1]):
+        nxt: Any = [] if isinstance(parts[i + 1], int) else {}
+        try:
+            if isinstance(part, int):
+                node = node[part]
+            else:
+                node = node.setdefault(part, nxt)
+        except (IndexError, KeyError, TypeError, AttributeError):
+            raise InputError(f"--set {item}: {key} does not exist in the preset") from None
+    last = parts[-1]
+    try:
+        node[last] = value
+    except (IndexError, TypeError):
+        raise InputError(f"--set {item}: {key} does not exist in the preset") from None
+
+
+def _key_path(loc: tuple[Any, ...]) -> str:
+    out = ""
+    for i, part in enumerate(loc):
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif i > 0 and isinstance(loc[i - 1], int) and part in LAYER_TYPES:
+            continue  # the discriminated union's tag, not a key the user wrote
+        else:
+            out += f".{part}" if out else str(part)
+    return out or "(top level)"
+
+
+def _model_at(loc: tuple[Any, ...]) -> type[BaseModel] | None:
+    """The pydantic model whose fields live at `loc` (to suggest the closest valid key)."""
+    cls: Any = Preset
+    for i, part in enumerate(loc):
+        if isinstance(part, int):
+            continue
+        if i > 0 and isinstance(loc[i - 1], int) and part in LAYER_TYPES:
+            cls = LAYER_TYPES[part]
+            continue
+        if not (isinstance(cls, type) and issubclass(cls, BaseModel)) or part not in cls.model_fields:
+            return None
+        cls = _inner_model(cls.model_fields[part].annotation)
+    return cls if isinstance(cls, type) and issubclass(cls, BaseModel) else None
+
+
+def _inner_model(annotation: Any) -> Any:
+    """Unwrap list[...] / Optional[...] / Annotated[...] to the model inside, if any."""
+    origin = typing.get_origin(annotation)
+    if origin is typing.Annotated:
+        return _inner_model(typing.get_args(annotation)[0])
+    if origin in (list, typing.Union, types.UnionType):
+        for arg in typing.get_args(annotation):
+            inner = _inner_model(arg)
+            if isinstance(inner, type) and issubclass(inner, BaseModel):
+                return inner
+    return annotation
+
+
+def describe_error(err: ValidationError) -> str:
+    """One line for the first problem pydantic found (fixing one at a time is the usual flow)."""
+    first = err.errors()[0]
+    loc, kind, given = tuple(first["loc"]), first["type"], first.get("input")
+    path = _key_path(loc)
+    if kind == "extra_forbidden":
+        owner = _model_at(loc[:-1])
+        known = sorted(owner.model_fields) if owner else []
+        close = difflib.get_close_matches(str(loc[-1]), known, n=1)
+        hint = f"; did you mean '{close[0]}'?" if close else ""
+        allowed = f" (allowed: {', '.join(known)})" if known else ""
+        return f"{path}: unknown key{hint}{allowed}"
+    if kind == "missing":
+        return f"{path}: required key is missing"
+    if kind in ("union_tag_invalid", "union_tag_not_found"):
+        close = difflib.get_close_matches(str(given), list(LAYER_TYPES), n=1) if given else []
+        hint = f"; did you mean '{close[0]}'?" if close else ""
+        what = f"unknown layer type '{given}'" if given else "layer has no 'type'"
+        return f"{path}.type: {what}{hint} (allowed: {', '.join(LAYER_TYPES)})"
+    msg = first["msg"].removeprefix("Value error, ")
+    shown = "" if isinstance(given, dict | list) else f" (got {given!r})"
+    return f"{path}: {msg}{shown}"

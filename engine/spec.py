@@ -1,0 +1,94 @@
+"""The preset, validated: pydantic models for the data, model, train and validation sections.
+
+Validation happens once, here, when a preset is read; the rest of the engine trusts these objects.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal, Self
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from dltui.engine.layers import AnyLayer
+
+LossName = Literal[
+    "binary_crossentropy", "categorical_crossentropy", "sparse_categorical_crossentropy",
+    "mse", "mae",
+]
+OptimizerName = Literal["rmsprop", "sgd", "adam", "adamw"]
+MetricName = Literal["accuracy", "mae", "mse"]
+Fraction = Annotated[float, Field(ge=0.0, lt=1.0)]
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class DataSpec(_Section):
+    source: Annotated[str, Field(pattern=r"^(builtin|csv|npz):.+$")]
+    task: Literal["auto", "binary", "multiclass", "regression"] = "auto"
+    normalize: bool = True
+    time_ordered: bool = False
+    # built-in sets
+    view: Literal["flat", "image"] = "flat"
+    samples: Annotated[int, Field(ge=20, le=2_000_000)] | None = None
+    noise: Annotated[float, Field(ge=0.0, le=10.0)] | None = None
+    timesteps: Annotated[int, Field(ge=2, le=10_000)] | None = None
+    seed: int = 0
+    # files
+    target: str | None = None
+    drop: list[str] = []
+    missing: Literal["error", "drop", "zero", "mean"] = "error"
+    layout: Literal["channels_last", "channels_first"] = "channels_last"
+
+
+class ModelSpec(_Section):
+    layers: Annotated[list[AnyLayer], Field(min_length=1)]
+
+
+class TrainSpec(_Section):
+    loss: LossName
+    optimizer: OptimizerName = "rmsprop"
+    learning_rate: Annotated[float, Field(gt=0.0, le=10.0)] = 1e-3
+    momentum: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.0
+    weight_decay: Annotated[float, Field(ge=0.0, le=1.0)] = 0.0
+    metrics: list[MetricName] = []
+    epochs: Annotated[int, Field(ge=1, le=100_000)] = 20
+    batch_size: Annotated[int, Field(ge=1, le=1_000_000)] = 32
+    seed: int = 0
+    device: Annotated[str, Field(pattern=r"^(auto|cpu|cuda(:\d+)?)$")] = "auto"
+    amp: bool = False
+    patience: Annotated[int, Field(ge=1)] | None = None
+    restore_best: bool = False
+
+
+class ValidationSpec(_Section):
+    scheme: Literal["holdout", "kfold", "iterated-kfold"] = "holdout"
+    val_fraction: Annotated[float, Field(gt=0.0, lt=1.0)] = 0.2
+    test_fraction: Fraction = 0.0
+    shuffles: Annotated[int, Field(ge=1, le=1000)] = 1
+    k: Annotated[int, Field(ge=2, le=100)] = 4
+    repeats: Annotated[int, Field(ge=1, le=100)] = 3
+    stratify: bool = True
+    shuffle: bool | None = None  # None: shuffle unless the data is time-ordered
+    dedupe: bool = False
+    final_fit: bool = False
+    smoothing: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.0
+    parallel_folds: bool = True
+
+    @model_validator(mode="after")
+    def _fractions_leave_training_data(self) -> Self:
+        if self.scheme == "holdout" and self.val_fraction + self.test_fraction >= 1.0:
+            raise ValueError(
+                f"val_fraction + test_fraction = {self.val_fraction + self.test_fraction:g} "
+                "leaves no training data; they must sum to less than 1")
+        return self
+
+
+class Preset(_Section):
+    name: Annotated[str, Field(min_length=1, max_length=80)] = "preset"
+    description: str = ""
+    data: DataSpec
+    model: ModelSpec
+    train: TrainSpec
+    validation: ValidationSpec = ValidationSpec()

@@ -1,0 +1,109 @@
+"""Splitters yield index arrays, never models (scikit-learn's model_selection, whose splitters these
+wrap). A split is (repeat, fold, train_idx, val_idx); the test part is carved off first and is never
+seen until the end."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from sklearn.model_selection import (
+    KFold,
+    RepeatedKFold,
+    RepeatedStratifiedKFold,
+    StratifiedKFold,
+    TimeSeriesSplit,
+    train_test_split,
+)
+
+from dltui.engine.errors import InputError
+from dltui.engine.spec import ValidationSpec
+
+
+@dataclass(frozen=True)
+class Split:
+    repeat: int
+    fold: int
+    train_idx: np.ndarray
+    val_idx: np.ndarray
+
+
+@dataclass(frozen=True)
+class SplitPlan:
+    splits: list[Split]
+    test_idx: np.ndarray
+    rest_idx: np.ndarray  # every non-test sample: what a final fit trains on
+    shuffled: bool
+
+    @property
+    def trainings(self) -> int:
+        return len(self.splits)
+
+
+def resolve_shuffle(spec: ValidationSpec, time_ordered: bool) -> bool:
+    if time_ordered and spec.shuffle:
+        raise InputError(
+            "validation.shuffle: the data is time-ordered; shuffling it would let the model "
+            "train on the future and validate on the past (the arrow of time). Remove "
+            "'shuffle = true'")
+    if time_ordered and spec.scheme == "iterated-kfold":
+        raise InputError(
+            "validation.scheme: iterated-kfold reshuffles before each repeat, which time-ordered "
+            "data must never be; use 'kfold' (forward chaining) or 'holdout'")
+    return not time_ordered if spec.shuffle is None else spec.shuffle
+
+
+def plan_splits(y: np.ndarray, task: str, spec: ValidationSpec, time_ordered: bool,
+                seed: int) -> SplitPlan:
+    n = len(y)
+    shuffle = resolve_shuffle(spec, time_ordered)
+    stratify = spec.stratify and task != "regression" and shuffle
+    everything = np.arange(n)
+    test_n = round(spec.test_fraction * n)
+    try:
+        if test_n == 0:
+            rest, test = everything, everything[:0]
+        elif not shuffle:  # the most recent samples are the test part
+            rest, test = everything[:-test_n], everything[-test_n:]
+        else:
+            rest, test = train_test_split(everything, test_size=test_n, random_state=seed,
+                                          stratify=y if stratify else None)
+            rest, test = np.sort(rest), np.sort(test)
+        splits = _scheme_splits(y[rest], spec, shuffle, stratify, seed, n, time_ordered)
+    except ValueError as err:  # sklearn: too few members of a class, too few samples, ...
+        raise InputError(f"validation: {err}") from None
+    mapped = [Split(s.repeat, s.fold, rest[s.train_idx], rest[s.val_idx]) for s in splits]
+    for s in mapped:
+        if len(s.train_idx) == 0 or len(s.val_idx) == 0:
+            raise InputError(f"validation: fold {s.fold} would have an empty training or "
+                             f"validation part with {n} samples; use fewer folds or more data")
+    return SplitPlan(mapped, test, rest, shuffle)
+
+
+def _scheme_splits(y: np.ndarray, spec: ValidationSpec, shuffle: bool, stratify: bool,
+                   seed: int, n_total: int, time_ordered: bool) -> list[Split]:
+    idx = np.arange(len(y))
+    if spec.scheme == "holdout":
+        val_n = max(1, round(spec.val_fraction * n_total))
+        if val_n >= len(y):
+            raise ValueError(f"val_fraction leaves no training samples out of {len(y)}")
+        if not shuffle:
+            return [Split(0, 0, idx[:-val_n], idx[-val_n:])]
+        out = []
+        for r in range(spec.shuffles):
+            tr, va = train_test_split(idx, test_size=val_n, random_state=seed + r,
+                                      stratify=y if stratify else None)
+            out.append(Split(r, 0, np.sort(tr), np.sort(va)))
+        return out
+    if spec.scheme == "kfold":
+        if time_ordered:
+            # Forward chaining: train on the past, validate on the next block.
+            chain = TimeSeriesSplit(n_splits=spec.k)
+            return [Split(0, f, tr, va) for f, (tr, va) in enumerate(chain.split(idx))]
+        if not shuffle:
+            return [Split(0, f, tr, va) for f, (tr, va) in enumerate(KFold(spec.k).split(idx))]
+        kf = (StratifiedKFold if stratify else KFold)(spec.k, shuffle=True, random_state=seed)
+        return [Split(0, f, tr, va) for f, (tr, va) in enumerate(kf.split(idx, y))]
+    rkf = (RepeatedStratifiedKFold if stratify else RepeatedKFold)(
+        n_splits=spec.k, n_repeats=spec.repeats, random_state=seed)
+    return [Split(i // spec.k, i % spec.k, tr, va) for i, (tr, va) in enumerate(rkf.split(idx, y))]

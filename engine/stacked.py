@@ -1,0 +1,276 @@
+"""Parallel folds: the K models of a K-fold run trained at once, their parameters stacked along a
+leading axis (batched layers with bmm / grouped convolutions).
+
+Each fold keeps its own initial weights, training indices, shuffle and optimizer state: the
+optimizers dltui offers are elementwise, so one optimizer over stacked parameters *is* K
+independent optimizers. A fold's result therefore equals sequential training up to float rounding.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from dltui.engine.events import FoldStarted, StopToken
+from dltui.engine.layers import _MeanOver
+from dltui.engine.loop import EVAL_CHUNK, FoldInfo, Progress, Setup, autocast_for, run_epochs
+from dltui.engine.metrics import METRICS
+from dltui.engine.model import Net
+from dltui.engine.optimizers import make_optimizer
+from dltui.engine.preprocess import fit_preprocessing, target_array
+from dltui.engine.splits import Split
+
+if TYPE_CHECKING:
+    from dltui.engine.experiment import Experiment, Prepared
+
+SUPPORTED = {"Dense", "Activation", "Dropout", "Flatten", "Conv2D", "MaxPool2D",
+             "GlobalAveragePooling"}
+MEMORY_BUDGET = 2 << 30  # bytes for the K per-fold copies of the data in one chunk
+
+
+class SLinear(nn.Module):
+    def __init__(self, layers: list[nn.Linear]) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.stack([m.weight.detach().t() for m in layers]))
+        b = [m.bias.detach() if m.bias is not None else torch.zeros(m.out_features) for m in layers]
+        self.bias = nn.Parameter(torch.stack(b)[:, None, :], requires_grad=layers[0].bias is not None)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        shape = x.shape
+        flat = x.reshape(shape[0], -1, shape[-1])
+        return torch.baddbmm(self.bias, flat, self.weight).reshape(*shape[:-1], -1)
+
+    def unstack(self, i: int) -> dict[str, torch.Tensor]:
+        return {"weight": self.weight[i].t(), "bias": self.bias[i, 0]}
+
+
+class SConv2d(nn.Module):
+    """K convolutions as one grouped convolution over (B, K*C, H, W)."""
+
+    def __init__(self, layers: list[nn.Conv2d]) -> None:
+        super().__init__()
+        m = layers[0]
+        self.k, self.stride, self.padding = len(layers), m.stride, m.padding
+        self.weight = nn.Parameter(torch.cat([c.weight.detach() for c in layers]))
+        self.bias = nn.Parameter(torch.cat([c.bias.detach() for c in layers]))  # type: ignore[union-attr]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        k, b, c, h, w = x.shape
+        y = F.conv2d(x.transpose(0, 1).reshape(b, k * c, h, w), self.weight, self.bias,
+                     self.stride, self.padding, groups=k)
+        return y.reshape(b, k, -1, *y.shape[2:]).transpose(0, 1)
+
+    def unstack(self, i: int) -> dict[str, torch.Tensor]:
+        f = self.weight.shape[0] // self.k
+        return {"weight": self.weight[i * f:(i + 1) * f], "bias": self.bias[i * f:(i + 1) * f]}
+
+
+class SPerSample(nn.Module):
+    """A parameter-free module that wants (N, ...) inputs: fold K into the batch axis."""
+
+    def __init__(self, inner: nn.Module) -> None:
+        super().__init__()
+        self.inner = inner
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.inner(x.reshape(-1, *x.shape[2:]))
+        return y.reshape(x.shape[0], x.shape[1], *y.shape[1:])
+
+
+class StackedNet(nn.Module):
+    def __init__(self, nets: list[Net]) -> None:
+        super().__init__()
+        self.head = nets[0].head
+        mods: list[nn.Module] = []
+        for group in zip(*[list(n.body) for n in nets], strict=True):
+            first = group[0]
+            if isinstance(first, nn.Linear):
+                mods.append(SLinear(list(group)))
+            elif isinstance(first, nn.Conv2d):
+                mods.append(SConv2d(list(group)))
+            elif isinstance(first, nn.MaxPool2d | nn.Flatten | _MeanOver):
+                mods.append(SPerSample(first))
+            else:  # elementwise: activations, dropout (each fold gets its own mask)
+                mods.append(first)
+        self.body = nn.Sequential(*mods)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.body(x)
+
+    def unstack(self, i: int) -> dict[str, torch.Tensor]:
+        out = {}
+        for j, m in enumerate(self.body):
+            if isinstance(m, SLinear | SConv2d):
+                out.update({f"body.{j}.{k}": v.detach().clone() for k, v in m.unstack(i).items()})
+        return out
+
+    @torch.no_grad()
+    def restore(self, i: int, state: dict[str, torch.Tensor]) -> None:
+        for j, m in enumerate(self.body):
+            if isinstance(m, SLinear):
+                m.weight[i] = state[f"body.{j}.weight"].t()
+                m.bias[i, 0] = state[f"body.{j}.bias"]
+            elif isinstance(m, SConv2d):
+                f = m.weight.shape[0] // m.k
+                m.weight[i * f:(i + 1) * f] = state[f"body.{j}.weight"]
+                m.bias[i * f:(i + 1) * f] = state[f"body.{j}.bias"]
+
+
+def unsupported_reason(prep: Prepared) -> str | None:
+    for i, layer in enumerate(prep.preset.model.layers):
+        kind = layer.type  # type: ignore[attr-defined]
+        if kind not in SUPPORTED:
+            return f"model.layers[{i}] ({kind}) has no stacked version"
+        if getattr(layer, "activation", "") == "prelu":
+            return f"model.layers[{i}] uses prelu, whose weight has no stacked version"
+    return None
+
+
+def plan_groups(prep: Prepared, setup: Setup) -> tuple[list[list[Split]], str | None]:
+    """Chunks of splits to train at once, or one split per chunk and the reason why."""
+    splits = prep.plan.splits
+    one_each = [[s] for s in splits]
+    if not prep.preset.validation.parallel_folds:
+        return one_each, "validation.parallel_folds is off"
+    if len(splits) < 2:
+        return one_each, "a single split"
+    reason = unsupported_reason(prep)
+    if reason:
+        return one_each, reason
+    counts = {math.ceil(len(s.train_idx) / setup.batch_size) for s in splits}
+    if len(counts) > 1:
+        return one_each, (f"the folds' training parts need different numbers of batches "
+                          f"({', '.join(map(str, sorted(counts)))}) at batch size {setup.batch_size}")
+    per_copy = max(prep.data.x.nbytes, 1)
+    size = max(1, min(len(splits), MEMORY_BUDGET // per_copy))
+    return [splits[i:i + size] for i in range(0, len(splits), size)], None
+
+
+def _pad(rows: list[torch.Tensor], device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """Ragged index rows -> (K, longest) indices and 0/1 weights for the padding."""
+    longest = max(len(r) for r in rows)
+    idx = torch.zeros(len(rows), longest, dtype=torch.long, device=device)
+    w = torch.zeros(len(rows), longest, device=device)
+    for k, r in enumerate(rows):
+        idx[k, :len(r)] = r
+        w[k, :len(r)] = 1.0
+    return idx, w
+
+
+class StackedTrainee:
+    def __init__(self, net: StackedNet, optimizer: torch.optim.Optimizer, setup: Setup,
+                 xs: torch.Tensor, y: torch.Tensor, splits: list[Split], test_idx: np.ndarray,
+                 seeds: list[int]) -> None:
+        self.net, self.opt, self.setup, self.xs, self.y = net, optimizer, setup, xs, y
+        dev = setup.device
+        self.k = len(splits)
+        self.kk = torch.arange(self.k, device=dev)[:, None]
+        self.train_idx = [torch.as_tensor(s.train_idx, device=dev) for s in splits]
+        self.gens = [torch.Generator(device=dev).manual_seed(s) for s in seeds]
+        self.sizes = torch.tensor([len(s.train_idx) for s in splits], device=dev,
+                                  dtype=torch.float32)
+        self.parts = {"val": _pad([torch.as_tensor(s.val_idx, device=dev) for s in splits], dev)}
+        if len(test_idx):
+            t = torch.as_tensor(test_idx, device=dev).expand(self.k, -1)
+            self.parts["test"] = (t, torch.ones(t.shape, device=dev))
+
+    def _per_sample_loss(self, logits: torch.Tensor, yb: torch.Tensor) -> torch.Tensor:
+        k, b = logits.shape[:2]
+        flat = self.setup.loss.per_sample(logits.reshape(k * b, *logits.shape[2:]),
+                                          yb.reshape(k * b, *yb.shape[2:]), self.net.head)
+        return flat.reshape(k, b)
+
+    def train_epoch(self, stop: StopToken, progress: Progress | None) -> torch.Tensor | None:
+        net, opt, b = self.net, self.opt, self.setup.batch_size
+        order, w = _pad([idx[torch.randperm(len(idx), device=idx.device, generator=g)]
+                         for idx, g in zip(self.train_idx, self.gens, strict=True)], self.xs.device)
+        n = order.shape[1]
+        ragged = bool((w[:, -1] == 0).any())
+        batches = math.ceil(n / b)
+        losses, outputs = [], []
+        net.train()
+        amp = autocast_for(self.setup)
+        for i, s in enumerate(range(0, n, b)):
+            if stop.requested:
+                return None
+            idx = order[:, s:s + b]
+            yb = self.y[idx]
+            with amp:
+                logits = net(self.xs[self.kk, idx])
+                per = self._per_sample_loss(logits, yb)
+                if ragged and s + b >= n:  # the last batch: folds may have one sample less
+                    wb = w[:, s:s + b]
+                    fold_loss = (per * wb).sum(1) / wb.sum(1)
+                else:
+                    fold_loss = per.mean(1)
+            opt.zero_grad(set_to_none=True)
+            fold_loss.sum().backward()
+            opt.step()
+            losses.append(fold_loss.detach())
+            if self.setup.metrics:
+                outputs.append(logits.detach())
+            if progress is not None and i % 16 == 0:
+                progress(i, batches)
+        # Each batch mean weighs by how many real samples of that fold it held.
+        counts = F.pad(w, (0, batches * b - n)).reshape(self.k, batches, b).sum(2).t()
+        values = [(torch.stack(losses).float() * counts).sum(0) / self.sizes]
+        if self.setup.metrics:
+            values += self._metrics(torch.cat(outputs, 1).float(), self.y[order], w)
+        return torch.stack(values, 1)
+
+    def _metrics(self, logits: torch.Tensor, y: torch.Tensor, w: torch.Tensor) -> list[torch.Tensor]:
+        k, n = logits.shape[:2]
+        flat_l, flat_y = logits.reshape(k * n, *logits.shape[2:]), y.reshape(k * n, *y.shape[2:])
+        out = []
+        for m in self.setup.metrics:
+            per = METRICS[m](flat_l, flat_y, self.net.head, self.setup.loss.target, 1).reshape(k, n)
+            out.append((per * w).sum(1) / w.sum(1))
+        return out
+
+    @torch.no_grad()
+    def evaluate(self, part: str) -> torch.Tensor:
+        idx, w = self.parts[part]
+        self.net.eval()
+        sums = torch.zeros(self.k, 1 + len(self.setup.metrics), device=self.xs.device)
+        with autocast_for(self.setup):
+            for s in range(0, idx.shape[1], EVAL_CHUNK):
+                ic, wc = idx[:, s:s + EVAL_CHUNK], w[:, s:s + EVAL_CHUNK]
+                logits = self.net(self.xs[self.kk, ic]).float()
+                yc = self.y[ic]
+                cols = [(self._per_sample_loss(logits, yc) * wc).sum(1)]
+                cols += [m * wc.sum(1) for m in self._metrics(logits, yc, wc)]
+                sums += torch.stack(cols, 1)
+        return sums / w.sum(1, keepdim=True)
+
+    def snapshot(self, i: int) -> dict[str, torch.Tensor]:
+        return self.net.unstack(i)
+
+    def restore(self, i: int, state: dict[str, torch.Tensor]) -> None:
+        self.net.restore(i, state)
+
+
+def train_group(exp: Experiment, group: list[Split]) -> None:
+    prep = exp.prep
+    d, dev = prep.data, prep.device
+    # Each fold standardised with its own training statistics: K copies of the data.
+    xs = torch.stack([torch.from_numpy(np.ascontiguousarray(
+        fit_preprocessing(d.x, s.train_idx, prep.preset.data.normalize).apply(d.x)))
+        for s in group]).to(dev)
+    y = torch.from_numpy(target_array(d.y, prep.loss.target, len(d.classes))).to(dev)
+    seeds = [exp.prep.preset.train.seed + 1000 * s.repeat + s.fold for s in group]
+    nets = [exp.new_net(seed) for seed in seeds]
+    net = StackedNet(nets).to(dev)
+    trainee = StackedTrainee(net, make_optimizer(net.parameters(), prep.preset.train), exp.setup,
+                             xs, y, group, prep.plan.test_idx, seeds)
+    infos = [FoldInfo(s.repeat, s.fold, len(s.train_idx), len(s.val_idx)) for s in group]
+    for info in infos:
+        exp.bus.emit(FoldStarted(info.repeat, info.fold, info.train_size, info.val_size))
+    outcomes = run_epochs(trainee, infos, exp.setup, exp.bus.emit, exp.stop)
+    tests = exp._test_scores(trainee, len(group)) if "test" in trainee.parts else [{}] * len(group)
+    for i, out in enumerate(outcomes):
+        exp._finish_fold(out, tests[i], trainee.snapshot(i))
