@@ -5,15 +5,27 @@ Imports no UI library, so it can be used from a notebook:
     from dltui.engine import load_preset, prepare, Experiment
     preset, path = load_preset("binary-imdb")
     summary = Experiment(prepare(preset, path.parent)).run()
+
+Names are resolved lazily so that importing a light submodule (errors, events) does not pay for
+torch and scikit-learn; that keeps `dltui --help` fast.
 """
 
-from dltui.engine.errors import InputError, TrainingFailure
-from dltui.engine.events import EventBus, StopToken
-from dltui.engine.experiment import Experiment, Prepared, prepare
-from dltui.engine.presets import find_preset, load_preset, shipped_presets
-from dltui.engine.spec import Preset
+from __future__ import annotations
 
-__all__ = [
-    "EventBus", "Experiment", "InputError", "Prepared", "Preset", "StopToken", "TrainingFailure",
-    "find_preset", "load_preset", "prepare", "shipped_presets",
-]
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "InputError": "errors", "TrainingFailure": "errors",
+    "EventBus": "events", "StopToken": "events",
+    "Experiment": "experiment", "Prepared": "experiment", "prepare": "experiment",
+    "find_preset": "presets", "load_preset": "presets", "shipped_presets": "presets",
+    "Preset": "spec",
+}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'dltui.engine' has no attribute {name!r}")
+    return getattr(importlib.import_module(f"dltui.engine.{_EXPORTS[name]}"), name)

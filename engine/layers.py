@@ -41,8 +41,8 @@ class LayerSpec(BaseModel):
 
     def describe(self) -> str:
         """Short label for tables: the type and its main settings."""
-        fields = {k: v for k, v in self.model_dump().items() if k != "type"}
-        inner = ", ".join(f"{k}={v}" for k, v in fields.items() if v not in (None, False, "linear"))
+        fields = {k: v for k, v in self.model_dump(exclude_defaults=True).items() if k != "type"}
+        inner = ", ".join(f"{k}={v}" for k, v in fields.items())
         return f"{self.type}({inner})" if inner else self.type  # type: ignore[attr-defined]
 
 

@@ -23,8 +23,16 @@ class Loss:
     target: str  # "column" (float, B x 1 or B x k), "index" (int class ids), "one_hot"
     tasks: tuple[str, ...]
     head: Head  # the final activation this loss needs, or None for any
-    per_sample: Callable[[torch.Tensor, torch.Tensor, Head], torch.Tensor]
+    # Loss per element, leading (batch) axes kept: its mean over everything after the batch
+    # axes is the loss. For crossentropies the class axis is already reduced.
+    elementwise: Callable[[torch.Tensor, torch.Tensor, Head], torch.Tensor]
+    # The batch mean through torch's fused kernels: the single-model hot path.
     mean: Callable[[torch.Tensor, torch.Tensor, Head], torch.Tensor]
+
+    def per_sample(self, logits: torch.Tensor, y: torch.Tensor, head: Head,
+                   lead: int = 1) -> torch.Tensor:
+        out = self.elementwise(logits, y, head)
+        return out.flatten(lead).mean(-1) if out.dim() > lead else out
 
 
 def _apply_head(logits: torch.Tensor, head: Head) -> torch.Tensor:
@@ -35,44 +43,53 @@ def _apply_head(logits: torch.Tensor, head: Head) -> torch.Tensor:
     return logits
 
 
-def _bce(reduction: str) -> Callable[[torch.Tensor, torch.Tensor, Head], torch.Tensor]:
-    def fn(logits: torch.Tensor, y: torch.Tensor, head: Head) -> torch.Tensor:
-        out = F.binary_cross_entropy_with_logits(logits, y, reduction=reduction)
-        return out if reduction == "mean" else out.flatten(1).mean(1)
-    return fn
+def _bce(logits: torch.Tensor, y: torch.Tensor, head: Head) -> torch.Tensor:
+    return F.binary_cross_entropy_with_logits(logits, y, reduction="none")
 
 
-def _cce(reduction: str) -> Callable[[torch.Tensor, torch.Tensor, Head], torch.Tensor]:
-    def fn(logits: torch.Tensor, y: torch.Tensor, head: Head) -> torch.Tensor:
-        classes = logits.shape[-1]
-        flat_y = y.reshape(-1, classes) if y.is_floating_point() else y.reshape(-1)
-        out = F.cross_entropy(logits.reshape(-1, classes), flat_y, reduction=reduction)
-        return out if reduction == "mean" else out.reshape(logits.shape[0], -1).mean(1)
-    return fn
+def _bce_mean(logits: torch.Tensor, y: torch.Tensor, head: Head) -> torch.Tensor:
+    return F.binary_cross_entropy_with_logits(logits, y)
 
 
-def _pointwise(kind: str, reduction: str) -> Callable[[torch.Tensor, torch.Tensor, Head], torch.Tensor]:
-    base = F.mse_loss if kind == "mse" else F.l1_loss
+def _cce(logits: torch.Tensor, y: torch.Tensor, head: Head) -> torch.Tensor:
+    # torch wants the class axis second: (N, C, d1, ...), so (K, B, C) becomes (K, C, B).
+    target = y.movedim(-1, 1) if y.is_floating_point() else y
+    return F.cross_entropy(logits.movedim(-1, 1), target, reduction="none")
 
-    def fn(logits: torch.Tensor, y: torch.Tensor, head: Head) -> torch.Tensor:
-        out = base(_apply_head(logits, head), y, reduction=reduction)
-        return out if reduction == "mean" else out.flatten(1).mean(1)
-    return fn
+
+def _cce_mean(logits: torch.Tensor, y: torch.Tensor, head: Head) -> torch.Tensor:
+    if logits.dim() == 2:
+        return F.cross_entropy(logits, y)
+    return _cce(logits, y, head).mean()
+
+
+def _mse(logits: torch.Tensor, y: torch.Tensor, head: Head) -> torch.Tensor:
+    return (_apply_head(logits, head) - y).square()
+
+
+def _mse_mean(logits: torch.Tensor, y: torch.Tensor, head: Head) -> torch.Tensor:
+    return F.mse_loss(_apply_head(logits, head), y)
+
+
+def _mae(logits: torch.Tensor, y: torch.Tensor, head: Head) -> torch.Tensor:
+    return (_apply_head(logits, head) - y).abs()
+
+
+def _mae_mean(logits: torch.Tensor, y: torch.Tensor, head: Head) -> torch.Tensor:
+    return F.l1_loss(_apply_head(logits, head), y)
 
 
 LOSSES: dict[str, Loss] = {
     "binary_crossentropy": Loss(
-        "binary_crossentropy", "column", ("binary",), "sigmoid", _bce("none"), _bce("mean")),
+        "binary_crossentropy", "column", ("binary",), "sigmoid", _bce, _bce_mean),
     "categorical_crossentropy": Loss(
         "categorical_crossentropy", "one_hot", ("binary", "multiclass"), "softmax",
-        _cce("none"), _cce("mean")),
+        _cce, _cce_mean),
     "sparse_categorical_crossentropy": Loss(
         "sparse_categorical_crossentropy", "index", ("binary", "multiclass"), "softmax",
-        _cce("none"), _cce("mean")),
-    "mse": Loss("mse", "column", ("regression",), None, _pointwise("mse", "none"),
-                _pointwise("mse", "mean")),
-    "mae": Loss("mae", "column", ("regression",), None, _pointwise("mae", "none"),
-                _pointwise("mae", "mean")),
+        _cce, _cce_mean),
+    "mse": Loss("mse", "column", ("regression",), None, _mse, _mse_mean),
+    "mae": Loss("mae", "column", ("regression",), None, _mae, _mae_mean),
 }
 
 _ADVICE = {

@@ -23,6 +23,7 @@ from dltui.engine.metrics import METRICS
 from dltui.engine.model import Net
 from dltui.engine.optimizers import make_optimizer
 from dltui.engine.preprocess import fit_preprocessing, target_array
+from dltui.engine.spec import TrainSpec
 from dltui.engine.splits import Split
 
 if TYPE_CHECKING:
@@ -41,6 +42,8 @@ class SLinear(nn.Module):
         self.bias = nn.Parameter(torch.stack(b)[:, None, :], requires_grad=layers[0].bias is not None)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.dim() == 3:
+            return torch.baddbmm(self.bias, x, self.weight)
         shape = x.shape
         flat = x.reshape(shape[0], -1, shape[-1])
         return torch.baddbmm(self.bias, flat, self.weight).reshape(*shape[:-1], -1)
@@ -98,9 +101,13 @@ class StackedNet(nn.Module):
             else:  # elementwise: activations, dropout (each fold gets its own mask)
                 mods.append(first)
         self.body = nn.Sequential(*mods)
+        # Called directly in forward: skipping nn.Module.__call__ per layer matters at small sizes.
+        self._steps = [m.forward for m in mods]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.body(x)
+        for step in self._steps:
+            x = step(x)
+        return x
 
     def unstack(self, i: int) -> dict[str, torch.Tensor]:
         out = {}
@@ -119,6 +126,27 @@ class StackedNet(nn.Module):
                 f = m.weight.shape[0] // m.k
                 m.weight[i * f:(i + 1) * f] = state[f"body.{j}.weight"]
                 m.bias[i * f:(i + 1) * f] = state[f"body.{j}.bias"]
+
+
+def flatten_parameters(net: nn.Module) -> tuple[nn.Parameter, torch.Tensor]:
+    """Re-home every parameter (and its gradient) as a view into one flat buffer, so the optimizer
+    steps one tensor instead of one per parameter: the step's fixed per-tensor cost dominated K
+    small models. Autograd accumulates into the existing `.grad` views in place."""
+    params = list(net.parameters())
+    total = sum(p.numel() for p in params)
+    ref = params[0]
+    flat = torch.empty(total, dtype=ref.dtype, device=ref.device)
+    grad = torch.zeros_like(flat)
+    offset = 0
+    for p in params:
+        n = p.numel()
+        flat[offset:offset + n].copy_(p.detach().reshape(-1))
+        p.data = flat[offset:offset + n].view_as(p)
+        p.grad = grad[offset:offset + n].view_as(p)
+        offset += n
+    whole = nn.Parameter(flat)
+    whole.grad = grad
+    return whole, grad
 
 
 def unsupported_reason(prep: Prepared) -> str | None:
@@ -163,10 +191,12 @@ def _pad(rows: list[torch.Tensor], device: torch.device) -> tuple[torch.Tensor, 
 
 
 class StackedTrainee:
-    def __init__(self, net: StackedNet, optimizer: torch.optim.Optimizer, setup: Setup,
-                 xs: torch.Tensor, y: torch.Tensor, splits: list[Split], test_idx: np.ndarray,
+    def __init__(self, net: StackedNet, setup: Setup, train: TrainSpec, xs: torch.Tensor,
+                 y: torch.Tensor, splits: list[Split], test_idx: np.ndarray,
                  seeds: list[int]) -> None:
-        self.net, self.opt, self.setup, self.xs, self.y = net, optimizer, setup, xs, y
+        self.net, self.setup, self.xs, self.y = net, setup, xs, y
+        flat, self.flat_grad = flatten_parameters(net)
+        self.opt = make_optimizer([flat], train)
         dev = setup.device
         self.k = len(splits)
         self.kk = torch.arange(self.k, device=dev)[:, None]
@@ -174,24 +204,27 @@ class StackedTrainee:
         self.gens = [torch.Generator(device=dev).manual_seed(s) for s in seeds]
         self.sizes = torch.tensor([len(s.train_idx) for s in splits], device=dev,
                                   dtype=torch.float32)
+        self.order, self.w = _pad(self.train_idx, dev)
+        n, b = self.order.shape[1], setup.batch_size
+        self.batches = math.ceil(n / b)
+        self.ragged = bool((self.w[:, -1] == 0).any())
+        # Real samples of each fold in each batch: a batch mean weighs by them in the epoch mean.
+        self.counts = F.pad(self.w, (0, self.batches * b - n)).reshape(
+            self.k, self.batches, b).sum(2).t()
         self.parts = {"val": _pad([torch.as_tensor(s.val_idx, device=dev) for s in splits], dev)}
         if len(test_idx):
             t = torch.as_tensor(test_idx, device=dev).expand(self.k, -1)
             self.parts["test"] = (t, torch.ones(t.shape, device=dev))
 
     def _per_sample_loss(self, logits: torch.Tensor, yb: torch.Tensor) -> torch.Tensor:
-        k, b = logits.shape[:2]
-        flat = self.setup.loss.per_sample(logits.reshape(k * b, *logits.shape[2:]),
-                                          yb.reshape(k * b, *yb.shape[2:]), self.net.head)
-        return flat.reshape(k, b)
+        return self.setup.loss.per_sample(logits, yb, self.net.head, lead=2)
 
     def train_epoch(self, stop: StopToken, progress: Progress | None) -> torch.Tensor | None:
         net, opt, b = self.net, self.opt, self.setup.batch_size
-        order, w = _pad([idx[torch.randperm(len(idx), device=idx.device, generator=g)]
-                         for idx, g in zip(self.train_idx, self.gens, strict=True)], self.xs.device)
+        order, w, ragged, batches = self.order, self.w, self.ragged, self.batches
+        for k, (idx, g) in enumerate(zip(self.train_idx, self.gens, strict=True)):
+            order[k, :len(idx)] = idx[torch.randperm(len(idx), device=idx.device, generator=g)]
         n = order.shape[1]
-        ragged = bool((w[:, -1] == 0).any())
-        batches = math.ceil(n / b)
         losses, outputs = [], []
         net.train()
         amp = autocast_for(self.setup)
@@ -202,13 +235,12 @@ class StackedTrainee:
             yb = self.y[idx]
             with amp:
                 logits = net(self.xs[self.kk, idx])
-                per = self._per_sample_loss(logits, yb)
                 if ragged and s + b >= n:  # the last batch: folds may have one sample less
                     wb = w[:, s:s + b]
-                    fold_loss = (per * wb).sum(1) / wb.sum(1)
+                    fold_loss = (self._per_sample_loss(logits, yb) * wb).sum(1) / wb.sum(1)
                 else:
-                    fold_loss = per.mean(1)
-            opt.zero_grad(set_to_none=True)
+                    fold_loss = self.setup.loss.elementwise(logits, yb, net.head).flatten(1).mean(1)
+            self.flat_grad.zero_()
             fold_loss.sum().backward()
             opt.step()
             losses.append(fold_loss.detach())
@@ -216,21 +248,15 @@ class StackedTrainee:
                 outputs.append(logits.detach())
             if progress is not None and i % 16 == 0:
                 progress(i, batches)
-        # Each batch mean weighs by how many real samples of that fold it held.
-        counts = F.pad(w, (0, batches * b - n)).reshape(self.k, batches, b).sum(2).t()
-        values = [(torch.stack(losses).float() * counts).sum(0) / self.sizes]
+        values = [(torch.stack(losses).float() * self.counts).sum(0) / self.sizes]
         if self.setup.metrics:
             values += self._metrics(torch.cat(outputs, 1).float(), self.y[order], w)
         return torch.stack(values, 1)
 
     def _metrics(self, logits: torch.Tensor, y: torch.Tensor, w: torch.Tensor) -> list[torch.Tensor]:
-        k, n = logits.shape[:2]
-        flat_l, flat_y = logits.reshape(k * n, *logits.shape[2:]), y.reshape(k * n, *y.shape[2:])
-        out = []
-        for m in self.setup.metrics:
-            per = METRICS[m](flat_l, flat_y, self.net.head, self.setup.loss.target, 1).reshape(k, n)
-            out.append((per * w).sum(1) / w.sum(1))
-        return out
+        head, form = self.net.head, self.setup.loss.target
+        return [(METRICS[m](logits, y, head, form, 2) * w).sum(1) / w.sum(1)
+                for m in self.setup.metrics]
 
     @torch.no_grad()
     def evaluate(self, part: str) -> torch.Tensor:
@@ -265,8 +291,8 @@ def train_group(exp: Experiment, group: list[Split]) -> None:
     seeds = [exp.prep.preset.train.seed + 1000 * s.repeat + s.fold for s in group]
     nets = [exp.new_net(seed) for seed in seeds]
     net = StackedNet(nets).to(dev)
-    trainee = StackedTrainee(net, make_optimizer(net.parameters(), prep.preset.train), exp.setup,
-                             xs, y, group, prep.plan.test_idx, seeds)
+    trainee = StackedTrainee(net, exp.setup, prep.preset.train, xs, y, group,
+                             prep.plan.test_idx, seeds)
     infos = [FoldInfo(s.repeat, s.fold, len(s.train_idx), len(s.val_idx)) for s in group]
     for info in infos:
         exp.bus.emit(FoldStarted(info.repeat, info.fold, info.train_size, info.val_size))

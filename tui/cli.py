@@ -1,0 +1,198 @@
+"""The `dltui` command. Each command parses, calls the engine, prints. torch and textual are
+imported inside the commands that need them, so `dltui --help` stays fast."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from dltui.tui import exit_codes
+
+app = typer.Typer(add_completion=False, no_args_is_help=False, rich_markup_mode=None,
+                  help="Build, train and watch deep-learning models in the terminal.")
+
+PresetArg = Annotated[str, typer.Argument(help="A preset file, or the name of a shipped preset "
+                                               "(see `dltui presets`).")]
+SetOpt = Annotated[list[str] | None, typer.Option(
+    "--set", help="Override a preset value, e.g. --set train.epochs=5 (repeatable).")]
+RunsDirOpt = Annotated[Path, typer.Option("--runs-dir", help="Where run folders go.")]
+
+
+def fail(message: str, code: int = exit_codes.BAD_INPUT) -> typer.Exit:
+    typer.echo(f"dltui: error: {message}", err=True)
+    return typer.Exit(code)
+
+
+@app.callback(invoke_without_command=True)
+def root(ctx: typer.Context) -> None:
+    """With no command, open the app."""
+    if ctx.invoked_subcommand is None:
+        _open_app(None, Path("runs"))
+
+
+@app.command()
+def run(preset: PresetArg, set_: SetOpt = None,
+        device: Annotated[str | None, typer.Option(help="auto, cpu, cuda or cuda:N.")] = None,
+        json_: Annotated[bool, typer.Option("--json", help="One JSON object per event.")] = False,
+        runs_dir: RunsDirOpt = Path("runs")) -> None:
+    """Train a preset headless; results go to a run folder."""
+    from dltui.engine import EventBus, Experiment, StopToken, load_preset, prepare
+    from dltui.tui.printer import JsonPrinter, PlainPrinter, RichPrinter
+
+    spec, path = load_preset(preset, set_)
+    prep = prepare(spec, path.parent, device)
+    stop = StopToken()
+    exit_code = {"code": exit_codes.OK}
+
+    def on_signal(signum: int, _frame: Any) -> None:
+        code = exit_codes.INTERRUPTED if signum == signal.SIGINT else exit_codes.TERMINATED
+        if stop.requested:  # a second signal: leave at once, files are consistent between lines
+            os._exit(code)
+        exit_code["code"] = code
+        stop.request()
+        sys.stderr.write("\nstopping after the current batch (press Ctrl+C again to quit now)\n")
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    bus = EventBus()
+    fancy = sys.stderr.isatty() and not os.environ.get("CI") and not json_
+    printer = JsonPrinter() if json_ else RichPrinter() if fancy else PlainPrinter()
+    bus.subscribe(printer)
+    try:
+        summary = Experiment(prep, runs_dir, bus, stop).run()
+    finally:
+        printer.close()
+    if summary["status"] == "stopped":
+        raise typer.Exit(exit_code["code"] or exit_codes.INTERRUPTED)
+    if summary["status"] != "done":
+        typer.echo(f"dltui: training {summary['status']}: {summary['message']}", err=True)
+        raise typer.Exit(exit_codes.TRAINING_FAILED)
+
+
+@app.command()
+def summary(preset: PresetArg, set_: SetOpt = None) -> None:
+    """Print the model's layers, output shapes and parameter counts (Keras style)."""
+    from rich import box
+    from rich.console import Console
+    from rich.table import Table
+
+    from dltui.engine import load_preset
+    from dltui.engine.data import load_data
+    from dltui.engine.model import infer_shapes, layer_rows
+
+    spec, path = load_preset(preset, set_)
+    data = load_data(spec.data, path.parent)
+    infer_shapes(spec.model.layers, data.input_shape)  # bad shapes: the one-line error
+    rows = layer_rows(spec.model.layers, data.input_shape)
+    table = Table(title=f"{spec.name}: input {data.input_shape}", box=box.SIMPLE_HEAD,
+                  title_justify="left")
+    table.add_column("#", justify="right")
+    table.add_column("Layer (type)")
+    table.add_column("Output Shape")
+    table.add_column("Param #", justify="right")
+    for r in rows:
+        table.add_row(str(r.index), r.label, str((None, *(r.out_shape or ()))), f"{r.params:,}")
+    total = sum(r.params for r in rows)
+    console = Console(width=max(100, Console().width))
+    console.print(table)
+    console.print(f"Total params: {total:,}\nTrainable params: {total:,}\n"
+                  "Non-trainable params: 0")
+
+
+@app.command()
+def presets() -> None:
+    """List the shipped presets with their descriptions."""
+    import tomllib
+
+    from dltui.engine.presets import shipped_presets
+
+    for name, path in sorted(shipped_presets().items()):
+        description = tomllib.loads(path.read_text(encoding="utf-8")).get("description", "")
+        typer.echo(f"{name:28} {description}")
+
+
+@app.command()
+def runs(runs_dir: RunsDirOpt = Path("runs")) -> None:
+    """List past runs, newest first."""
+    from dltui.engine.runs import list_runs
+
+    found = list_runs(runs_dir)
+    if not found:
+        typer.echo(f"no runs in {runs_dir}")
+    for r in found:
+        typer.echo(f"{r.path.name:44} {r.scheme:15} {r.status:10} {r.best}")
+
+
+@app.command()
+def watch(run_ref: Annotated[str, typer.Argument(metavar="RUN", help="A run folder or `latest`.")]
+          = "latest",
+          runs_dir: RunsDirOpt = Path("runs"),
+          plain: Annotated[bool, typer.Option(help="Print events as lines instead of the app.")]
+          = False) -> None:
+    """Follow a run that another process is writing (or show a finished one)."""
+    from dltui.engine.runs import find_run
+
+    path = find_run(runs_dir, run_ref)
+    if path is None:
+        raise fail(f"{run_ref}: no run folder (looked in {runs_dir})")
+    if plain or not sys.stdout.isatty():
+        _watch_plain(path)
+    else:
+        _open_app(None, runs_dir, watch_dir=path)
+
+
+def _watch_plain(path: Path) -> None:
+    import time
+
+    from dltui.engine.events import RunEnded
+    from dltui.engine.runs import EventFollower
+    from dltui.tui.printer import PlainPrinter
+
+    follower, printer = EventFollower(path), PlainPrinter(sys.stdout, sys.stdout)
+    while True:
+        for event in follower.poll():
+            printer(event)
+            if isinstance(event, RunEnded):
+                return
+        if not _writer_alive(path):
+            typer.echo(f"{path}: the run ended without a summary (killed?)")
+            return
+        time.sleep(0.2)
+
+
+def _writer_alive(path: Path) -> bool:
+    """A run without a summary whose metrics stopped growing a minute ago is taken as dead."""
+    import time
+
+    metrics = path / "metrics.jsonl"
+    return (path / "summary.json").exists() or (
+        metrics.exists() and time.time() - metrics.stat().st_mtime < 60)
+
+
+@app.command("open")
+def open_(preset: PresetArg, runs_dir: RunsDirOpt = Path("runs")) -> None:
+    """Open the app with a preset loaded."""
+    _open_app(preset, runs_dir)
+
+
+def _open_app(preset: str | None, runs_dir: Path, watch_dir: Path | None = None) -> None:
+    from dltui.tui.app import DltuiApp
+
+    DltuiApp(preset=preset, runs_dir=runs_dir, watch_dir=watch_dir).run()
+
+
+def main() -> None:
+    from dltui.engine.errors import InputError
+
+    try:
+        app(standalone_mode=True)
+    except InputError as err:
+        typer.echo(f"dltui: error: {err}", err=True)
+        sys.exit(exit_codes.BAD_INPUT)
+    except KeyboardInterrupt:
+        sys.exit(exit_codes.INTERRUPTED)
