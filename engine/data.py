@@ -6,7 +6,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-
 from dltui.engine.datasets import load_builtin
 from dltui.engine.errors import InputError
 from dltui.engine.spec import DataSpec
@@ -113,7 +112,7 @@ def encode_target(raw: np.ndarray, task: str, where: str) -> tuple[np.ndarray, s
         return raw.astype(np.float32), task, []
     values, ids = np.unique(raw, return_inverse=True)
     if len(values) < 2:
-        raise InputError(f"{where}: the target has a single class ({values[0]!r}); "
+        raise InputError(f"{where}: the target has a single class ('{values[0]}'); "
                          "a classifier needs at least two")
     if task == "binary" and len(values) != 2:
         raise InputError(f"{where}: data.task is binary but the target has {len(values)} classes")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import torch
-
 from dltui.engine.errors import InputError
 
 

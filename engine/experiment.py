@@ -13,15 +13,20 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 import tomli_w
-
+import torch
 from dltui.engine import checks
 from dltui.engine.data import Dataset, load_data
 from dltui.engine.device import resolve_device
 from dltui.engine.errors import InputError, TrainingFailure
 from dltui.engine.events import (
-    EventBus, FoldEnded, FoldStarted, Notice, RunEnded, RunStarted, StopToken,
+    EventBus,
+    FoldEnded,
+    FoldStarted,
+    Notice,
+    RunEnded,
+    RunStarted,
+    StopToken,
 )
 from dltui.engine.layers import Shape
 from dltui.engine.loop import FoldInfo, FoldOutcome, Setup, SingleTrainee, run_epochs
@@ -80,6 +85,7 @@ def prepare(preset: Preset, base_dir: Path | None = None, device: str | None = N
     v = preset.validation
     plan = plan_splits(data.y, data.task, v, data.time_ordered, preset.train.seed)
     plan, notices = checks.redundancy(data.x, plan, v.dedupe)
+    notices += [Notice("warning", "splits", w) for w in plan.warnings]
     notices += checks.representativeness(data.y, data.task, plan)
     smallest = min(len(s.train_idx) for s in plan.splits)
     notices += checks.small_data(smallest, v.scheme, v.shuffles)

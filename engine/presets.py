@@ -12,11 +12,10 @@ import typing
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ValidationError
-
 from dltui.engine.errors import InputError
 from dltui.engine.layers import LAYER_TYPES
 from dltui.engine.spec import Preset
+from pydantic import BaseModel, ValidationError
 
 
 def shipped_presets() -> dict[str, Path]:
@@ -154,6 +153,7 @@ def describe_error(err: ValidationError) -> str:
     if kind == "missing":
         return f"{path}: required key is missing"
     if kind in ("union_tag_invalid", "union_tag_not_found"):
+        given = given.get("type") if isinstance(given, dict) else given
         close = difflib.get_close_matches(str(given), list(LAYER_TYPES), n=1) if given else []
         hint = f"; did you mean '{close[0]}'?" if close else ""
         what = f"unknown layer type '{given}'" if given else "layer has no 'type'"

@@ -7,9 +7,8 @@ from __future__ import annotations
 
 from typing import Annotated, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
-
 from dltui.engine.layers import AnyLayer
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 LossName = Literal[
     "binary_crossentropy", "categorical_crossentropy", "sparse_categorical_crossentropy",

@@ -4,9 +4,12 @@ seen until the end."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import warnings
+from dataclasses import dataclass, field
 
 import numpy as np
+from dltui.engine.errors import InputError
+from dltui.engine.spec import ValidationSpec
 from sklearn.model_selection import (
     KFold,
     RepeatedKFold,
@@ -15,9 +18,6 @@ from sklearn.model_selection import (
     TimeSeriesSplit,
     train_test_split,
 )
-
-from dltui.engine.errors import InputError
-from dltui.engine.spec import ValidationSpec
 
 
 @dataclass(frozen=True)
@@ -34,6 +34,7 @@ class SplitPlan:
     test_idx: np.ndarray
     rest_idx: np.ndarray  # every non-test sample: what a final fit trains on
     shuffled: bool
+    warnings: list[str] = field(default_factory=list)  # what the splitters warned about
 
     @property
     def trainings(self) -> int:
@@ -58,8 +59,22 @@ def plan_splits(y: np.ndarray, task: str, spec: ValidationSpec, time_ordered: bo
     n = len(y)
     shuffle = resolve_shuffle(spec, time_ordered)
     stratify = spec.stratify and task != "regression" and shuffle
-    everything = np.arange(n)
     test_n = round(spec.test_fraction * n)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        rest, test, splits = _carve(y, spec, shuffle, stratify, seed, time_ordered, test_n)
+    mapped = [Split(s.repeat, s.fold, rest[s.train_idx], rest[s.val_idx]) for s in splits]
+    for s in mapped:
+        if len(s.train_idx) == 0 or len(s.val_idx) == 0:
+            raise InputError(f"validation: fold {s.fold} would have an empty training or "
+                             f"validation part with {n} samples; use fewer folds or more data")
+    return SplitPlan(mapped, test, rest, shuffle, sorted({str(w.message) for w in caught}))
+
+
+def _carve(y: np.ndarray, spec: ValidationSpec, shuffle: bool, stratify: bool, seed: int,
+           time_ordered: bool, test_n: int) -> tuple[np.ndarray, np.ndarray, list[Split]]:
+    n = len(y)
+    everything = np.arange(n)
     try:
         if test_n == 0:
             rest, test = everything, everything[:0]
@@ -72,12 +87,7 @@ def plan_splits(y: np.ndarray, task: str, spec: ValidationSpec, time_ordered: bo
         splits = _scheme_splits(y[rest], spec, shuffle, stratify, seed, n, time_ordered)
     except ValueError as err:  # sklearn: too few members of a class, too few samples, ...
         raise InputError(f"validation: {err}") from None
-    mapped = [Split(s.repeat, s.fold, rest[s.train_idx], rest[s.val_idx]) for s in splits]
-    for s in mapped:
-        if len(s.train_idx) == 0 or len(s.val_idx) == 0:
-            raise InputError(f"validation: fold {s.fold} would have an empty training or "
-                             f"validation part with {n} samples; use fewer folds or more data")
-    return SplitPlan(mapped, test, rest, shuffle)
+    return rest, test, splits
 
 
 def _scheme_splits(y: np.ndarray, spec: ValidationSpec, shuffle: bool, stratify: bool,

@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-
 from dltui.tui import exit_codes
 
 app = typer.Typer(add_completion=False, no_args_is_help=False, rich_markup_mode=None,
@@ -77,13 +76,12 @@ def run(preset: PresetArg, set_: SetOpt = None,
 @app.command()
 def summary(preset: PresetArg, set_: SetOpt = None) -> None:
     """Print the model's layers, output shapes and parameter counts (Keras style)."""
-    from rich import box
-    from rich.console import Console
-    from rich.table import Table
-
     from dltui.engine import load_preset
     from dltui.engine.data import load_data
     from dltui.engine.model import infer_shapes, layer_rows
+    from rich import box
+    from rich.console import Console
+    from rich.table import Table
 
     spec, path = load_preset(preset, set_)
     data = load_data(spec.data, path.parent)

@@ -8,15 +8,21 @@ import sys
 import time
 from typing import Any, TextIO
 
+from dltui.engine.events import (
+    BatchProgress,
+    EpochEnded,
+    Event,
+    FoldEnded,
+    FoldStarted,
+    Notice,
+    RunEnded,
+    RunStarted,
+)
+from dltui.tui.report import fmt, render_summary
 from rich.console import Console
 from rich.live import Live
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
-
-from dltui.engine.events import (
-    BatchProgress, EpochEnded, Event, FoldEnded, FoldStarted, Notice, RunEnded, RunStarted,
-)
-from dltui.tui.report import fmt, render_summary
 
 
 def epoch_line(e: EpochEnded) -> str:

@@ -1,0 +1,67 @@
+"""Shared helpers: small presets written to tmp files, and a way to run the CLI."""
+
+from __future__ import annotations
+
+import copy
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import tomli_w
+
+BINARY: dict[str, Any] = {
+    "name": "tiny-binary",
+    "description": "a small binary preset for tests",
+    "data": {"source": "builtin:breast_cancer"},
+    "model": {"layers": [
+        {"type": "Dense", "units": 16, "activation": "relu"},
+        {"type": "Dense", "units": 16, "activation": "relu"},
+        {"type": "Dense", "units": 1, "activation": "sigmoid"},
+    ]},
+    "train": {"loss": "binary_crossentropy", "metrics": ["accuracy"], "epochs": 3,
+              "batch_size": 32, "seed": 0, "device": "cpu"},
+    "validation": {"scheme": "holdout", "val_fraction": 0.2},
+}
+
+REGRESSION: dict[str, Any] = {
+    "name": "tiny-regression",
+    "data": {"source": "builtin:diabetes"},
+    "model": {"layers": [
+        {"type": "Dense", "units": 8, "activation": "relu"},
+        {"type": "Dense", "units": 1},
+    ]},
+    "train": {"loss": "mse", "metrics": ["mae"], "epochs": 3, "batch_size": 16,
+              "learning_rate": 0.01, "device": "cpu"},
+    "validation": {"scheme": "kfold", "k": 4},
+}
+
+
+def preset(base: dict[str, Any], **sections: dict[str, Any]) -> dict[str, Any]:
+    """A copy of `base` with some section keys replaced."""
+    out = copy.deepcopy(base)
+    for name, values in sections.items():
+        if isinstance(values, dict):
+            out.setdefault(name, {}).update(values)
+        else:
+            out[name] = values
+    return out
+
+
+@pytest.fixture
+def write_preset(tmp_path: Path):
+    def write(data: dict[str, Any] | str, name: str = "p.toml") -> Path:
+        path = tmp_path / name
+        path.write_text(data if isinstance(data, str) else tomli_w.dumps(data))
+        return path
+    return write
+
+
+def dltui(*args: str, cwd: Path | None = None, timeout: float = 120,
+          env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """Run the real `dltui` in a subprocess, as a user would."""
+    full_env = {**os.environ, "CI": "true", **(env or {})}
+    return subprocess.run([sys.executable, "-m", "dltui.tui", *args], capture_output=True,
+                          text=True, cwd=cwd, timeout=timeout, env=full_env)

@@ -1,0 +1,92 @@
+"""Shape inference: every layer's declared output shape is what its module really produces."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from dltui.engine.errors import InputError
+from dltui.engine.layers import (
+    GRU, LAYER_TYPES, LSTM, Activation, BatchNorm, Conv2D, Dense, Dropout, Embedding, Flatten,
+    GlobalAveragePooling, MaxPool2D,
+)
+from dltui.engine.model import build_model, infer_shapes, layer_rows
+
+CASES = [
+    (Dense(units=7, activation="relu"), (5,)),
+    (Dense(units=3), (4, 6)),
+    (Activation(activation="gelu"), (5,)),
+    (Dropout(rate=0.5), (5,)),
+    (Flatten(), (2, 3, 4)),
+    (Conv2D(filters=4, kernel_size=3), (1, 8, 8)),
+    (Conv2D(filters=4, kernel_size=3, padding="same"), (2, 8, 8)),
+    (Conv2D(filters=4, kernel_size=2, strides=2), (1, 9, 9)),
+    (MaxPool2D(pool_size=2), (3, 7, 7)),
+    (GlobalAveragePooling(), (3, 5, 5)),
+    (GlobalAveragePooling(), (6, 4)),
+    (BatchNorm(), (5,)),
+    (BatchNorm(), (6, 4)),
+    (BatchNorm(), (3, 5, 5)),
+    (LSTM(units=5), (6, 3)),
+    (LSTM(units=5, return_sequences=True, bidirectional=True), (6, 3)),
+    (GRU(units=4, bidirectional=True), (6, 3)),
+]
+
+
+@pytest.mark.parametrize(("layer", "in_shape"), CASES, ids=lambda c: getattr(c, "type", str(c)))
+def test_declared_output_shape_matches_the_module(layer, in_shape):
+    net = build_model([layer], in_shape)
+    net.eval()
+    out = net(torch.randn(2, *in_shape))
+    assert tuple(out.shape[1:]) == layer.out_shape(in_shape)
+
+
+def test_embedding_shape_on_token_ids():
+    layer = Embedding(input_dim=20, output_dim=4)
+    out = build_model([layer], (7,))(torch.randint(0, 20, (2, 7)))
+    assert tuple(out.shape[1:]) == layer.out_shape((7,)) == (7, 4)
+
+
+def test_every_registered_layer_is_covered():
+    assert {c[0].type for c in CASES} | {"Embedding"} == set(LAYER_TYPES)
+
+
+def test_binary_recipe_has_785_parameters():
+    layers = [Dense(units=16, activation="relu"), Dense(units=16, activation="relu"),
+              Dense(units=1, activation="sigmoid")]
+    rows = layer_rows(layers, (30,))
+    assert [r.params for r in rows] == [496, 272, 17]
+    assert sum(r.params for r in rows) == 785
+    assert sum(p.numel() for p in build_model(layers, (30,)).parameters()) == 785
+
+
+def test_shape_mismatch_names_the_layer_and_both_shapes():
+    layers = [Dense(units=8), Conv2D(filters=2)]
+    with pytest.raises(InputError) as err:
+        infer_shapes(layers, (30,))
+    msg = str(err.value)
+    assert "model.layers[1] (Conv2D)" in msg and "(8,)" in msg and "image" in msg
+
+
+def test_layer_rows_mark_the_bad_layer_and_leave_later_ones_unknown():
+    rows = layer_rows([Dense(units=8), MaxPool2D(), Dense(units=2)], (30,))
+    assert rows[0].error is None and rows[0].out_shape == (8,)
+    assert rows[1].error and "MaxPool2D" in rows[1].error
+    assert rows[2].out_shape is None
+
+
+def test_final_sigmoid_becomes_the_head_and_predict_applies_it():
+    net = build_model([Dense(units=1, activation="sigmoid")], (3,))
+    assert net.head == "sigmoid"
+    x = torch.randn(4, 3)
+    assert torch.allclose(net.predict(x), torch.sigmoid(net(x)))
+
+
+def test_conv_kernel_larger_than_image_is_an_error():
+    with pytest.raises(InputError, match="larger than the image"):
+        infer_shapes([Conv2D(filters=2, kernel_size=5)], (1, 3, 3))
+
+
+def test_embedding_must_come_first():
+    with pytest.raises(InputError, match="first layer"):
+        infer_shapes([Dense(units=3), Embedding(input_dim=5, output_dim=2)], (4,))

@@ -1,0 +1,106 @@
+"""Validation schemes: partitions, reshuffles, stratification, time order, test part, redundancy."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from dltui.engine.checks import redundancy
+from dltui.engine.errors import InputError
+from dltui.engine.spec import ValidationSpec
+from dltui.engine.splits import plan_splits
+
+Y_CLASSES = np.array([0] * 60 + [1] * 30 + [2] * 30)
+
+
+def test_kfold_validates_every_sample_exactly_once_per_repeat():
+    spec = ValidationSpec(scheme="iterated-kfold", k=4, repeats=3)
+    plan = plan_splits(Y_CLASSES, "multiclass", spec, False, seed=1)
+    assert plan.trainings == 12
+    for r in range(3):
+        folds = [s for s in plan.splits if s.repeat == r]
+        seen = np.concatenate([s.val_idx for s in folds])
+        assert sorted(seen) == list(range(len(Y_CLASSES)))
+        for s in folds:
+            assert not set(s.train_idx) & set(s.val_idx)
+            assert len(s.train_idx) + len(s.val_idx) == len(Y_CLASSES)
+
+
+def test_repeats_reshuffle_and_the_same_seed_repeats_the_partitions():
+    spec = ValidationSpec(scheme="iterated-kfold", k=3, repeats=2)
+    a = plan_splits(Y_CLASSES, "multiclass", spec, False, seed=7)
+    b = plan_splits(Y_CLASSES, "multiclass", spec, False, seed=7)
+    assert all(np.array_equal(x.val_idx, y.val_idx) for x, y in zip(a.splits, b.splits, strict=True))
+    first = {tuple(s.val_idx) for s in a.splits if s.repeat == 0}
+    second = {tuple(s.val_idx) for s in a.splits if s.repeat == 1}
+    assert first != second
+
+
+def test_stratification_keeps_class_ratios_in_every_fold():
+    plan = plan_splits(Y_CLASSES, "multiclass", ValidationSpec(scheme="kfold", k=5), False, 0)
+    for s in plan.splits:
+        counts = np.bincount(Y_CLASSES[s.val_idx], minlength=3)
+        assert counts.tolist() == [12, 6, 6]
+
+
+def test_holdout_shuffles_and_stratifies_by_default():
+    plan = plan_splits(Y_CLASSES, "multiclass", ValidationSpec(val_fraction=0.25), False, 0)
+    (s,) = plan.splits
+    assert np.bincount(Y_CLASSES[s.val_idx]).tolist() == [15, 8, 7] or \
+        np.bincount(Y_CLASSES[s.val_idx]).tolist() == [15, 7, 8]
+    assert not np.array_equal(s.val_idx, np.arange(90, 120))  # not simply the last rows
+
+
+def test_time_ordered_splits_never_validate_on_the_past():
+    y = np.arange(100, dtype=np.float32)
+    for spec in (ValidationSpec(scheme="kfold", k=4), ValidationSpec(val_fraction=0.2,
+                                                                     test_fraction=0.1)):
+        plan = plan_splits(y, "regression", spec, True, 0)
+        for s in plan.splits:
+            assert s.val_idx.min() > s.train_idx.max()
+        if len(plan.test_idx):
+            assert plan.test_idx.min() > max(s.val_idx.max() for s in plan.splits)
+
+
+def test_shuffling_time_ordered_data_is_an_error_that_explains_why():
+    with pytest.raises(InputError, match="arrow of time"):
+        plan_splits(np.arange(50.0), "regression", ValidationSpec(shuffle=True), True, 0)
+    with pytest.raises(InputError, match="reshuffles"):
+        plan_splits(np.arange(50.0), "regression", ValidationSpec(scheme="iterated-kfold"), True, 0)
+
+
+def test_the_test_part_is_never_in_any_fold():
+    spec = ValidationSpec(scheme="iterated-kfold", k=3, repeats=2, test_fraction=0.2)
+    plan = plan_splits(Y_CLASSES, "multiclass", spec, False, 3)
+    test = set(plan.test_idx)
+    assert len(test) == 24
+    for s in plan.splits:
+        assert not test & set(s.train_idx) and not test & set(s.val_idx)
+
+
+def test_redundancy_check_finds_planted_duplicates_and_dedupe_removes_them():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(100, 3)).astype(np.float32)
+    y = np.arange(100, dtype=np.float32)
+    plan = plan_splits(y, "regression", ValidationSpec(scheme="kfold", k=5), False, 0)
+    s = plan.splits[0]
+    for i, j in zip(s.val_idx[:4], s.train_idx[:4], strict=True):  # plant 4 duplicates in fold 0
+        x[i] = x[j]
+    _, notices = redundancy(x, plan, dedupe=False)
+    # Each planted pair counts in fold 0 and again in the fold that validates its twin.
+    assert notices and "8 validation sample(s)" in notices[0].message
+    deduped, _ = redundancy(x, plan, dedupe=True)
+    assert len(deduped.splits[0].val_idx) == len(s.val_idx) - 4
+    clean_x = rng.normal(size=(100, 3)).astype(np.float32)
+    assert redundancy(clean_x, plan, dedupe=False)[1] == []
+
+
+def test_more_folds_than_members_of_a_class_is_reported():
+    y = np.array([0] * 20 + [1] * 2)
+    plan = plan_splits(y, "binary", ValidationSpec(scheme="kfold", k=5), False, 0)
+    assert any("only 2 members" in w for w in plan.warnings)
+
+
+def test_too_few_samples_for_the_folds_is_a_clear_error():
+    with pytest.raises(InputError, match="validation"):
+        plan_splits(np.arange(3.0), "regression", ValidationSpec(scheme="kfold", k=5), False, 0)
