@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 
 import numpy as np
+
 from dltui.engine.events import Notice
 from dltui.engine.splits import SplitPlan
 

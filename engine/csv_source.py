@@ -7,6 +7,7 @@ import csv
 from pathlib import Path
 
 import numpy as np
+
 from dltui.engine.errors import InputError
 from dltui.engine.spec import DataSpec
 

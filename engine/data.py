@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+
 from dltui.engine.datasets import load_builtin
 from dltui.engine.errors import InputError
 from dltui.engine.spec import DataSpec

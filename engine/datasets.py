@@ -9,6 +9,7 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
+
 from dltui.engine.errors import InputError
 from dltui.engine.spec import DataSpec
 

@@ -32,6 +32,7 @@ class RunStarted(Event):
     params: int
     metrics: list[str]
     parallel: str  # "" when folds train one after another, else how many at once
+    pid: int = 0  # the writing process, so a reader on the same machine can tell it died
 
 
 @dataclass(frozen=True)

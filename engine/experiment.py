@@ -7,6 +7,7 @@ trains every split (stacked when it can), aggregates the results and writes the 
 from __future__ import annotations
 
 import math
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,6 +16,7 @@ from typing import Any
 import numpy as np
 import tomli_w
 import torch
+
 from dltui.engine import checks
 from dltui.engine.data import Dataset, load_data
 from dltui.engine.device import resolve_device
@@ -236,7 +238,7 @@ class Experiment:
             self.bus.emit(RunStarted(
                 str(self.run_dir), p.name, p.validation.scheme, prep.plan.trainings, p.train.epochs,
                 str(prep.device), prep.data.describe(), prep.data.task, prep.params,
-                list(p.train.metrics), groups_note))
+                list(p.train.metrics), groups_note, os.getpid()))
             for notice in prep.notices:
                 self.bus.emit(notice)
             self._train_all(groups, reason)

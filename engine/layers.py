@@ -10,9 +10,10 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 import torch
-from dltui.engine.activations import ACTIVATIONS
 from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
+
+from dltui.engine.activations import ACTIVATIONS
 
 Shape = tuple[int, ...]
 ActivationName = Literal[

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import torch
+
 from dltui.engine.errors import TrainingFailure
 from dltui.engine.events import BatchProgress, EpochEnded, Event, Notice, StopToken
 from dltui.engine.losses import Loss

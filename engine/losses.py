@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
+
 from dltui.engine.layers import Shape
 
 Head = str | None  # "sigmoid", "softmax" or None: the final activation split off the model

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import torch
+
 from dltui.engine.losses import Head, _apply_head
 
 MetricFn = Callable[[torch.Tensor, torch.Tensor, Head, str, int], torch.Tensor]

@@ -7,10 +7,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
+from torch import nn
+
 from dltui.engine.errors import InputError
 from dltui.engine.layers import LayerSpec, Shape, ShapeError
 from dltui.engine.losses import Head, _apply_head
-from torch import nn
 
 
 @dataclass(frozen=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 
 import torch
+
 from dltui.engine.spec import TrainSpec
 
 Params = Iterable[torch.nn.Parameter]

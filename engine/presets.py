@@ -12,10 +12,11 @@ import typing
 from pathlib import Path
 from typing import Any
 
+from pydantic import BaseModel, ValidationError
+
 from dltui.engine.errors import InputError
 from dltui.engine.layers import LAYER_TYPES
 from dltui.engine.spec import Preset
-from pydantic import BaseModel, ValidationError
 
 
 def shipped_presets() -> dict[str, Path]:

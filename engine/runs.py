@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+
 from dltui.engine.events import BatchProgress, Event, event_from_dict
 
 

@@ -7,8 +7,9 @@ from __future__ import annotations
 
 from typing import Annotated, Literal, Self
 
-from dltui.engine.layers import AnyLayer
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from dltui.engine.layers import AnyLayer
 
 LossName = Literal[
     "binary_crossentropy", "categorical_crossentropy", "sparse_categorical_crossentropy",

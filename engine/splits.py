@@ -8,8 +8,6 @@ import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
-from dltui.engine.errors import InputError
-from dltui.engine.spec import ValidationSpec
 from sklearn.model_selection import (
     KFold,
     RepeatedKFold,
@@ -18,6 +16,9 @@ from sklearn.model_selection import (
     TimeSeriesSplit,
     train_test_split,
 )
+
+from dltui.engine.errors import InputError
+from dltui.engine.spec import ValidationSpec
 
 
 @dataclass(frozen=True)

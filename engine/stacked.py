@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 import torch.nn.functional as F
+from torch import nn
+
 from dltui.engine.events import FoldStarted, StopToken
 from dltui.engine.layers import _MeanOver
 from dltui.engine.loop import EVAL_CHUNK, FoldInfo, Progress, Setup, autocast_for, run_epochs
@@ -23,7 +25,6 @@ from dltui.engine.optimizers import make_optimizer
 from dltui.engine.preprocess import fit_preprocessing, target_array
 from dltui.engine.spec import TrainSpec
 from dltui.engine.splits import Split
-from torch import nn
 
 if TYPE_CHECKING:
     from dltui.engine.experiment import Experiment, Prepared

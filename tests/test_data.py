@@ -88,7 +88,7 @@ def test_npz_needs_x_and_y_of_equal_length(tmp_path):
     with pytest.raises(InputError, match="x has 3 samples but y has 4"):
         load_data(DataSpec(source=f"npz:{path}"))
     path.write_bytes(b"not a zip")
-    with pytest.raises(InputError, match="not a readable .npz"):
+    with pytest.raises(InputError, match=r"not a readable \.npz"):
         load_data(DataSpec(source=f"npz:{path}"))
 
 

@@ -7,8 +7,18 @@ import torch
 
 from dltui.engine.errors import InputError
 from dltui.engine.layers import (
-    GRU, LAYER_TYPES, LSTM, Activation, BatchNorm, Conv2D, Dense, Dropout, Embedding, Flatten,
-    GlobalAveragePooling, MaxPool2D,
+    GRU,
+    LAYER_TYPES,
+    LSTM,
+    Activation,
+    BatchNorm,
+    Conv2D,
+    Dense,
+    Dropout,
+    Embedding,
+    Flatten,
+    GlobalAveragePooling,
+    MaxPool2D,
 )
 from dltui.engine.model import build_model, infer_shapes, layer_rows
 

@@ -10,9 +10,10 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+
 from dltui.tui import exit_codes
 
-app = typer.Typer(add_completion=False, no_args_is_help=False, rich_markup_mode=None,
+app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=None,
                   help="Build, train and watch deep-learning models in the terminal.")
 
 PresetArg = Annotated[str, typer.Argument(help="A preset file, or the name of a shipped preset "
@@ -25,13 +26,6 @@ RunsDirOpt = Annotated[Path, typer.Option("--runs-dir", help="Where run folders 
 def fail(message: str, code: int = exit_codes.BAD_INPUT) -> typer.Exit:
     typer.echo(f"dltui: error: {message}", err=True)
     return typer.Exit(code)
-
-
-@app.callback(invoke_without_command=True)
-def root(ctx: typer.Context) -> None:
-    """With no command, open the app."""
-    if ctx.invoked_subcommand is None:
-        _open_app(None, Path("runs"))
 
 
 @app.command()
@@ -76,12 +70,13 @@ def run(preset: PresetArg, set_: SetOpt = None,
 @app.command()
 def summary(preset: PresetArg, set_: SetOpt = None) -> None:
     """Print the model's layers, output shapes and parameter counts (Keras style)."""
-    from dltui.engine import load_preset
-    from dltui.engine.data import load_data
-    from dltui.engine.model import infer_shapes, layer_rows
     from rich import box
     from rich.console import Console
     from rich.table import Table
+
+    from dltui.engine import load_preset
+    from dltui.engine.data import load_data
+    from dltui.engine.model import infer_shapes, layer_rows
 
     spec, path = load_preset(preset, set_)
     data = load_data(spec.data, path.parent)
@@ -129,59 +124,61 @@ def runs(runs_dir: RunsDirOpt = Path("runs")) -> None:
 @app.command()
 def watch(run_ref: Annotated[str, typer.Argument(metavar="RUN", help="A run folder or `latest`.")]
           = "latest",
-          runs_dir: RunsDirOpt = Path("runs"),
-          plain: Annotated[bool, typer.Option(help="Print events as lines instead of the app.")]
-          = False) -> None:
-    """Follow a run that another process is writing (or show a finished one)."""
+          runs_dir: RunsDirOpt = Path("runs")) -> None:
+    """Follow a run that another process is writing, epoch by epoch (or replay a finished one)."""
+    import time
+
     from dltui.engine.runs import find_run
 
     path = find_run(runs_dir, run_ref)
     if path is None:
         raise fail(f"{run_ref}: no run folder (looked in {runs_dir})")
-    if plain or not sys.stdout.isatty():
-        _watch_plain(path)
-    else:
-        _open_app(None, runs_dir, watch_dir=path)
 
-
-def _watch_plain(path: Path) -> None:
-    import time
-
-    from dltui.engine.events import RunEnded
+    from dltui.engine.events import RunEnded, RunStarted
     from dltui.engine.runs import EventFollower
     from dltui.tui.printer import PlainPrinter
 
     follower, printer = EventFollower(path), PlainPrinter(sys.stdout, sys.stdout)
+    pid = 0
     while True:
         for event in follower.poll():
             printer(event)
+            if isinstance(event, RunStarted):
+                pid = event.pid
             if isinstance(event, RunEnded):
                 return
-        if not _writer_alive(path):
-            typer.echo(f"{path}: the run ended without a summary (killed?)")
+        if not _writer_alive(path, pid):
+            for event in follower.poll():  # lines written just before it ended
+                printer(event)
+            typer.echo(f"{path}: the run ended without a summary (the process was killed)")
             return
         time.sleep(0.2)
 
 
-def _writer_alive(path: Path) -> bool:
-    """A run without a summary whose metrics stopped growing a minute ago is taken as dead."""
+def _writer_alive(path: Path, pid: int) -> bool:
+    """Whether the process writing the run may still add to it: its pid when known (same
+    machine), else a metrics file that grew in the last minute."""
     import time
 
+    if (path / "summary.json").exists():
+        return True
+    if pid:
+        try:
+            os.kill(pid, 0)
+            return not _is_zombie(pid)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True
     metrics = path / "metrics.jsonl"
-    return (path / "summary.json").exists() or (
-        metrics.exists() and time.time() - metrics.stat().st_mtime < 60)
+    return metrics.exists() and time.time() - metrics.stat().st_mtime < 60
 
 
-@app.command("open")
-def open_(preset: PresetArg, runs_dir: RunsDirOpt = Path("runs")) -> None:
-    """Open the app with a preset loaded."""
-    _open_app(preset, runs_dir)
-
-
-def _open_app(preset: str | None, runs_dir: Path, watch_dir: Path | None = None) -> None:
-    from dltui.tui.app import DltuiApp
-
-    DltuiApp(preset=preset, runs_dir=runs_dir, watch_dir=watch_dir).run()
+def _is_zombie(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0] == "Z"
+    except OSError:
+        return False
 
 
 def main() -> None:

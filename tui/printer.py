@@ -8,6 +8,11 @@ import sys
 import time
 from typing import Any, TextIO
 
+from rich.console import Console
+from rich.live import Live
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
 from dltui.engine.events import (
     BatchProgress,
     EpochEnded,
@@ -19,10 +24,6 @@ from dltui.engine.events import (
     RunStarted,
 )
 from dltui.tui.report import fmt, render_summary
-from rich.console import Console
-from rich.live import Live
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
 
 def epoch_line(e: EpochEnded) -> str:
@@ -41,8 +42,8 @@ def start_lines(e: RunStarted) -> list[str]:
 
 
 class JsonPrinter:
-    def __init__(self, out: TextIO = sys.stdout) -> None:
-        self.out = out
+    def __init__(self, out: TextIO | None = None) -> None:
+        self.out = out or sys.stdout
 
     def __call__(self, event: Event) -> None:
         if isinstance(event, BatchProgress):
@@ -57,8 +58,8 @@ class JsonPrinter:
 class PlainPrinter:
     """Progress as lines on stderr, results as text on stdout."""
 
-    def __init__(self, err: TextIO = sys.stderr, out: TextIO = sys.stdout) -> None:
-        self.err, self.out = err, out
+    def __init__(self, err: TextIO | None = None, out: TextIO | None = None) -> None:
+        self.err, self.out = err or sys.stderr, out or sys.stdout
 
     def __call__(self, event: Event) -> None:
         text: list[str] = []

@@ -1,0 +1,198 @@
+"""The loop and the run: reproducibility, run folder, parallel folds, failures, no host sync."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from conftest import BINARY, REGRESSION, preset
+from dltui.engine import EventBus, Experiment, StopToken, load_preset, prepare
+from dltui.engine.events import EpochEnded, FoldEnded, Notice
+from dltui.engine.runs import load_weights, read_events, read_summary
+from dltui.engine.spec import Preset
+
+
+def run(data: dict, runs: Path, bus: EventBus | None = None, stop: StopToken | None = None):
+    exp = Experiment(prepare(Preset.model_validate(data)), runs, bus, stop)
+    summary = exp.run()
+    return summary, exp.run_dir
+
+
+def epoch_lines(run_dir: Path) -> list[dict]:
+    lines = (run_dir / "metrics.jsonl").read_text().splitlines()
+    return [{k: v for k, v in json.loads(x).items() if k not in ("seconds", "samples_per_s")}
+            for x in lines if json.loads(x)["event"] == "epoch"]
+
+
+def test_same_seed_gives_identical_metrics(tmp_path):
+    _, a = run(BINARY, tmp_path)
+    _, b = run(BINARY, tmp_path)
+    assert epoch_lines(a) == epoch_lines(b) and len(epoch_lines(a)) == 3
+    _, c = run(preset(BINARY, train={"seed": 1}), tmp_path)
+    assert epoch_lines(c) != epoch_lines(a)
+
+
+def test_run_folder_holds_preset_metrics_summary_and_weights(tmp_path):
+    summary, run_dir = run(BINARY, tmp_path)
+    assert run_dir.parent == tmp_path and run_dir.name.endswith("-tiny-binary")
+    spec, _ = load_preset(run_dir / "preset.toml")
+    assert spec.train.epochs == 3
+    saved = read_summary(run_dir)
+    assert saved == json.loads(json.dumps(summary))
+    assert saved["status"] == "done" and 1 <= saved["best_epoch"] <= 3
+    assert set(saved["val"]) == {"loss", "accuracy"}
+    kinds = [e.kind for e in read_events(run_dir)]
+    assert kinds[0] == "run_started" and kinds[-1] == "run_ended" and kinds.count("epoch") == 3
+    state = load_weights(run_dir / "weights" / "r0-f0.pt")
+    assert state["body.0.weight"].shape == (16, 30)
+
+
+def test_binary_recipe_learns(tmp_path):
+    summary, _ = run(preset(BINARY, train={"epochs": 15}), tmp_path)
+    assert summary["val"]["accuracy"] >= 0.93
+
+
+def test_parallel_folds_equal_sequential_training(tmp_path):
+    data = preset(REGRESSION, validation={"test_fraction": 0.2, "final_fit": False})
+    par, _ = run(preset(data, validation={"parallel_folds": True}), tmp_path)
+    seq, _ = run(preset(data, validation={"parallel_folds": False}), tmp_path)
+    assert par["parallel"] == "4 at once" and seq["parallel"] == ""
+    for a, b in zip(par["folds"], seq["folds"], strict=True):
+        assert (a["repeat"], a["fold"], a["train_size"]) == (b["repeat"], b["fold"], b["train_size"])
+        for key in ("loss", "mae"):
+            assert a["last"][key] == pytest.approx(b["last"][key], rel=1e-4)
+            assert a["test"][key] == pytest.approx(b["test"][key], rel=1e-4)
+
+
+def test_parallel_folds_equal_sequential_for_a_convnet_classifier(tmp_path):
+    data = preset(BINARY, data={"source": "builtin:digits", "view": "image"},
+                  model={"layers": [
+                      {"type": "Conv2D", "filters": 4, "kernel_size": 3, "activation": "relu"},
+                      {"type": "MaxPool2D"}, {"type": "Flatten"},
+                      {"type": "Dense", "units": 10, "activation": "softmax"}]},
+                  train={"loss": "sparse_categorical_crossentropy", "epochs": 2},
+                  validation={"scheme": "kfold", "k": 3})
+    par, _ = run(data, tmp_path)
+    seq, _ = run(preset(data, validation={"parallel_folds": False}), tmp_path)
+    assert par["parallel"]
+    for a, b in zip(par["folds"], seq["folds"], strict=True):
+        assert a["last"]["accuracy"] == pytest.approx(b["last"]["accuracy"], abs=1e-6)
+        assert a["last"]["loss"] == pytest.approx(b["last"]["loss"], rel=1e-4)
+
+
+def test_unsupported_layer_falls_back_with_a_reason(tmp_path):
+    data = preset(REGRESSION)
+    data["model"]["layers"].insert(1, {"type": "BatchNorm"})
+    bus, notices = EventBus(), []
+    bus.subscribe(lambda e: notices.append(e) if isinstance(e, Notice) else None)
+    summary, _ = run(data, tmp_path, bus)
+    assert summary["parallel"] == ""
+    assert any("BatchNorm" in n.message for n in notices if n.code == "parallel-folds")
+
+
+def test_kfold_summary_has_table_curve_and_final_fit(tmp_path):
+    data = preset(REGRESSION, validation={"test_fraction": 0.2, "final_fit": True,
+                                          "smoothing": 0.5})
+    summary, run_dir = run(data, tmp_path)
+    assert len(summary["folds"]) == 4
+    assert set(summary["kfold"]["mean"]["best"]) == {"loss", "mae"}
+    curve = summary["averaged_curve"]
+    assert len(curve["values"]) == 3 and 1 <= curve["best_epoch"] <= 3
+    fit = summary["final_fit"]
+    assert fit["epochs"] == curve["best_epoch"] and "mae" in fit["test"]
+    assert (run_dir / "weights" / "final.pt").exists()
+
+
+def test_statistics_are_fitted_per_fold(tmp_path, monkeypatch):
+    import dltui.engine.stacked as stacked
+    from dltui.engine import preprocess
+
+    seen: list[int] = []
+    real = preprocess.fit_preprocessing
+
+    def spy(x, train_idx, normalize):
+        seen.append(len(train_idx))
+        return real(x, train_idx, normalize)
+
+    monkeypatch.setattr(stacked, "fit_preprocessing", spy)
+    data = preset(REGRESSION, validation={"test_fraction": 0.2})
+    summary, _ = run(data, tmp_path)
+    # One fit per fold, each on that fold's training part only (never the 354 non-test rows).
+    assert sorted(seen) == sorted(r["train_size"] for r in summary["folds"])
+
+
+def test_divergence_stops_at_once_and_keeps_earlier_epochs(tmp_path):
+    data = preset(REGRESSION, train={"learning_rate": 10.0, "optimizer": "sgd", "epochs": 20},
+                  validation={"scheme": "holdout"})
+    summary, run_dir = run(data, tmp_path)
+    assert summary["status"] == "diverged"
+    assert "learning_rate" in summary["message"] and "epoch" in summary["message"]
+    assert len(epoch_lines(run_dir)) < 20
+
+
+def test_stop_request_keeps_what_was_computed(tmp_path):
+    stop = StopToken()
+    bus = EventBus()
+    bus.subscribe(lambda e: stop.request() if isinstance(e, EpochEnded) and e.epoch == 2 else None)
+    summary, run_dir = run(preset(BINARY, train={"epochs": 50}), tmp_path, bus, stop)
+    assert summary["status"] == "stopped" and len(epoch_lines(run_dir)) == 2
+    assert summary["folds"][0]["epochs_run"] == 2
+
+
+def test_early_stopping_and_best_weights(tmp_path):
+    data = preset(REGRESSION, train={"epochs": 200, "patience": 2, "restore_best": True,
+                                     "learning_rate": 0.05},
+                  validation={"scheme": "holdout"})
+    bus, ends = EventBus(), []
+    bus.subscribe(lambda e: ends.append(e) if isinstance(e, FoldEnded) else None)
+    summary, _ = run(data, tmp_path, bus)
+    fold = summary["folds"][0]
+    assert fold["epochs_run"] == fold["best_epoch"] + 2 < 200
+
+
+def test_epoch_loop_never_syncs_with_the_host_per_batch(tmp_path, monkeypatch):
+    """Reading a tensor's value (.item/.tolist/.cpu/bool) inside the batch loop would stall a GPU."""
+    from dltui.engine import loop
+
+    calls = {"n": 0}
+    for name in ("item", "tolist", "cpu", "__bool__", "numpy"):
+        real = getattr(torch.Tensor, name)
+
+        def counted(self, *a, _real=real, **k):
+            calls["n"] += 1
+            return _real(self, *a, **k)
+        monkeypatch.setattr(torch.Tensor, name, counted)
+    prep = prepare(Preset.model_validate(preset(BINARY, train={"batch_size": 8})))
+    exp = Experiment(prep, tmp_path)
+    tensors = exp.tensors(prep.plan.splits[0].train_idx, {"val": prep.plan.splits[0].val_idx})
+    net = exp.new_net(0)
+    from dltui.engine.optimizers import make_optimizer
+
+    trainee = loop.SingleTrainee(net, make_optimizer(net.parameters(), prep.preset.train),
+                                 exp.setup, tensors, 0)
+    calls["n"] = 0
+    trainee.train_epoch(StopToken(), None)  # 57 batches
+    assert calls["n"] <= 2, f"{calls['n']} host syncs in one epoch"
+
+
+def test_engine_imports_no_ui_library():
+    import ast
+    import subprocess
+    import sys
+
+    import dltui.engine
+
+    ui = {"textual", "rich", "typer"}
+    for path in Path(dltui.engine.__file__).parent.glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
+                [node.module or ""] if isinstance(node, ast.ImportFrom) else []
+            assert not {n.split(".")[0] for n in names} & ui, f"{path.name} imports {names}"
+    # scikit-learn may pull in rich for its own progress bars; textual and typer never load.
+    code = ("import dltui.engine.experiment, dltui.engine.stacked, sys; "
+            "print([m for m in ('textual', 'typer') if m in sys.modules])")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
