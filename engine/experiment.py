@@ -224,7 +224,8 @@ class Experiment:
         self.writer.write_preset(tomli_w.dumps(p.model_dump(mode="json", exclude_none=True)))
         if prep.device.type == "cpu":
             # Optimizer state of dead units decays into denormal floats, which x86 CPUs handle
-            # 10-20x slower; flushing them to zero changes no result a user could see.
+            # 10-20x slower; flushing them to zero changes no result a user could see. The
+            # setting is process-wide, so it is put back when the run ends.
             torch.set_flush_denormal(True)
         started = time.perf_counter()
         status, message = "done", ""
@@ -260,6 +261,7 @@ class Experiment:
             self.writer.write_summary(summary)
             self.bus.emit(RunEnded(status, message, seconds, summary))
             self.writer.close()
+            torch.set_flush_denormal(False)
         return summary
 
     def _summarise(self) -> dict[str, Any]:
