@@ -48,6 +48,20 @@ def _circles(spec: DataSpec) -> Loaded:
     return x.astype(np.float32), y.astype(np.int64), "binary", ["outer", "inner"], False, "circles"
 
 
+def _tabular(spec: DataSpec) -> Loaded:
+    """A large synthetic classification table (scikit-learn's make_classification)."""
+    from sklearn.datasets import make_classification
+
+    classes = spec.classes or 10
+    features = spec.features or 64
+    x, y = make_classification(spec.samples or 200_000, n_features=features,
+                               n_informative=max(2, features // 2), n_classes=classes,
+                               n_clusters_per_class=1, random_state=spec.seed)
+    task = "binary" if classes == 2 else "multiclass"
+    return x.astype(np.float32), y.astype(np.int64), task, [str(c) for c in range(classes)], \
+        False, "synthetic table"
+
+
 def _spirals(spec: DataSpec) -> Loaded:
     """Three interleaved spiral arms: a multiclass set no linear model can separate."""
     rng = np.random.default_rng(spec.seed)
@@ -84,8 +98,13 @@ BUILTIN: dict[str, Callable[[DataSpec], Loaded]] = {
     "circles": _circles,
     "spirals": _spirals,
     "sine": _sine,
+    "tabular": _tabular,
 }
-SYNTHETIC = {"moons", "circles", "spirals", "sine"}
+SYNTHETIC = {"moons", "circles", "spirals", "sine", "tabular"}
+# Which generator settings each synthetic set reads.
+PARAMS = {"moons": {"samples", "noise"}, "circles": {"samples", "noise"},
+          "spirals": {"samples", "noise"}, "sine": {"samples", "noise", "timesteps"},
+          "tabular": {"samples", "features", "classes"}}
 
 
 def load_builtin(name: str, spec: DataSpec) -> Loaded:
@@ -96,11 +115,10 @@ def load_builtin(name: str, spec: DataSpec) -> Loaded:
         hint = f"; did you mean '{close[0]}'?" if close else ""
         raise InputError(f"data.source: unknown built-in set '{name}'{hint} "
                          f"(allowed: {', '.join(BUILTIN)})")
-    if name not in SYNTHETIC:
-        for key in ("samples", "noise", "timesteps"):
-            if getattr(spec, key) is not None:
-                raise InputError(f"data.{key}: only synthetic sets ({', '.join(sorted(SYNTHETIC))}) "
-                                 f"take it; '{name}' has a fixed size")
+    for key in ("samples", "noise", "timesteps", "features", "classes"):
+        if getattr(spec, key) is not None and key not in PARAMS.get(name, set()):
+            takers = sorted(n for n, keys in PARAMS.items() if key in keys)
+            raise InputError(f"data.{key}: '{name}' does not take it (only {', '.join(takers)})")
     if spec.view == "image" and name != "digits":
         raise InputError(f"data.view: 'image' is only for digits; '{name}' is flat")
     return BUILTIN[name](spec)

@@ -40,12 +40,10 @@ def new_run_dir(runs_dir: Path, preset_name: str) -> Path:
 
 
 def write_atomic(path: Path, text: str) -> None:
-    """Write to a temporary file and rename: a reader never sees half a file."""
+    """Write to a temporary file and rename: a reader never sees half a file, even when the writer
+    is killed. (No fsync: that guards against power loss, at milliseconds per write.)"""
     tmp = path.with_name(f".{path.name}.tmp")
-    with tmp.open("w", encoding="utf-8") as fh:
-        fh.write(text)
-        fh.flush()
-        os.fsync(fh.fileno())
+    tmp.write_text(text, encoding="utf-8")
     os.replace(tmp, path)
 
 

@@ -34,6 +34,8 @@ class DataSpec(_Section):
     samples: Annotated[int, Field(ge=20, le=2_000_000)] | None = None
     noise: Annotated[float, Field(ge=0.0, le=10.0)] | None = None
     timesteps: Annotated[int, Field(ge=2, le=10_000)] | None = None
+    features: Annotated[int, Field(ge=2, le=4096)] | None = None
+    classes: Annotated[int, Field(ge=2, le=1000)] | None = None
     seed: int = 0
     # files
     target: str | None = None

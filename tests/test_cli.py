@@ -105,7 +105,7 @@ def test_kfold_preset_prints_table_curve_and_final_fit(tmp_path):
     proc = dltui("run", "kfold-boston", "--set", "train.epochs=12", "--runs-dir", str(tmp_path))
     assert proc.returncode == 0, proc.stderr
     out = proc.stdout
-    assert "Validation by fold" in out and "| mean |" in out.replace("  ", " ") or "mean" in out
+    assert ("Validation by fold" in out and "| mean |" in out.replace("  ", " ")) or "mean" in out
     for fold in range(4):
         assert f"|      0 |    {fold} |" in out
     assert "averaged validation mae curve" in out and "final fit" in out

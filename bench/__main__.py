@@ -1,0 +1,158 @@
+"""`python -m bench [--device cpu|cuda] [--repeats 3] [--only NAME] [--out bench/RESULTS.md]`
+
+Runs every workload back to back in one process: the hand-written reference, the engine through
+its public API (sequential and, for K-fold, parallel folds), the same loop with a DataLoader, Keras 3
+on torch when installed, and `dltui run` as a subprocess. Writes a markdown table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from bench.reference import train
+from bench.workloads import WORKLOADS, Workload, reference_tasks
+from dltui.engine import Experiment, load_preset, prepare
+from dltui.engine.spec import Preset
+
+
+def timed(fn: Callable[[], Any], repeats: int) -> tuple[list[float], Any]:
+    times, result = [], None
+    for _ in range(repeats):
+        t = time.perf_counter()
+        result = fn()
+        times.append(time.perf_counter() - t)
+    return times, result
+
+
+def load(w: Workload, extra: list[str], device: str) -> Any:
+    overrides = [*w.overrides, *extra, f"train.device={device}"]
+    if isinstance(w.preset, dict):
+        from dltui.engine.presets import apply_override
+
+        raw = {**w.preset}
+        raw = __import__("copy").deepcopy(raw)
+        for item in overrides:
+            apply_override(raw, item)
+        return prepare(Preset.model_validate(raw))
+    spec, path = load_preset(w.preset, overrides)
+    return prepare(spec, path.parent)
+
+
+def engine_metric(summary: dict[str, Any]) -> float:
+    metric = summary["primary_metric"]
+    return statistics.fmean(r["last"][metric] for r in summary["folds"])
+
+
+def keras_kfold(tasks: list, epochs: int) -> float | None:
+    try:
+        os.environ.setdefault("KERAS_BACKEND", "torch")
+        import keras  # type: ignore[import-not-found]
+    except Exception:
+        return None
+    maes = []
+    for t in tasks:
+        keras.utils.set_random_seed(t.seed)
+        model = keras.Sequential([keras.Input((t.x_train.shape[1],)),
+                                  keras.layers.Dense(64, activation="relu"),
+                                  keras.layers.Dense(64, activation="relu"), keras.layers.Dense(1)])
+        model.compile(optimizer=keras.optimizers.RMSprop(t.lr), loss="mse", metrics=["mae"])
+        model.fit(t.x_train, t.y_train, epochs=epochs, batch_size=t.batch_size, verbose=0,
+                  validation_data=(t.x_val, t.y_val))
+        maes.append(model.evaluate(t.x_val, t.y_val, verbose=0)[1])
+    return statistics.fmean(maes)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(prog="python -m bench")
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--only", default="")
+    ap.add_argument("--no-subprocess", action="store_true")
+    ap.add_argument("--out", default="bench/RESULTS.md")
+    args = ap.parse_args()
+    runs = Path(tempfile.mkdtemp(prefix="dltui-bench-"))
+    rows: list[tuple[str, str, list[float], float, float, int]] = []
+    for w in WORKLOADS:
+        if args.only and args.only.lower() not in w.name.lower():
+            continue
+        prep = load(w, [], args.device)
+        tasks = reference_tasks(prep, w.build)
+        samples = sum(len(t.x_train) for t in tasks) * prep.preset.train.epochs
+        train(tasks[0], args.device)  # warm-up: first-use costs (kernels, lazy imports)
+        Experiment(load(w, ["train.epochs=1"], args.device), runs).run()
+
+        ref_t, ref_m = timed(lambda: statistics.fmean(train(t, args.device) for t in tasks),
+                             args.repeats)
+        base = statistics.median(ref_t)
+        rows.append((w.name, "reference (hand loop)", ref_t, base, ref_m, samples))
+        seq = load(w, ["validation.parallel_folds=false"], args.device)
+        eng_t, eng_s = timed(lambda: Experiment(seq, runs).run(), args.repeats)
+        rows.append((w.name, "engine (API)", eng_t, base, engine_metric(eng_s), samples))
+        if len(tasks) > 1:
+            par = load(w, [], args.device)
+            par_t, par_s = timed(lambda: Experiment(par, runs).run(), args.repeats)
+            rows.append((w.name, f"engine, parallel folds ({par_s['parallel']})", par_t, base,
+                         engine_metric(par_s), samples))
+        dl_t, dl_m = timed(lambda: statistics.fmean(train(t, args.device, loader=True)
+                                                    for t in tasks), args.repeats)
+        rows.append((w.name, "hand loop + DataLoader (info)", dl_t, base, dl_m, samples))
+        if w.keras:
+            k_t, k_m = timed(lambda: keras_kfold(tasks, prep.preset.train.epochs), 1)
+            if k_m is not None:
+                rows.append((w.name, "Keras 3 on torch, fit (peer)", k_t, base, k_m, samples))
+        if not args.no_subprocess and isinstance(w.preset, str):
+            cmd = [sys.executable, "-m", "dltui.tui", "run", w.preset, "--json", "--runs-dir",
+                   str(runs), *sum([["--set", o] for o in w.overrides], []),
+                   "--set", f"train.device={args.device}"]
+            sub_t, _ = timed(lambda: subprocess.run(cmd, capture_output=True, check=True),
+                             args.repeats)
+            rows.append((w.name, "`dltui run` subprocess (start-up included)", sub_t, base,
+                         float("nan"), samples))
+        print(f"done: {w.name}", file=sys.stderr)
+    write(rows, args)
+
+
+def write(rows: list, args: argparse.Namespace) -> None:
+    dev = args.device
+    gpu = torch.cuda.get_device_name(0) if dev.startswith("cuda") else ""
+    machine = (f"{platform.machine()}, {os.cpu_count()} CPU cores, torch {torch.__version__}, "
+               f"device {dev}{' (' + gpu + ')' if gpu else ''}, Python {platform.python_version()}")
+    lines = [f"## Device: {dev}", "", f"Machine: {machine}. Medians over {args.repeats} repeats "
+             "(min / max shown); ratio = median time / reference median time.", "",
+             "| workload | variant | median s | min s | max s | samples/s | ratio | val metric |",
+             "|---|---|---|---|---|---|---|---|"]
+    for name, variant, times, base, metric, samples in rows:
+        med = statistics.median(times)
+        lines.append(f"| {name} | {variant} | {med:.3f} | {min(times):.3f} | {max(times):.3f} | "
+                     f"{samples / med:,.0f} | {med / base:.3f} | {metric:.4f} |")
+    text = "\n".join(lines) + "\n"
+    print(text)
+    out = Path(args.out)
+    if out.exists():
+        old = out.read_text()
+        marker = f"## Device: {dev}"
+        if marker in old:  # replace this device's section, keep the others
+            head, _, rest = old.partition(marker)
+            tail = rest[rest.find("\n## Device:"):] if "\n## Device:" in rest else ""
+            text = head + text + tail
+        else:
+            text = old.rstrip() + "\n\n" + text
+    else:
+        text = "# Benchmark results\n\nWritten by `python -m bench`.\n\n" + text
+    out.write_text(text)
+
+
+if __name__ == "__main__":
+    main()
