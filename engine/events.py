@@ -15,7 +15,9 @@ class Event:
     kind: ClassVar[str] = "event"
 
     def to_dict(self) -> dict[str, Any]:
-        return {"event": self.kind, **dataclasses.asdict(self)}
+        # Shallow on purpose: fields are plain values and dicts of floats, and asdict's deep
+        # copy was a measurable share of an epoch for small models.
+        return {"event": self.kind, **{f.name: getattr(self, f.name) for f in dataclasses.fields(self)}}
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import tomli_w
 import torch
 
 from dltui.engine import checks
@@ -36,6 +35,7 @@ from dltui.engine.losses import LOSSES, Loss, check_pairing
 from dltui.engine.model import Net, build_model, infer_shapes
 from dltui.engine.optimizers import make_optimizer
 from dltui.engine.preprocess import fit_preprocessing, target_array
+from dltui.engine.presets import preset_to_toml
 from dltui.engine.results import averaged_curve, fold_row, holdout_spread, kfold_table
 from dltui.engine.runs import RunWriter, new_run_dir
 from dltui.engine.spec import Preset
@@ -221,7 +221,7 @@ class Experiment:
         self.run_dir = new_run_dir(self.runs_dir, p.name)
         self.writer = RunWriter(self.run_dir)
         self.bus.subscribe(self.writer)
-        self.writer.write_preset(tomli_w.dumps(p.model_dump(mode="json", exclude_none=True)))
+        self.writer.write_preset(preset_to_toml(p))
         if prep.device.type == "cpu":
             # Optimizer state of dead units decays into denormal floats, which x86 CPUs handle
             # 10-20x slower; flushing them to zero changes no result a user could see. The

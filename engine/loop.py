@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import torch
+from torch import nn
 
 from dltui.engine.errors import TrainingFailure
 from dltui.engine.events import BatchProgress, EpochEnded, Event, Notice, StopToken
@@ -93,6 +94,9 @@ class SingleTrainee:
         n, b = len(self.x), setup.batch_size
         sizes = [min(b, n - s) for s in range(0, n, b)]
         self.weights = torch.tensor(sizes, dtype=torch.float32, device=setup.device) / n
+        # train()/eval() walk every submodule; skip them when no layer behaves differently.
+        self.modal = any(isinstance(m, nn.Dropout | nn.modules.batchnorm._BatchNorm)
+                         for m in net.modules())
 
     def train_epoch(self, stop: StopToken, progress: Progress | None) -> torch.Tensor | None:
         net, opt, loss_fn, head = self.net, self.opt, self.setup.loss.mean, self.net.head
@@ -101,7 +105,8 @@ class SingleTrainee:
         keep_outputs = bool(self.setup.metrics)
         n = len(x)
         batches = len(self.weights)
-        net.train()
+        if self.modal:
+            net.train()
         perm = torch.randperm(n, device=x.device, generator=self.gen)
         losses: list[torch.Tensor] = []
         outputs: list[torch.Tensor] = []
@@ -132,9 +137,17 @@ class SingleTrainee:
     @torch.no_grad()
     def evaluate(self, part: str) -> torch.Tensor:
         x, y = self.parts[part]
-        self.net.eval()
+        if self.modal:
+            self.net.eval()
         head, form = self.net.head, self.setup.loss.target
-        sums = torch.zeros(1 + len(self.setup.metrics), device=x.device)
+        metrics = self.setup.metrics
+        if len(x) <= EVAL_CHUNK:  # the usual case: one pass, torch's fused mean
+            with autocast_for(self.setup):
+                logits = self.net(x).float()
+            values = [self.setup.loss.mean(logits, y, head)]
+            values += [METRICS[m](logits, y, head, form, 1).mean() for m in metrics]
+            return torch.stack(values)[None]
+        sums = torch.zeros(1 + len(metrics), device=x.device)
         with autocast_for(self.setup):
             for s in range(0, len(x), EVAL_CHUNK):
                 logits = self.net(x[s:s + EVAL_CHUNK]).float()

@@ -55,6 +55,14 @@ def load_preset(name_or_path: str | Path, overrides: list[str] | None = None) ->
     return validate_preset(raw, str(path)), path
 
 
+def preset_to_toml(preset: Preset) -> str:
+    """The preset as TOML that `load_preset` reads back to an equal preset."""
+    import tomli_w
+
+    data = preset.model_dump(mode="json", exclude_none=True)
+    return tomli_w.dumps(data)
+
+
 def parse_toml(text: str, where: str) -> dict[str, Any]:
     try:
         return tomllib.loads(text)

@@ -181,6 +181,27 @@ def _is_zombie(pid: int) -> bool:
         return False
 
 
+@app.command("open")
+def open_(preset: PresetArg, runs_dir: RunsDirOpt = Path("runs")) -> None:
+    """Open the app with a preset loaded."""
+    from dltui.engine import load_preset
+
+    load_preset(preset)  # a bad preset is the one-line error here, not inside the app
+    _open_app(preset, runs_dir)
+
+
+@app.command()
+def build(runs_dir: RunsDirOpt = Path("runs")) -> None:
+    """Open the app on an empty model (what `dltui` alone does)."""
+    _open_app(None, runs_dir)
+
+
+def _open_app(preset: str | None, runs_dir: Path, watch_dir: Path | None = None) -> None:
+    from dltui.tui.app import DltuiApp
+
+    DltuiApp(preset=preset, runs_dir=runs_dir, watch_dir=watch_dir).run()
+
+
 def main() -> None:
     from dltui.engine.errors import InputError
 

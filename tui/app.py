@@ -1,0 +1,48 @@
+"""The Textual app: a thin shell that wires the screens (build, train, runs, help)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from textual.app import App
+from textual.binding import Binding
+
+from dltui.tui.screens.build import BuildScreen
+from dltui.tui.screens.help import HelpScreen
+
+
+class DltuiApp(App[None]):
+    CSS_PATH = "app.tcss"
+    TITLE = "dltui"
+    BINDINGS = [
+        Binding("question_mark", "help", "Help", show=False),
+        Binding("ctrl+q", "quit", "Quit", priority=True),
+    ]
+
+    def __init__(self, preset: str | None = None, runs_dir: Path = Path("runs"),
+                 watch_dir: Path | None = None) -> None:
+        super().__init__()
+        self.preset_ref, self.runs_dir, self.watch_dir = preset, runs_dir, watch_dir
+
+    def on_mount(self) -> None:
+        build = BuildScreen()
+        self.push_screen(build)
+        if self.preset_ref:
+            from dltui.engine.presets import load_preset
+
+            preset, path = load_preset(self.preset_ref)  # the CLI reports a bad one before this
+            build.load_preset(preset, path)
+        if self.watch_dir is not None:
+            from dltui.tui.run_source import FolderRun
+            from dltui.tui.screens.train import TrainScreen
+
+            self.push_screen(TrainScreen(FolderRun(self.watch_dir), self.watch_dir.name))
+
+    def action_help(self) -> None:
+        if not isinstance(self.screen, HelpScreen):
+            self.push_screen(HelpScreen())
+
+    def action_runs(self) -> None:
+        from dltui.tui.screens.runs import RunsScreen
+
+        self.push_screen(RunsScreen(self.runs_dir))

@@ -1,0 +1,87 @@
+"""The layer editor's one-line syntax: `Dense 16 relu`, `Conv2D 32 3 relu padding=same`,
+`Dropout 0.5`. Positional values fill each type's main fields in order; `key=value` sets any field.
+The result is validated by the same pydantic layer specs that presets use."""
+
+from __future__ import annotations
+
+import difflib
+from typing import Any
+
+from pydantic import TypeAdapter, ValidationError
+
+from dltui.engine.layers import LAYER_TYPES, AnyLayer, LayerSpec
+
+POSITIONAL: dict[str, list[str]] = {
+    "Dense": ["units", "activation"],
+    "Conv2D": ["filters", "kernel_size", "activation"],
+    "MaxPool2D": ["pool_size"],
+    "Dropout": ["rate"],
+    "LSTM": ["units"],
+    "GRU": ["units"],
+    "Embedding": ["input_dim", "output_dim"],
+    "Activation": ["activation"],
+}
+_ADAPTER: TypeAdapter[Any] = TypeAdapter(AnyLayer)
+_BY_LOWER = {name.lower(): name for name in LAYER_TYPES}
+
+
+class LayerSyntaxError(ValueError):
+    pass
+
+
+def _value(text: str) -> Any:
+    low = text.lower()
+    if low in ("true", "false"):
+        return low == "true"
+    for cast in (int, float):
+        try:
+            return cast(text)
+        except ValueError:
+            pass
+    return text
+
+
+def parse_layer(text: str) -> LayerSpec:
+    words = text.split()
+    if not words:
+        raise LayerSyntaxError("type a layer, e.g. 'Dense 16 relu'")
+    kind = _BY_LOWER.get(words[0].lower())
+    if kind is None:
+        close = difflib.get_close_matches(words[0], list(LAYER_TYPES), n=1)
+        hint = f"did you mean {close[0]}? " if close else ""
+        raise LayerSyntaxError(f"unknown layer '{words[0]}': {hint}(one of {', '.join(LAYER_TYPES)})")
+    fields: dict[str, Any] = {"type": kind}
+    slots = list(POSITIONAL.get(kind, []))
+    for word in words[1:]:
+        key, sep, val = word.partition("=")
+        if sep:
+            fields[key] = _value(val)
+        elif slots:
+            fields[slots.pop(0)] = _value(word)
+        else:
+            raise LayerSyntaxError(f"{kind}: unexpected '{word}' (use key=value)")
+    try:
+        return _ADAPTER.validate_python(fields)
+    except ValidationError as err:
+        first = err.errors()[0]
+        loc = ".".join(str(p) for p in first["loc"][1:]) or kind
+        msg = first["msg"]
+        if first["type"] == "extra_forbidden":
+            known = sorted(LAYER_TYPES[kind].model_fields)
+            msg = f"unknown setting (allowed: {', '.join(k for k in known if k != 'type')})"
+        raise LayerSyntaxError(f"{kind} {loc}: {msg}") from None
+
+
+def format_layer(layer: LayerSpec) -> str:
+    """The inverse of parse_layer: what the editor shows for an existing layer."""
+    data = layer.model_dump(exclude_defaults=True)
+    kind = layer.type  # type: ignore[attr-defined]
+    parts = [kind]
+    for slot in POSITIONAL.get(kind, []):
+        if slot in data:
+            parts.append(str(data.pop(slot)))
+        else:
+            break
+    data.pop("type", None)
+    parts += [f"{k}={str(v).lower() if isinstance(v, bool) else v}" for k, v in data.items()]
+    return " ".join(parts)

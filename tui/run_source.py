@@ -1,0 +1,81 @@
+"""Where the live view's events come from: a run trained in a thread of this process, or a run
+folder that another process writes (or wrote). Both are polled by the view's timer, so the
+training thread never waits on drawing."""
+
+from __future__ import annotations
+
+import collections
+import threading
+from pathlib import Path
+from typing import Protocol
+
+from dltui.engine.events import Event, EventBus, Notice, RunEnded, StopToken
+from dltui.engine.runs import EventFollower
+
+
+class RunSource(Protocol):
+    run_dir: Path | None
+
+    def poll(self) -> list[Event]: ...
+    def stop(self) -> None: ...
+    @property
+    def can_stop(self) -> bool: ...
+
+
+class InAppRun:
+    """Trains a prepared preset in a worker thread; events queue up for the view to drain."""
+
+    def __init__(self, prep: object, runs_dir: Path) -> None:
+        from dltui.engine.experiment import Experiment, Prepared
+
+        assert isinstance(prep, Prepared)
+        self._events: collections.deque[Event] = collections.deque()
+        self._token = StopToken()
+        bus = EventBus()
+        bus.subscribe(self._events.append)  # deque.append is thread-safe
+        self.experiment = Experiment(prep, runs_dir, bus, self._token)
+        self.run_dir: Path | None = None
+        self._thread = threading.Thread(target=self._run, name="dltui-train", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            self.experiment.run()
+        except Exception as err:  # surfaced in the view; the run folder keeps what it has
+            self._events.append(Notice("warning", "crash", f"training stopped: {err!r}"))
+            self._events.append(RunEnded("failed", repr(err), 0.0, {}))
+
+    def poll(self) -> list[Event]:
+        self.run_dir = self.experiment.run_dir
+        out = []
+        while self._events:
+            out.append(self._events.popleft())
+        return out
+
+    def stop(self) -> None:
+        self._token.request()
+
+    @property
+    def can_stop(self) -> bool:
+        return self._thread.is_alive()
+
+    def join(self, timeout: float | None = None) -> None:
+        self._thread.join(timeout)
+
+
+class FolderRun:
+    """Follows `metrics.jsonl` of a run folder: live while another process appends, or finished."""
+
+    def __init__(self, run_dir: Path) -> None:
+        self.run_dir: Path | None = run_dir
+        self._follower = EventFollower(run_dir)
+
+    def poll(self) -> list[Event]:
+        return self._follower.poll()
+
+    def stop(self) -> None:
+        pass  # another process owns the run; stop it there (Ctrl+C)
+
+    @property
+    def can_stop(self) -> bool:
+        return False

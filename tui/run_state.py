@@ -1,0 +1,138 @@
+"""What the live view knows about a run, rebuilt from engine events alone, so a run trained in the
+app, followed from another process or replayed from its folder all look the same."""
+
+from __future__ import annotations
+
+import statistics
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from dltui.engine.events import (
+    BatchProgress, EpochEnded, Event, FoldEnded, FoldStarted, Notice, RunEnded, RunStarted,
+)
+
+
+@dataclass
+class FoldCurves:
+    repeat: int
+    fold: int
+    train: list[dict[str, float]] = field(default_factory=list)
+    val: list[dict[str, float]] = field(default_factory=list)
+    ended: FoldEnded | None = None
+
+    def best_epoch(self) -> int:
+        """1-based epoch of the lowest validation loss so far (0 when none)."""
+        losses = [v.get("loss", float("inf")) for v in self.val]
+        finite = [x for x in losses if x == x]
+        return losses.index(min(finite)) + 1 if finite else 0
+
+
+@dataclass
+class RunState:
+    started: RunStarted | None = None
+    folds: dict[tuple[int, int], FoldCurves] = field(default_factory=dict)
+    current: tuple[int, int] | None = None
+    notices: list[Notice] = field(default_factory=list)
+    ended: RunEnded | None = None
+    epoch: int = 0
+    epochs: int = 0
+    batch: int = 0
+    batches: int = 0
+    samples_per_s: float = 0.0
+    clock_start: float = field(default_factory=time.monotonic)
+    epoch_seconds: list[float] = field(default_factory=list)
+    version: int = 0  # bumped on every change: the view redraws only when it moved
+
+    def apply(self, event: Event) -> None:
+        self.version += 1
+        if isinstance(event, RunStarted):
+            self.started, self.epochs = event, event.epochs
+        elif isinstance(event, Notice):
+            self.notices.append(event)
+        elif isinstance(event, FoldStarted):
+            key = (event.repeat, event.fold)
+            self.folds.setdefault(key, FoldCurves(event.repeat, event.fold))
+            self.current = key
+            self.epoch = 0
+        elif isinstance(event, BatchProgress):
+            self.batch, self.batches = event.batch, event.batches
+        elif isinstance(event, EpochEnded):
+            key = (event.repeat, event.fold)
+            curves = self.folds.setdefault(key, FoldCurves(event.repeat, event.fold))
+            curves.train.append(event.train)
+            curves.val.append(event.val)
+            self.current = self.current or key
+            self.epoch, self.epochs = event.epoch, event.epochs
+            self.batch = self.batches
+            self.samples_per_s = event.samples_per_s
+            self.epoch_seconds.append(event.seconds)
+        elif isinstance(event, FoldEnded):
+            key = (event.repeat, event.fold)
+            self.folds.setdefault(key, FoldCurves(event.repeat, event.fold)).ended = event
+        elif isinstance(event, RunEnded):
+            self.ended = event
+
+    # -- derived views ----------------------------------------------------------------------
+    @property
+    def metric(self) -> str:
+        metrics = self.started.metrics if self.started else []
+        return metrics[0] if metrics else "loss"
+
+    @property
+    def status(self) -> str:
+        if self.ended:
+            return self.ended.status
+        return "running" if self.started else "waiting"
+
+    def finished_folds(self) -> list[FoldCurves]:
+        return sorted((f for f in self.folds.values() if f.ended and f.fold >= 0),
+                      key=lambda f: (f.repeat, f.fold))
+
+    def current_curves(self) -> FoldCurves | None:
+        return self.folds.get(self.current) if self.current else None
+
+    def averaged_val(self, metric: str) -> list[float]:
+        """The book's averaged validation curve over the folds finished so far."""
+        done = [f for f in self.finished_folds() if f.val]
+        if len(done) < 2:
+            return []
+        longest = max(len(f.val) for f in done)
+        out = []
+        for e in range(longest):
+            seen = [f.val[e][metric] for f in done if len(f.val) > e and metric in f.val[e]]
+            if seen:
+                out.append(statistics.fmean(seen))
+        return out
+
+    def progress_text(self) -> str:
+        if not self.started:
+            return "waiting for the run to start"
+        s = self.started
+        where = ""
+        if self.current is not None:
+            r, f = self.current
+            where = "final fit" if f < 0 else f"repeat {r} fold {f}"
+        done = len(self.finished_folds())
+        elapsed = time.monotonic() - self.clock_start
+        remaining = ""
+        if self.epoch_seconds and not self.ended:
+            per_epoch = statistics.fmean(self.epoch_seconds[-10:])
+            left_epochs = max(0, (s.trainings - done) * s.epochs - self.epoch)
+            if s.parallel:
+                left_epochs = max(0, s.epochs - self.epoch)
+            remaining = f"  ~{per_epoch * left_epochs:.0f}s left"
+        batch = f" batch {self.batch}/{self.batches}" if self.batches and not self.ended else ""
+        return (f"{self.status}  {where}  epoch {self.epoch}/{self.epochs}{batch}  "
+                f"trainings {done}/{s.trainings}  {elapsed:.0f}s{remaining}  "
+                f"{self.samples_per_s:,.0f} samples/s  device {s.device}")
+
+    def table_rows(self) -> list[dict[str, Any]]:
+        rows = []
+        for f in self.finished_folds():
+            e = f.ended
+            assert e is not None
+            rows.append({"repeat": e.repeat, "fold": e.fold, "train_size": e.train_size,
+                         "val_size": e.val_size, "best_epoch": e.best_epoch, "best": e.best,
+                         "last": e.last})
+        return rows

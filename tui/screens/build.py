@@ -1,0 +1,422 @@
+"""The build screen: data, the layer stack with live shapes, training and validation settings,
+validated as you type; train, save and load presets from here."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.screen import Screen
+from textual.widgets import Checkbox, Footer, Header, Input, Label, Select, Static
+
+from dltui.engine.layers import LayerSpec
+from dltui.tui.layer_syntax import LayerSyntaxError, format_layer, parse_layer
+from dltui.tui.screens.prompt import PromptScreen
+from dltui.tui.widgets.layer_stack import LayerStack
+
+LOSSES = ["binary_crossentropy", "categorical_crossentropy", "sparse_categorical_crossentropy",
+          "mse", "mae"]
+# (section, key, label, kind, options): the form, in the order Tab walks it.
+FIELDS: list[tuple[str, str, str, str, list[str] | None]] = [
+    ("data", "source", "source", "input", None),
+    ("data", "target", "CSV target", "input", None),
+    ("data", "view", "view", "select", ["flat", "image"]),
+    ("data", "task", "task", "select", ["auto", "binary", "multiclass", "regression"]),
+    ("data", "time_ordered", "time-ordered", "check", None),
+    ("train", "loss", "loss", "select", LOSSES),
+    ("train", "optimizer", "optimizer", "select", ["rmsprop", "sgd", "adam", "adamw"]),
+    ("train", "learning_rate", "learning rate", "input", None),
+    ("train", "metrics", "metrics", "input", None),
+    ("train", "epochs", "epochs", "input", None),
+    ("train", "batch_size", "batch size", "input", None),
+    ("train", "seed", "seed", "input", None),
+    ("train", "device", "device", "select", None),
+    ("train", "patience", "patience", "input", None),
+    ("validation", "scheme", "scheme", "select", ["holdout", "kfold", "iterated-kfold"]),
+    ("validation", "val_fraction", "val fraction", "input", None),
+    ("validation", "test_fraction", "test fraction", "input", None),
+    ("validation", "shuffles", "shuffles", "input", None),
+    ("validation", "k", "K", "input", None),
+    ("validation", "repeats", "repeats", "input", None),
+    ("validation", "smoothing", "smoothing", "input", None),
+    ("validation", "stratify", "stratify", "check", None),
+    ("validation", "dedupe", "dedupe", "check", None),
+    ("validation", "final_fit", "final fit", "check", None),
+    ("validation", "parallel_folds", "parallel folds", "check", None),
+]
+
+EMPTY: dict[str, Any] = {
+    "name": "my-model",
+    "data": {"source": "builtin:breast_cancer"},
+    "train": {"loss": "binary_crossentropy", "metrics": ["accuracy"], "epochs": 20,
+              "batch_size": 32},
+    "validation": {"scheme": "holdout"},
+}
+
+
+def _parse(text: str) -> Any:
+    text = text.strip()
+    if not text:
+        return None
+    for cast in (int, float):
+        try:
+            return cast(text)
+        except ValueError:
+            pass
+    return text
+
+
+class BuildScreen(Screen[None]):
+    BINDINGS = [
+        Binding("ctrl+t,f5", "train", "Train", priority=True),
+        Binding("ctrl+s", "save", "Save", priority=True),
+        Binding("ctrl+o", "load", "Load", priority=True),
+        Binding("ctrl+r", "app.runs", "Runs", priority=True),
+        Binding("f1", "app.help", "Help"),
+        Binding("escape", "to_stack", "Layers", show=False),
+    ]
+
+    def __init__(self, raw: dict[str, Any] | None = None, layers: list[LayerSpec] | None = None,
+                 source_path: Path | None = None) -> None:
+        super().__init__()
+        self.raw = copy.deepcopy(raw or EMPTY)
+        self.model_layers: list[LayerSpec] = list(layers or [])
+        self.source_path = source_path
+        self.data: Any = None
+        self.editing: int | None = None  # layer index being edited, None when adding
+        self.insert_at = 0
+        self._filling = False
+
+    # -- layout -----------------------------------------------------------------------------
+    def compose(self) -> ComposeResult:
+        from dltui.engine.device import available_devices
+
+        yield Header()
+        with Horizontal(id="build"):
+            with VerticalScroll(id="form"):
+                section = ""
+                for sec, key, label, kind, options in FIELDS:
+                    if sec != section:
+                        section = sec
+                        yield Label(sec.capitalize(), classes="section")
+                    if sec == "data" and key == "view":
+                        yield Static("", id="data-info")
+                    wid = f"{sec}-{key}"
+                    with Horizontal(classes="field"):
+                        yield Label(label, classes="field-label")
+                        if kind == "select":
+                            opts = options or ["auto", *available_devices()]
+                            yield Select([(o, o) for o in opts], id=wid, allow_blank=False,
+                                         value=opts[0])
+                        elif kind == "check":
+                            yield Checkbox(id=wid, compact=True)
+                        else:
+                            yield Input(id=wid, compact=True)
+                yield Static("", id="trainings")
+            with Vertical(id="model"):
+                yield Label("Model: a = add, i = insert, e = edit, d = delete, c = duplicate, "
+                            "K/J = move", classes="section")
+                yield LayerStack(id="stack")
+                yield Input(placeholder="layer, e.g. Dense 16 relu (Enter adds)", id="layer-input")
+                yield Static("", id="layer-message")
+                yield Static("", id="totals")
+        yield Static("", id="status")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.fill_form()
+        self.refresh_stack()
+        self.validate()
+        self.load_data()
+        self.query_one(LayerStack).focus()
+
+    # -- form <-> raw preset ------------------------------------------------------------------
+    def fill_form(self) -> None:
+        """Show self.raw in the widgets (on mount and after loading a preset)."""
+        from dltui.engine.spec import DataSpec, TrainSpec, ValidationSpec
+
+        defaults = {"data": DataSpec.model_fields, "train": TrainSpec.model_fields,
+                    "validation": ValidationSpec.model_fields}
+        self._filling = True
+        try:
+            for sec, key, _label, kind, _options in FIELDS:
+                value = self.raw.get(sec, {}).get(key)
+                if value is None:
+                    field = defaults[sec][key]
+                    value = None if field.is_required() else field.default
+                widget = self.query_one(f"#{sec}-{key}")
+                if kind == "check":
+                    widget.value = bool(value) if value is not None else key != "dedupe"  # type: ignore[attr-defined]
+                    if key == "stratify" and value is None:
+                        widget.value = True  # type: ignore[attr-defined]
+                elif kind == "select":
+                    if value is not None:
+                        widget.value = str(value)  # type: ignore[attr-defined]
+                elif key == "metrics":
+                    widget.value = ", ".join(value or [])  # type: ignore[attr-defined]
+                else:
+                    widget.value = "" if value is None else str(value)  # type: ignore[attr-defined]
+        finally:
+            self._filling = False
+
+    def _set(self, section: str, key: str, value: Any) -> None:
+        part = self.raw.setdefault(section, {})
+        if value is None or value == "":
+            part.pop(key, None)
+        else:
+            part[key] = value
+
+    @on(Input.Changed)
+    def _input_changed(self, event: Input.Changed) -> None:
+        wid = event.input.id or ""
+        if wid == "layer-input":
+            self.preview_layer(event.value)
+            return
+        if self._filling or "-" not in wid:
+            return
+        section, key = wid.split("-", 1)
+        if key == "metrics":
+            value: Any = [m for m in event.value.replace(",", " ").split() if m]
+        elif key in ("source", "target"):
+            value = event.value.strip()
+        else:
+            value = _parse(event.value)
+        self._set(section, key, value)
+        self.validate()
+        if section == "data":
+            self.load_data()
+
+    @on(Select.Changed)
+    def _select_changed(self, event: Select.Changed) -> None:
+        if self._filling or not event.select.id:
+            return
+        section, key = event.select.id.split("-", 1)
+        self._set(section, key, event.value)
+        self.validate()
+        if section == "data":
+            self.load_data()
+
+    @on(Checkbox.Changed)
+    def _check_changed(self, event: Checkbox.Changed) -> None:
+        if self._filling or not event.checkbox.id:
+            return
+        section, key = event.checkbox.id.split("-", 1)
+        self._set(section, key, event.value)
+        self.validate()
+        if section == "data":
+            self.load_data()
+
+    def preset_dict(self) -> dict[str, Any]:
+        raw = copy.deepcopy(self.raw)
+        raw["model"] = {"layers": [layer.model_dump(mode="json") for layer in self.model_layers]}
+        return raw
+
+    def validate(self) -> Any:
+        """The preset as it stands, or None; the status line says what is wrong or what it costs."""
+        from dltui.engine.presets import describe_error
+        from dltui.engine.spec import Preset
+
+        status = self.query_one("#status", Static)
+        try:
+            preset = Preset.model_validate(self.preset_dict())
+        except ValidationError as err:
+            status.update(f"✗ {describe_error(err)}")
+            status.set_class(True, "bad")
+            return None
+        status.set_class(False, "bad")
+        v, t = preset.validation, preset.train
+        count = {"holdout": v.shuffles, "kfold": v.k, "iterated-kfold": v.k * v.repeats}[v.scheme]
+        fit = " + a final fit" if v.final_fit and v.scheme != "holdout" else ""
+        self.query_one("#trainings", Static).update(
+            f"{v.scheme}: {count} training(s){fit} x {t.epochs} epochs")
+        status.update("ready: ctrl+t trains")
+        return preset
+
+    # -- data ----------------------------------------------------------------------------------
+    @work(thread=True, exclusive=True, group="data")
+    def load_data(self) -> None:
+        from dltui.engine.data import load_data
+        from dltui.engine.errors import InputError
+        from dltui.engine.spec import DataSpec
+
+        base = self.source_path.parent if self.source_path else None
+        try:
+            data = load_data(DataSpec.model_validate(self.raw.get("data", {})), base)
+            message = data.describe()
+        except (InputError, ValidationError, ValueError) as err:
+            data, message = None, f"✗ {str(err).splitlines()[0]}"
+        self.app.call_from_thread(self._data_loaded, data, message)
+
+    def _data_loaded(self, data: Any, message: str) -> None:
+        self.data = data
+        self.query_one("#data-info", Static).update(message)
+        self.refresh_stack()
+
+    # -- the layer stack -----------------------------------------------------------------------
+    def refresh_stack(self) -> None:
+        shape = self.data.input_shape if self.data is not None else None
+        total, problem = self.query_one(LayerStack).show(self.model_layers, shape)
+        text = f"Total params: {total:,}   Trainable params: {total:,}   ({len(self.model_layers)} layers)"
+        if problem:
+            text += f"\n✗ {problem}"
+        self.query_one("#totals", Static).update(text)
+
+    def preview_layer(self, text: str) -> None:
+        message = self.query_one("#layer-message", Static)
+        if not text.strip():
+            message.update("")
+            return
+        try:
+            layer = parse_layer(text)
+        except LayerSyntaxError as err:
+            message.update(f"✗ {err}")
+            return
+        preview = self.model_layers.copy()
+        if self.editing is not None:
+            preview[self.editing] = layer
+        else:
+            preview.insert(self.insert_at, layer)
+        if self.data is None:
+            message.update(f"ok: {layer.describe()}")
+            return
+        from dltui.engine.model import layer_rows
+
+        row = layer_rows(preview, self.data.input_shape)[self.insert_at if self.editing is None
+                                                         else self.editing]
+        message.update(f"✗ {row.error}" if row.error else
+                       f"ok: output {(None, *(row.out_shape or ()))}, {row.params:,} params")
+
+    @on(Input.Submitted, "#layer-input")
+    def _layer_submitted(self, event: Input.Submitted) -> None:
+        try:
+            layer = parse_layer(event.value)
+        except LayerSyntaxError as err:
+            self.query_one("#layer-message", Static).update(f"✗ {err}")
+            return
+        if self.editing is not None:
+            self.model_layers[self.editing] = layer
+            self.editing = None
+            self.query_one(LayerStack).focus()
+        else:
+            self.model_layers.insert(self.insert_at, layer)
+            self.insert_at += 1  # keep typing: the next layer goes after this one
+        event.input.value = ""
+        self.refresh_stack()
+        self.query_one(LayerStack).move_cursor(row=self.insert_at if self.editing is None else 0)
+        self.validate()
+
+    @on(LayerStack.Requested)
+    def _stack_request(self, event: LayerStack.Requested) -> None:
+        index = max(0, event.row - 1)  # row 0 is the input row
+        box = self.query_one("#layer-input", Input)
+        has = bool(self.model_layers) and event.row >= 1
+        if event.what in ("add", "insert"):
+            self.editing = None
+            self.insert_at = (index + 1 if has else len(self.model_layers)) if event.what == "add" \
+                else (index if has else 0)
+            box.value = ""
+            box.focus()
+            return
+        if not has:
+            return
+        if event.what == "edit":
+            self.editing = index
+            box.value = format_layer(self.model_layers[index])
+            box.focus()
+            return
+        if event.what == "delete":
+            del self.model_layers[index]
+        elif event.what == "duplicate":
+            self.model_layers.insert(index + 1, self.model_layers[index])
+            index += 1
+        elif event.what in ("up", "down"):
+            other = index - 1 if event.what == "up" else index + 1
+            if 0 <= other < len(self.model_layers):
+                self.model_layers[index], self.model_layers[other] = self.model_layers[other], self.model_layers[index]
+                index = other
+        self.refresh_stack()
+        self.query_one(LayerStack).move_cursor(row=min(index, len(self.model_layers) - 1) + 1)
+        self.validate()
+
+    def action_to_stack(self) -> None:
+        self.editing = None
+        self.query_one("#layer-input", Input).value = ""
+        self.query_one(LayerStack).focus()
+
+    # -- train, save, load -----------------------------------------------------------------
+    def action_train(self) -> None:
+        from dltui.engine.errors import InputError
+        from dltui.engine.experiment import prepare
+        from dltui.tui.run_source import InAppRun
+        from dltui.tui.screens.train import TrainScreen
+
+        preset = self.validate()
+        if preset is None:
+            self.notify("fix the preset first (see the status line)", severity="error")
+            return
+        base = self.source_path.parent if self.source_path else None
+        try:
+            prep = prepare(preset, base)
+        except InputError as err:
+            self.query_one("#status", Static).update(f"✗ {err}")
+            self.notify(str(err), severity="error")
+            return
+        runs_dir = self.app.runs_dir  # type: ignore[attr-defined]
+        self.app.push_screen(TrainScreen(InAppRun(prep, runs_dir), preset.name))
+
+    def action_save(self) -> None:
+        preset = self.validate()
+        if preset is None:
+            self.notify("fix the preset before saving it", severity="error")
+            return
+        default = str(self.source_path or Path(f"{preset.name}.toml"))
+        self.app.push_screen(PromptScreen("Save preset as (TOML path):", default), self._save_to)
+
+    def _save_to(self, answer: str | None) -> None:
+        from dltui.engine.presets import preset_to_toml
+
+        preset = self.validate()
+        if not answer or preset is None:
+            return
+        path = Path(answer).expanduser()
+        try:
+            path.write_text(preset_to_toml(preset), encoding="utf-8")
+        except OSError as err:
+            self.notify(f"cannot save: {err}", severity="error")
+            return
+        self.source_path = path
+        self.notify(f"saved {path}; run it with: dltui run {path}")
+
+    def action_load(self) -> None:
+        self.app.push_screen(PromptScreen("Load preset (path or shipped name):"), self._load_from)
+
+    def _load_from(self, answer: str | None) -> None:
+        from dltui.engine.errors import InputError
+        from dltui.engine.presets import load_preset
+
+        if not answer:
+            return
+        try:
+            preset, path = load_preset(answer)
+        except InputError as err:
+            self.notify(str(err), severity="error")
+            return
+        self.load_preset(preset, path)
+
+    def load_preset(self, preset: Any, path: Path) -> None:
+        data = preset.model_dump(mode="json", exclude_none=True)
+        self.model_layers = list(preset.model.layers)
+        data.pop("model")
+        self.raw, self.source_path = data, path
+        self.fill_form()
+        self.refresh_stack()
+        self.validate()
+        self.load_data()
+        self.sub_title = str(path)
+

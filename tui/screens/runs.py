@@ -1,0 +1,138 @@
+"""Past runs: the list, opening one, and overlaying two runs' validation curves."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.screen import ModalScreen, Screen
+from textual.widgets import DataTable, Footer, Header, Static
+from textual_plotext import PlotextPlot
+
+from dltui.engine.runs import RunInfo, list_runs, read_events
+from dltui.tui.run_source import FolderRun
+from dltui.tui.run_state import RunState
+
+
+def _date(run: RunInfo) -> str:
+    stamp = run.path.name[:15]  # YYYYmmdd-HHMMSS
+    if len(stamp) == 15 and stamp[8] == "-" and stamp.replace("-", "").isdigit():
+        return f"{stamp[:4]}-{stamp[4:6]}-{stamp[6:8]} {stamp[9:11]}:{stamp[11:13]}"
+    return ""
+
+
+class RunsScreen(Screen[None]):
+    BINDINGS = [
+        Binding("enter", "open", "Open"),
+        Binding("space", "mark", "Mark"),
+        Binding("c", "compare", "Compare 2"),
+        Binding("g", "reload", "Reload"),
+        Binding("escape", "back", "Back"),
+        Binding("question_mark", "app.help", "Help"),
+    ]
+
+    def __init__(self, runs_dir: Path) -> None:
+        super().__init__()
+        self.runs_dir = runs_dir
+        self.runs: list[RunInfo] = []
+        self.marked: list[Path] = []
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield Static("", id="runs-hint")
+        yield DataTable(id="runs", cursor_type="row", zebra_stripes=True)
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.sub_title = f"runs in {self.runs_dir}"
+        self.action_reload()
+
+    def action_reload(self) -> None:
+        table = self.query_one("#runs", DataTable)
+        table.clear(columns=True)
+        table.add_columns("", "date", "preset", "scheme", "status", "best")
+        self.runs = list_runs(self.runs_dir)
+        for run in self.runs:
+            mark = "*" if run.path in self.marked else ""
+            table.add_row(mark, _date(run), run.preset, run.scheme, run.status, run.best,
+                          key=str(run.path))
+        hint = (f"{len(self.runs)} run(s). Enter opens one; Space marks two, c compares them."
+                if self.runs else f"no runs yet in {self.runs_dir}: train one first")
+        self.query_one("#runs-hint", Static).update(hint)
+        table.focus()
+
+    def _selected(self) -> RunInfo | None:
+        table = self.query_one("#runs", DataTable)
+        if not self.runs or table.cursor_row is None or table.cursor_row >= len(self.runs):
+            return None
+        return self.runs[table.cursor_row]
+
+    def action_open(self) -> None:
+        from dltui.tui.screens.train import TrainScreen
+
+        run = self._selected()
+        if run:
+            self.app.push_screen(TrainScreen(FolderRun(run.path), run.path.name))
+
+    def on_data_table_row_selected(self, _event: DataTable.RowSelected) -> None:
+        self.action_open()
+
+    def action_mark(self) -> None:
+        run = self._selected()
+        if run is None:
+            return
+        if run.path in self.marked:
+            self.marked.remove(run.path)
+        else:
+            self.marked = [*self.marked[-1:], run.path]
+        row = self.query_one("#runs", DataTable).cursor_row
+        self.action_reload()
+        self.query_one("#runs", DataTable).move_cursor(row=row)
+
+    def action_compare(self) -> None:
+        if len(self.marked) != 2:
+            self.notify("mark two runs with Space first", severity="warning")
+            return
+        self.app.push_screen(CompareScreen(self.marked))
+
+    def action_back(self) -> None:
+        self.app.pop_screen()
+
+
+def validation_curve(run_dir: Path) -> tuple[str, list[float]]:
+    state = RunState()
+    for event in read_events(run_dir):
+        state.apply(event)
+    metric = state.metric
+    avg = state.averaged_val(metric)
+    if avg:
+        return metric, avg
+    folds = [f for f in state.folds.values() if f.fold >= 0 and f.val]
+    return metric, [v.get(metric, float("nan")) for v in folds[0].val] if folds else []
+
+
+class CompareScreen(ModalScreen[None]):
+    BINDINGS = [Binding("escape,q", "dismiss", "Close")]
+    DEFAULT_CSS = """
+    CompareScreen { align: center middle; }
+    CompareScreen > PlotextPlot { width: 95%; height: 90%; border: round $accent; }
+    """
+
+    def __init__(self, runs: list[Path]) -> None:
+        super().__init__()
+        self.runs = runs
+
+    def compose(self) -> ComposeResult:
+        yield PlotextPlot(id="compare")
+
+    def on_mount(self) -> None:
+        plt = self.query_one(PlotextPlot).plt
+        names = []
+        for path in self.runs:
+            metric, curve = validation_curve(path)
+            names.append(metric)
+            if curve:
+                plt.plot(list(range(1, len(curve) + 1)), curve, label=path.name, marker="braille")
+        plt.title(f"validation {' / '.join(sorted(set(names)))} by epoch")
+        plt.xlabel("epoch")

@@ -1,0 +1,97 @@
+"""The live view: curves, the K-fold table, progress and the engine's warnings, for a run trained
+here, followed from another process, or replayed from its folder."""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import Screen
+from textual.widgets import Footer, Header, Log, Static
+
+from dltui.engine.events import Notice
+from dltui.tui.report import result_lines
+from dltui.tui.run_source import RunSource
+from dltui.tui.run_state import RunState
+from dltui.tui.widgets.curves import CurvesPlot
+from dltui.tui.widgets.kfold_table import KFoldTable
+
+REDRAW_SECONDS = 0.5  # curves are redrawn at most this often, never per batch
+
+
+class TrainScreen(Screen[None]):
+    BINDINGS = [
+        Binding("s", "stop", "Stop"),
+        Binding("escape", "back", "Back"),
+        Binding("r", "runs", "Runs"),
+        Binding("question_mark", "app.help", "Help"),
+    ]
+
+    def __init__(self, source: RunSource, title: str = "") -> None:
+        super().__init__()
+        self.source = source
+        self.state = RunState()
+        self.heading = title
+        self._drawn_version = -1
+        self._table_rows = -1
+        self._notices_shown = 0
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield Static("", id="progress")
+        with Horizontal(id="plots"):
+            yield CurvesPlot("loss", id="loss-plot")
+            yield CurvesPlot("metric", id="metric-plot")
+        with Horizontal(id="bottom"):
+            yield KFoldTable(id="kfold", zebra_stripes=True, cursor_type="none")
+            with Vertical(id="side"):
+                yield Static("", id="result")
+                yield Log(id="notices", auto_scroll=True)
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.sub_title = self.heading
+        self.query_one(KFoldTable).show([])
+        self._pump()
+        self.set_interval(REDRAW_SECONDS, self._pump)
+
+    def _pump(self) -> None:
+        for event in self.source.poll():
+            self.state.apply(event)
+        if self.state.version == self._drawn_version:
+            return
+        self._drawn_version = self.state.version
+        self._draw()
+
+    def _draw(self) -> None:
+        state = self.state
+        self.query_one("#progress", Static).update(state.progress_text())
+        self.query_one("#loss-plot", CurvesPlot).show(state)
+        self.query_one("#metric-plot", CurvesPlot).show(state)
+        rows = state.table_rows()
+        if len(rows) != self._table_rows:
+            self._table_rows = len(rows)
+            self.query_one(KFoldTable).show(rows)
+        log = self.query_one("#notices", Log)
+        for notice in state.notices[self._notices_shown:]:
+            log.write_line(f"{notice.level}: {notice.message}")
+        self._notices_shown = len(state.notices)
+        if state.ended:
+            lines = result_lines(state.ended.summary) if state.ended.summary else []
+            tail = f": {state.ended.message}" if state.ended.message else ""
+            lines.append(f"status {state.ended.status}{tail}")
+            self.query_one("#result", Static).update("\n".join(lines))
+
+    def action_stop(self) -> None:
+        if self.source.can_stop:
+            self.source.stop()
+            self.state.notices.append(Notice("hint", "stop", "stopping after the current batch"))
+            self.state.version += 1
+        else:
+            self.notify("this run is not trained here; stop it where it runs", severity="warning")
+
+    def action_back(self) -> None:
+        self.app.pop_screen()
+
+    def action_runs(self) -> None:
+        self.app.action_runs()  # type: ignore[attr-defined]

@@ -1,0 +1,62 @@
+"""The layer stack editor's table: each layer with its output shape and parameter count, recomputed
+from the engine's shape inference on every change; a layer that does not fit says why."""
+
+from __future__ import annotations
+
+from textual.binding import Binding
+from textual.message import Message
+from textual.widgets import DataTable
+
+from dltui.engine.layers import LayerSpec, Shape
+from dltui.engine.model import layer_rows
+
+
+class LayerStack(DataTable):
+    BINDINGS = [
+        Binding("a", "request('add')", "Add"),
+        Binding("i", "request('insert')", "Insert"),
+        Binding("e", "request('edit')", "Edit"),
+        Binding("d,delete", "request('delete')", "Delete"),
+        Binding("c", "request('duplicate')", "Duplicate"),
+        Binding("K", "request('up')", "Move up"),
+        Binding("J", "request('down')", "Move down"),
+    ]
+
+    class Requested(Message):
+        """The user asked for an edit; the build screen owns the layer list."""
+
+        def __init__(self, what: str, row: int) -> None:
+            super().__init__()
+            self.what, self.row = what, row
+
+    def on_mount(self) -> None:
+        self.cursor_type = "row"
+        self.zebra_stripes = True
+
+    def action_request(self, what: str) -> None:
+        self.post_message(self.Requested(what, self.cursor_row or 0))
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        event.stop()
+        self.post_message(self.Requested("edit", event.cursor_row))
+
+    def show(self, layers: list[LayerSpec], in_shape: Shape | None) -> tuple[int, str]:
+        """Redraw; returns the total parameter count and the first problem ('' when none)."""
+        row = self.cursor_row or 0
+        self.clear(columns=True)
+        self.add_columns("#", "layer", "output shape", "params", "")
+        if in_shape is None:
+            for i, layer in enumerate(layers):
+                self.add_row(i, layer.describe(), "?", "", "load data to see shapes")
+            return 0, "no data loaded"
+        problem = ""
+        self.add_row("", "input", str((None, *in_shape)), "", "")
+        for r in layer_rows(layers, in_shape):
+            shape = str((None, *r.out_shape)) if r.out_shape is not None else "-"
+            note = f"✗ {r.error}" if r.error else ""
+            if r.error and not problem:
+                problem = f"layer {r.index} ({layers[r.index].type}): {r.error}"  # type: ignore[attr-defined]
+            self.add_row(r.index, r.label, shape, f"{r.params:,}", note)
+        if layers:
+            self.move_cursor(row=min(row, len(layers)))
+        return sum(r.params for r in layer_rows(layers, in_shape)), problem
