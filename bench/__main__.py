@@ -87,41 +87,47 @@ def main() -> None:
     for w in WORKLOADS:
         if args.only and args.only.lower() not in w.name.lower():
             continue
-        prep = load(w, [], args.device)
-        tasks = reference_tasks(prep, w.build)
-        samples = sum(len(t.x_train) for t in tasks) * prep.preset.train.epochs
-        train(tasks[0], args.device)  # warm-up: first-use costs (kernels, lazy imports)
-        Experiment(load(w, ["train.epochs=1"], args.device), runs).run()
-
-        ref_t, ref_m = timed(lambda: statistics.fmean(train(t, args.device) for t in tasks),
-                             args.repeats)
-        base = statistics.median(ref_t)
-        rows.append((w.name, "reference (hand loop)", ref_t, base, ref_m, samples))
-        seq = load(w, ["validation.parallel_folds=false"], args.device)
-        eng_t, eng_s = timed(lambda: Experiment(seq, runs).run(), args.repeats)
-        rows.append((w.name, "engine (API)", eng_t, base, engine_metric(eng_s), samples))
-        if len(tasks) > 1:
-            par = load(w, [], args.device)
-            par_t, par_s = timed(lambda: Experiment(par, runs).run(), args.repeats)
-            rows.append((w.name, f"engine, parallel folds ({par_s['parallel']})", par_t, base,
-                         engine_metric(par_s), samples))
-        dl_t, dl_m = timed(lambda: statistics.fmean(train(t, args.device, loader=True)
-                                                    for t in tasks), args.repeats)
-        rows.append((w.name, "hand loop + DataLoader (info)", dl_t, base, dl_m, samples))
-        if w.keras:
-            k_t, k_m = timed(lambda: keras_kfold(tasks, prep.preset.train.epochs), 1)
-            if k_m is not None:
-                rows.append((w.name, "Keras 3 on torch, fit (peer)", k_t, base, k_m, samples))
-        if not args.no_subprocess and isinstance(w.preset, str):
-            cmd = [sys.executable, "-m", "dltui.tui", "run", w.preset, "--json", "--runs-dir",
-                   str(runs), *sum([["--set", o] for o in w.overrides], []),
-                   "--set", f"train.device={args.device}"]
-            sub_t, _ = timed(lambda: subprocess.run(cmd, capture_output=True, check=True),
-                             args.repeats)
-            rows.append((w.name, "`dltui run` subprocess (start-up included)", sub_t, base,
-                         float("nan"), samples))
+        rows += bench_workload(w, args, runs)
         print(f"done: {w.name}", file=sys.stderr)
     write(rows, args)
+
+
+def bench_workload(w: Workload, args: argparse.Namespace, runs: Path) -> list[tuple]:
+    rows: list[tuple] = []
+    prep = load(w, [], args.device)
+    tasks = reference_tasks(prep, w.build)
+    samples = sum(len(t.x_train) for t in tasks) * prep.preset.train.epochs
+    train(tasks[0], args.device)  # warm-up: first-use costs (kernels, lazy imports)
+    Experiment(load(w, ["train.epochs=1"], args.device), runs).run()
+
+    ref_t, ref_m = timed(lambda: statistics.fmean(train(t, args.device) for t in tasks),
+                         args.repeats)
+    base = statistics.median(ref_t)
+    rows.append((w.name, "reference (hand loop)", ref_t, base, ref_m, samples))
+    seq = load(w, ["validation.parallel_folds=false"], args.device)
+    eng_t, eng_s = timed(lambda: Experiment(seq, runs).run(), args.repeats)
+    rows.append((w.name, "engine (API)", eng_t, base, engine_metric(eng_s), samples))
+    if len(tasks) > 1:
+        par = load(w, [], args.device)
+        par_t, par_s = timed(lambda: Experiment(par, runs).run(), args.repeats)
+        rows.append((w.name, f"engine, parallel folds ({par_s['parallel']})", par_t, base,
+                     engine_metric(par_s), samples))
+    dl_t, dl_m = timed(lambda: statistics.fmean(train(t, args.device, loader=True)
+                                                for t in tasks), args.repeats)
+    rows.append((w.name, "hand loop + DataLoader (info)", dl_t, base, dl_m, samples))
+    if w.keras:
+        k_t, k_m = timed(lambda: keras_kfold(tasks, prep.preset.train.epochs), 1)
+        if k_m is not None:
+            rows.append((w.name, "Keras 3 on torch, fit (peer)", k_t, base, k_m, samples))
+    if not args.no_subprocess and isinstance(w.preset, str):
+        sets = [part for o in w.overrides for part in ("--set", o)]
+        cmd = [sys.executable, "-m", "dltui.tui", "run", w.preset, "--json", "--runs-dir",
+               str(runs), *sets, "--set", f"train.device={args.device}"]
+        sub_t, _ = timed(lambda: subprocess.run(cmd, capture_output=True, check=True),
+                         args.repeats)
+        rows.append((w.name, "`dltui run` subprocess (start-up included)", sub_t, base,
+                     float("nan"), samples))
+    return rows
 
 
 def write(rows: list, args: argparse.Namespace) -> None:

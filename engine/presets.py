@@ -147,9 +147,12 @@ def _inner_model(annotation: Any) -> Any:
     return annotation
 
 
-def describe_error(err: ValidationError) -> str:
-    """One line for the first problem pydantic found (fixing one at a time is the usual flow)."""
-    first = err.errors()[0]
+def describe_error(err: ValidationError, prefer: tuple[str, ...] = ()) -> str:
+    """One line for the first problem pydantic found (fixing one at a time is the usual flow),
+    or for the first one under `prefer` (the field the user is editing)."""
+    errors = err.errors()
+    first = next((e for e in errors if tuple(e["loc"][:len(prefer)]) == prefer), errors[0]) \
+        if prefer else errors[0]
     loc, kind, given = tuple(first["loc"]), first["type"], first.get("input")
     path = _key_path(loc)
     if kind == "extra_forbidden":

@@ -159,7 +159,7 @@ def list_runs(runs_dir: Path) -> list[RunInfo]:
         best = summary.get("headline", "")
         runs.append(RunInfo(path, summary.get("preset", path.name), summary.get("scheme", "?"),
                             status, best, path.stat().st_mtime))
-    return sorted(runs, key=lambda r: r.started, reverse=True)
+    return sorted(runs, key=lambda r: r.path.name, reverse=True)  # names start with the time
 
 
 def find_run(runs_dir: Path, ref: str) -> Path | None:

@@ -4,6 +4,7 @@ signals and end-to-end runs."""
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -121,7 +122,7 @@ def _start_long_run(tmp_path: Path) -> tuple[subprocess.Popen[str], Path]:
     proc = subprocess.Popen(
         [sys.executable, "-m", "dltui.tui", "run", "binary-imdb", "--set", "train.epochs=100000",
          "--set", "train.batch_size=8", "--runs-dir", str(runs)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**__import__("os").environ, "CI": "true"})
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, "CI": "true"})
     deadline = time.time() + 60
     while time.time() < deadline:
         dirs = list(runs.glob("*")) if runs.exists() else []

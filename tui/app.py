@@ -26,12 +26,12 @@ class DltuiApp(App[None]):
 
     def on_mount(self) -> None:
         build = BuildScreen()
-        self.push_screen(build)
         if self.preset_ref:
             from dltui.engine.presets import load_preset
 
             preset, path = load_preset(self.preset_ref)  # the CLI reports a bad one before this
-            build.load_preset(preset, path)
+            build = BuildScreen.for_preset(preset, path)
+        self.push_screen(build)
         if self.watch_dir is not None:
             from dltui.tui.run_source import FolderRun
             from dltui.tui.screens.train import TrainScreen

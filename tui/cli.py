@@ -124,8 +124,11 @@ def runs(runs_dir: RunsDirOpt = Path("runs")) -> None:
 @app.command()
 def watch(run_ref: Annotated[str, typer.Argument(metavar="RUN", help="A run folder or `latest`.")]
           = "latest",
-          runs_dir: RunsDirOpt = Path("runs")) -> None:
-    """Follow a run that another process is writing, epoch by epoch (or replay a finished one)."""
+          runs_dir: RunsDirOpt = Path("runs"),
+          plain: Annotated[bool, typer.Option(help="Print epochs as lines, not the live view.")]
+          = False) -> None:
+    """Follow a run that another process is writing (or replay a finished one): the live view on
+    a terminal, lines when piped or with --plain."""
     import time
 
     from dltui.engine.runs import find_run
@@ -133,6 +136,9 @@ def watch(run_ref: Annotated[str, typer.Argument(metavar="RUN", help="A run fold
     path = find_run(runs_dir, run_ref)
     if path is None:
         raise fail(f"{run_ref}: no run folder (looked in {runs_dir})")
+    if not plain and sys.stdout.isatty():
+        _open_app(None, runs_dir, watch_dir=path)
+        return
 
     from dltui.engine.events import RunEnded, RunStarted
     from dltui.engine.runs import EventFollower

@@ -9,7 +9,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from dltui.engine.events import (
-    BatchProgress, EpochEnded, Event, FoldEnded, FoldStarted, Notice, RunEnded, RunStarted,
+    BatchProgress,
+    EpochEnded,
+    Event,
+    FoldEnded,
+    FoldStarted,
+    Notice,
+    RunEnded,
+    RunStarted,
 )
 
 
@@ -92,6 +99,10 @@ class RunState:
     def current_curves(self) -> FoldCurves | None:
         return self.folds.get(self.current) if self.current else None
 
+    def fold_keys(self) -> list[tuple[int, int]]:
+        """Every training so far, in order (the final fit, fold -1, last)."""
+        return sorted(self.folds, key=lambda k: (k[1] < 0, k))
+
     def averaged_val(self, metric: str) -> list[float]:
         """The book's averaged validation curve over the folds finished so far."""
         done = [f for f in self.finished_folds() if f.val]
@@ -114,7 +125,7 @@ class RunState:
             r, f = self.current
             where = "final fit" if f < 0 else f"repeat {r} fold {f}"
         done = len(self.finished_folds())
-        elapsed = time.monotonic() - self.clock_start
+        elapsed = self.ended.seconds if self.ended else time.monotonic() - self.clock_start
         remaining = ""
         if self.epoch_seconds and not self.ended:
             per_epoch = statistics.fmean(self.epoch_seconds[-10:])

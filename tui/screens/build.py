@@ -113,7 +113,7 @@ class BuildScreen(Screen[None]):
                         if kind == "select":
                             opts = options or ["auto", *available_devices()]
                             yield Select([(o, o) for o in opts], id=wid, allow_blank=False,
-                                         value=opts[0])
+                                         value=opts[0], compact=True)
                         elif kind == "check":
                             yield Checkbox(id=wid, compact=True)
                         else:
@@ -188,7 +188,7 @@ class BuildScreen(Screen[None]):
         else:
             value = _parse(event.value)
         self._set(section, key, value)
-        self.validate()
+        self.validate((section, key))
         if section == "data":
             self.load_data()
 
@@ -217,8 +217,9 @@ class BuildScreen(Screen[None]):
         raw["model"] = {"layers": [layer.model_dump(mode="json") for layer in self.model_layers]}
         return raw
 
-    def validate(self) -> Any:
-        """The preset as it stands, or None; the status line says what is wrong or what it costs."""
+    def validate(self, editing: tuple[str, ...] = ()) -> Any:
+        """The preset as it stands, or None; the status line says what is wrong (preferring the
+        field being edited) or what training it costs."""
         from dltui.engine.presets import describe_error
         from dltui.engine.spec import Preset
 
@@ -226,7 +227,7 @@ class BuildScreen(Screen[None]):
         try:
             preset = Preset.model_validate(self.preset_dict())
         except ValidationError as err:
-            status.update(f"✗ {describe_error(err)}")
+            status.update(f"✗ {describe_error(err, editing)}")
             status.set_class(True, "bad")
             return None
         status.set_class(False, "bad")
@@ -338,7 +339,8 @@ class BuildScreen(Screen[None]):
         elif event.what in ("up", "down"):
             other = index - 1 if event.what == "up" else index + 1
             if 0 <= other < len(self.model_layers):
-                self.model_layers[index], self.model_layers[other] = self.model_layers[other], self.model_layers[index]
+                stack = self.model_layers
+                stack[index], stack[other] = stack[other], stack[index]
                 index = other
         self.refresh_stack()
         self.query_one(LayerStack).move_cursor(row=min(index, len(self.model_layers) - 1) + 1)
@@ -408,6 +410,14 @@ class BuildScreen(Screen[None]):
             self.notify(str(err), severity="error")
             return
         self.load_preset(preset, path)
+
+    @classmethod
+    def for_preset(cls, preset: Any, path: Path) -> BuildScreen:
+        data = preset.model_dump(mode="json", exclude_none=True)
+        data.pop("model")
+        screen = cls(data, list(preset.model.layers), path)
+        screen.sub_title = str(path)
+        return screen
 
     def load_preset(self, preset: Any, path: Path) -> None:
         data = preset.model_dump(mode="json", exclude_none=True)

@@ -7,7 +7,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
-from textual.widgets import Footer, Header, Log, Static
+from textual.widgets import Footer, Header, RichLog, Static
 
 from dltui.engine.events import Notice
 from dltui.tui.report import result_lines
@@ -22,6 +22,8 @@ REDRAW_SECONDS = 0.5  # curves are redrawn at most this often, never per batch
 class TrainScreen(Screen[None]):
     BINDINGS = [
         Binding("s", "stop", "Stop"),
+        Binding("f", "next_fold", "Next fold"),
+        Binding("F", "follow", "Follow", show=False),
         Binding("escape", "back", "Back"),
         Binding("r", "runs", "Runs"),
         Binding("question_mark", "app.help", "Help"),
@@ -35,6 +37,7 @@ class TrainScreen(Screen[None]):
         self._drawn_version = -1
         self._table_rows = -1
         self._notices_shown = 0
+        self.shown: tuple[int, int] | None = None  # a fold picked with `f`; None follows training
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -46,7 +49,7 @@ class TrainScreen(Screen[None]):
             yield KFoldTable(id="kfold", zebra_stripes=True, cursor_type="none")
             with Vertical(id="side"):
                 yield Static("", id="result")
-                yield Log(id="notices", auto_scroll=True)
+                yield RichLog(id="notices", wrap=True, markup=False, highlight=False)
         yield Footer()
 
     def on_mount(self) -> None:
@@ -66,21 +69,27 @@ class TrainScreen(Screen[None]):
     def _draw(self) -> None:
         state = self.state
         self.query_one("#progress", Static).update(state.progress_text())
-        self.query_one("#loss-plot", CurvesPlot).show(state)
-        self.query_one("#metric-plot", CurvesPlot).show(state)
+        curves = state.folds.get(self.shown) if self.shown else None
+        self.query_one("#loss-plot", CurvesPlot).show(state, curves)
+        self.query_one("#metric-plot", CurvesPlot).show(state, curves)
         rows = state.table_rows()
         if len(rows) != self._table_rows:
             self._table_rows = len(rows)
             self.query_one(KFoldTable).show(rows)
-        log = self.query_one("#notices", Log)
+        log = self.query_one("#notices", RichLog)
         for notice in state.notices[self._notices_shown:]:
-            log.write_line(f"{notice.level}: {notice.message}")
+            log.write(f"{notice.level}: {notice.message}")
         self._notices_shown = len(state.notices)
         if state.ended:
             lines = result_lines(state.ended.summary) if state.ended.summary else []
             tail = f": {state.ended.message}" if state.ended.message else ""
             lines.append(f"status {state.ended.status}{tail}")
             self.query_one("#result", Static).update("\n".join(lines))
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "stop":  # a run followed from another process is stopped there
+            return True if self.source.can_stop else None
+        return True
 
     def action_stop(self) -> None:
         if self.source.can_stop:
@@ -89,6 +98,19 @@ class TrainScreen(Screen[None]):
             self.state.version += 1
         else:
             self.notify("this run is not trained here; stop it where it runs", severity="warning")
+
+    def action_next_fold(self) -> None:
+        """Show the next fold's curves (the table and averaged curve cover all folds)."""
+        keys = self.state.fold_keys()
+        if not keys:
+            return
+        now = self.shown or self.state.current or keys[0]
+        self.shown = keys[(keys.index(now) + 1) % len(keys)] if now in keys else keys[0]
+        self._draw()
+
+    def action_follow(self) -> None:
+        self.shown = None
+        self._draw()
 
     def action_back(self) -> None:
         self.app.pop_screen()

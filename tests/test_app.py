@@ -1,0 +1,178 @@
+"""The Textual app driven by keys with Pilot: build, train, stop, find the run; follow a folder."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from dltui.tui.app import DltuiApp
+from dltui.tui.screens.build import BuildScreen
+from dltui.tui.screens.runs import RunsScreen
+from dltui.tui.screens.train import TrainScreen
+
+FIXTURES = Path(__file__).parent / "fixtures" / "runs"
+
+
+async def wait_for(pilot, condition, seconds: float = 30.0) -> None:
+    for _ in range(int(seconds / 0.1)):
+        if condition():
+            return
+        await pilot.pause(0.1)
+    raise AssertionError("condition not reached in time")
+
+
+async def type_text(pilot, text: str) -> None:
+    await pilot.press(*[{" ": "space"}.get(c, c) for c in text])
+
+
+@pytest.mark.slow
+async def test_build_train_stop_and_find_the_run_by_keys(tmp_path):
+    app = DltuiApp(runs_dir=tmp_path)
+    async with app.run_test(size=(100, 30)) as pilot:
+        build = app.screen
+        assert isinstance(build, BuildScreen) and build.model_layers == []
+        await wait_for(pilot, lambda: build.data is not None)
+        await pilot.press("a")
+        for layer in ("Dense 16 relu", "Dense 16 relu", "Dense 1 sigmoid"):
+            await type_text(pilot, layer)
+            await pilot.press("enter")
+        totals = str(build.query_one("#totals").render())
+        assert "Total params: 785" in totals
+        table = build.query_one("#stack")
+        shapes = [str(table.get_row_at(i)[2]) for i in range(1, 4)]
+        assert shapes == ["(None, 16)", "(None, 16)", "(None, 1)"]
+        # long enough to stop: epochs typed into the form
+        build.query_one("#train-epochs").focus()
+        await pilot.press("ctrl+a", "ctrl+k")
+        await type_text(pilot, "5000")
+        build.query_one("#train-batch_size").focus()
+        await pilot.press("ctrl+a", "ctrl+k")
+        await type_text(pilot, "4")
+        await pilot.press("escape", "ctrl+t")
+        train = app.screen
+        assert isinstance(train, TrainScreen)
+        await wait_for(pilot, lambda: train.state.epoch >= 2)
+        curves = train.state.current_curves()
+        assert curves is not None and len(curves.train) >= 2
+        assert train.query_one("#loss-plot").plt  # drawn from the same state
+        await pilot.press("s")
+        await wait_for(pilot, lambda: train.state.ended is not None)
+        assert train.state.ended.status == "stopped"
+        await pilot.pause(0.6)
+        assert train.query_one("#kfold").row_count == 1  # the stopped fold's row is kept
+        await pilot.press("r")
+        runs = app.screen
+        assert isinstance(runs, RunsScreen)
+        assert [r.status for r in runs.runs] == ["stopped"]
+        assert runs.query_one("#runs").row_count == 1
+
+
+async def test_layer_editing_keys(tmp_path):
+    app = DltuiApp(runs_dir=tmp_path)
+    async with app.run_test(size=(100, 30)) as pilot:
+        build = app.screen
+        await wait_for(pilot, lambda: build.data is not None)
+        await pilot.press("a")
+        await type_text(pilot, "Dense 8 relu")
+        await pilot.press("enter")
+        await type_text(pilot, "Dense 3")
+        await pilot.press("enter", "escape")
+        assert [layer.units for layer in build.model_layers] == [8, 3]
+        await pilot.press("c")  # duplicate the selected (last) layer
+        assert len(build.model_layers) == 3
+        await pilot.press("K")  # move it up
+        await pilot.press("d")  # delete it
+        assert [layer.units for layer in build.model_layers] == [8, 3]
+        await pilot.press("up", "e")  # edit the first layer
+        await pilot.press("ctrl+a", "ctrl+k")
+        await type_text(pilot, "Dense 4 tanh")
+        await pilot.press("enter")
+        assert build.model_layers[0].units == 4 and build.model_layers[0].activation == "tanh"
+        await pilot.press("a")
+        await type_text(pilot, "Conv2D 4")
+        message = str(build.query_one("#layer-message").render())
+        assert "✗" in message and "image" in message  # validated as you type
+
+
+async def test_bad_settings_are_reported_as_you_type(tmp_path):
+    app = DltuiApp(runs_dir=tmp_path)
+    async with app.run_test(size=(100, 30)) as pilot:
+        build = app.screen
+        build.query_one("#train-learning_rate").focus()
+        await pilot.press("ctrl+a", "ctrl+k", "0")
+        status = str(build.query_one("#status").render())
+        assert "train.learning_rate" in status and "greater than 0" in status
+
+
+async def test_save_then_load_gives_the_same_preset(tmp_path):
+    from dltui.engine.presets import load_preset
+
+    app = DltuiApp(preset="kfold-boston", runs_dir=tmp_path)
+    target = tmp_path / "saved.toml"
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.pause(0.2)
+        await pilot.press("ctrl+s")
+        await pilot.press("ctrl+a", "ctrl+k")
+        await type_text(pilot, str(target))
+        await pilot.press("enter")
+        await wait_for(pilot, target.exists)
+    original, _ = load_preset("kfold-boston")
+    saved, _ = load_preset(target)
+    assert saved == original
+    app2 = DltuiApp(preset=str(target), runs_dir=tmp_path)
+    async with app2.run_test(size=(100, 30)) as pilot:
+        await pilot.pause(0.2)
+        assert app2.screen.validate() == original
+
+
+async def test_watch_view_follows_a_folder_being_written(tmp_path):
+    run = tmp_path / "20260101-000000-live"
+    run.mkdir()
+    lines = (FIXTURES / "20260101-120000-kfold-demo" / "metrics.jsonl").read_text().splitlines()
+    (run / "metrics.jsonl").write_text("\n".join(lines[:6]) + "\n")
+    app = DltuiApp(runs_dir=tmp_path, watch_dir=run)
+    async with app.run_test(size=(100, 30)) as pilot:
+        view = app.screen
+        assert isinstance(view, TrainScreen)
+        await wait_for(pilot, lambda: view.state.started is not None)
+        before = sum(len(f.train) for f in view.state.folds.values())
+        with (run / "metrics.jsonl").open("a") as fh:
+            fh.write("\n".join(lines[6:]) + "\n")
+        await wait_for(pilot, lambda: view.state.ended is not None)
+        after = sum(len(f.train) for f in view.state.folds.values())
+        assert after > before and view.query_one("#kfold").row_count == 3 + 2
+
+
+def test_snapshot_build_screen(snap_compare):
+    async def loaded(pilot):
+        await wait_for(pilot, lambda: pilot.app.screen.data is not None)
+        await pilot.pause(0.2)
+
+    assert snap_compare(DltuiApp(preset="binary-imdb"), terminal_size=(100, 30),
+                        run_before=loaded)
+
+
+def test_snapshot_live_view_after_a_finished_kfold_run(snap_compare, tmp_path):
+    run = tmp_path / "20260101-120000-kfold-demo"
+    shutil.copytree(FIXTURES / run.name, run)
+
+    async def finished(pilot):
+        await wait_for(pilot, lambda: pilot.app.screen.state.ended is not None)
+        await pilot.pause(0.6)
+
+    assert snap_compare(DltuiApp(runs_dir=tmp_path, watch_dir=run), terminal_size=(100, 30),
+                        run_before=finished)
+
+
+def test_snapshot_runs_screen(snap_compare, tmp_path):
+    for run in FIXTURES.iterdir():
+        shutil.copytree(run, tmp_path / run.name)
+
+    async def runs(pilot):
+        await pilot.pause(0.2)
+        await pilot.press("ctrl+r")
+        await pilot.pause(0.3)
+
+    assert snap_compare(DltuiApp(runs_dir=tmp_path), terminal_size=(100, 30), run_before=runs)
