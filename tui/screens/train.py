@@ -81,6 +81,7 @@ class TrainScreen(Screen[None]):
             log.write(f"{notice.level}: {notice.message}")
         self._notices_shown = len(state.notices)
         if state.ended:
+            self.refresh_bindings()  # the Stop key goes away once nothing runs
             lines = result_lines(state.ended.summary) if state.ended.summary else []
             tail = f": {state.ended.message}" if state.ended.message else ""
             lines.append(f"status {state.ended.status}{tail}")

@@ -1,0 +1,94 @@
+"""The real app in a real terminal: tmux runs it, send-keys types, capture-pane reads the screen."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+pytestmark = [pytest.mark.slow,
+              pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")]
+
+
+class Tmux:
+    def __init__(self, command: str, width: int = 100, height: int = 30) -> None:
+        self.socket = f"dltui-test-{os.getpid()}-{time.monotonic_ns()}"
+        env = {**os.environ, "TERM": "xterm-256color"}
+        env.pop("CI", None)
+        subprocess.run(["tmux", "-L", self.socket, "new-session", "-d", "-x", str(width),
+                        "-y", str(height), command], check=True, env=env)
+
+    def screen(self) -> str:
+        return subprocess.run(["tmux", "-L", self.socket, "capture-pane", "-p"],
+                              capture_output=True, text=True).stdout
+
+    def keys(self, *keys: str) -> None:
+        subprocess.run(["tmux", "-L", self.socket, "send-keys", *keys], check=True)
+
+    def wait_for(self, text: str, seconds: float = 90) -> str:
+        deadline = time.time() + seconds
+        while time.time() < deadline:
+            screen = self.screen()
+            if text in screen:
+                return screen
+            time.sleep(0.25)
+        raise AssertionError(f"{text!r} never appeared; the screen was:\n{self.screen()}")
+
+    def close(self) -> None:
+        subprocess.run(["tmux", "-L", self.socket, "kill-server"], capture_output=True)
+
+
+@pytest.fixture
+def tmux_app(tmp_path: Path):
+    sessions: list[Tmux] = []
+
+    def start(*args: str) -> Tmux:
+        command = " ".join([sys.executable, "-m", "dltui.tui", *args])
+        session = Tmux(f"cd {tmp_path} && {command}")
+        sessions.append(session)
+        return session
+
+    yield start
+    for s in sessions:
+        s.close()
+
+
+def test_app_loads_a_preset_trains_and_shows_the_kfold_table(tmux_app, tmp_path):
+    app = tmux_app("open", "kfold-boston", "--runs-dir", str(tmp_path / "runs"))
+    app.wait_for("ready: ctrl+t trains", 60)
+    app.wait_for("Total params: 4,929", 30)  # shapes appear once the data has loaded
+    app.keys("C-t")
+    screen = app.wait_for("status done", 120)
+    rows = [line.split() for line in screen.splitlines()]
+    folds = [r for r in rows if len(r) > 5 and r[0] == "0" and r[1] in "0123" and r[2] in
+             ("265", "266")]
+    assert [r[1] for r in folds] == ["0", "1", "2", "3"]
+    assert any(r[:2] == ["all", "mean"] for r in rows)
+    assert any(r[:2] == ["all", "std"] for r in rows)
+    assert "final fit" in screen
+    app.keys("C-q")
+
+
+def test_watch_shows_a_headless_run_as_it_lands(tmux_app, tmp_path):
+    runs = tmp_path / "runs"
+    writer = subprocess.Popen(
+        [sys.executable, "-m", "dltui.tui", "run", "binary-imdb", "--set", "train.epochs=40",
+         "--set", "train.batch_size=2", "--runs-dir", str(runs)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.time() + 60
+        while not (runs.exists() and any(runs.glob("*/metrics.jsonl"))) and time.time() < deadline:
+            time.sleep(0.1)
+        watch = tmux_app("watch", "latest", "--runs-dir", str(runs))
+        first = watch.wait_for("running", 60)
+        assert "epoch" in first
+        done = watch.wait_for("status done", 120)
+        assert "epoch 40/40" in done
+        assert writer.wait(timeout=60) == 0
+    finally:
+        writer.kill()
