@@ -63,7 +63,9 @@ def train(task: Task, device: str = "cpu", loader: bool = False) -> float:
     dl = None
     if loader:
         ds = torch.utils.data.TensorDataset(xt, yt)
-        dl = torch.utils.data.DataLoader(ds, batch_size=b, shuffle=True, generator=gen)
+        # DataLoader shuffles with a CPU generator whatever the device
+        dl = torch.utils.data.DataLoader(ds, batch_size=b, shuffle=True,
+                                         generator=torch.Generator().manual_seed(task.seed))
     val_metric = float("nan")
     for _ in range(task.epochs):
         model.train()
