@@ -96,7 +96,7 @@ class RichPrinter:
         self.epochs = self.progress.add_task("epoch", total=None)
         self.batches = self.progress.add_task("batch", total=None)
         self.recent: list[EpochEnded] = []
-        self.live = Live(self._view(), console=self.err, refresh_per_second=4,
+        self.live = Live(self._view(), console=self.err, refresh_per_second=1,
                          get_renderable=self._view, transient=True)
         self.live.start()
         self.started = time.perf_counter()

@@ -3,6 +3,8 @@ here, followed from another process, or replayed from its folder."""
 
 from __future__ import annotations
 
+import time
+
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
@@ -16,7 +18,10 @@ from dltui.tui.run_state import RunState
 from dltui.tui.widgets.curves import CurvesPlot
 from dltui.tui.widgets.kfold_table import KFoldTable
 
-REDRAW_SECONDS = 0.5  # curves are redrawn at most this often, never per batch
+POLL_SECONDS = 1.0  # events are drained and the progress line updated this often
+PLOT_SECONDS = 1.0  # curves (the costly part) are redrawn at most this often, never per batch
+PLOT_SHARE = 0.01  # ...and less often when drawing them would take more than this share of time,
+PLOT_MAX_SECONDS = 5.0  # but never less often than this  # curves (the costly part) are redrawn at most this often, never per batch
 
 
 class TrainScreen(Screen[None]):
@@ -35,6 +40,9 @@ class TrainScreen(Screen[None]):
         self.state = RunState()
         self.heading = title
         self._drawn_version = -1
+        self._plotted_epochs = -1
+        self._plotted_at = 0.0
+        self._plot_cost = 0.0
         self._table_rows = -1
         self._notices_shown = 0
         self.shown: tuple[int, int] | None = None  # a fold picked with `f`; None follows training
@@ -56,7 +64,7 @@ class TrainScreen(Screen[None]):
         self.sub_title = self.heading
         self.query_one(KFoldTable).show([])
         self._pump()
-        self.set_interval(REDRAW_SECONDS, self._pump)
+        self.set_interval(POLL_SECONDS, self._pump)
 
     def _pump(self) -> None:
         for event in self.source.poll():
@@ -66,12 +74,21 @@ class TrainScreen(Screen[None]):
         self._drawn_version = self.state.version
         self._draw()
 
-    def _draw(self) -> None:
+    def _draw(self, force: bool = False) -> None:
         state = self.state
         self.query_one("#progress", Static).update(state.progress_text())
-        curves = state.folds.get(self.shown) if self.shown else None
-        self.query_one("#loss-plot", CurvesPlot).show(state, curves)
-        self.query_one("#metric-plot", CurvesPlot).show(state, curves)
+        epochs = sum(len(f.train) for f in state.folds.values())
+        now = time.monotonic()
+        # The UI thread shares the GIL with training: drawing curves slows training down, so
+        # they are drawn only as often as keeps that cost to a few percent.
+        wait = min(PLOT_MAX_SECONDS, max(PLOT_SECONDS, self._plot_cost / PLOT_SHARE))
+        due = now - self._plotted_at >= wait
+        if force or state.ended is not None or (epochs != self._plotted_epochs and due):
+            self._plotted_epochs, self._plotted_at = epochs, now
+            curves = state.folds.get(self.shown) if self.shown else None
+            self.query_one("#loss-plot", CurvesPlot).show(state, curves)
+            self.query_one("#metric-plot", CurvesPlot).show(state, curves)
+            self.call_after_refresh(self._measure_plot, now)
         rows = state.table_rows()
         if len(rows) != self._table_rows:
             self._table_rows = len(rows)
@@ -100,6 +117,10 @@ class TrainScreen(Screen[None]):
         else:
             self.notify("this run is not trained here; stop it where it runs", severity="warning")
 
+    def _measure_plot(self, started: float) -> None:
+        """Cost of the last curve redraw, rendering included (it happens on refresh)."""
+        self._plot_cost = time.monotonic() - started
+
     def action_next_fold(self) -> None:
         """Show the next fold's curves (the table and averaged curve cover all folds)."""
         keys = self.state.fold_keys()
@@ -107,11 +128,11 @@ class TrainScreen(Screen[None]):
             return
         now = self.shown or self.state.current or keys[0]
         self.shown = keys[(keys.index(now) + 1) % len(keys)] if now in keys else keys[0]
-        self._draw()
+        self._draw(force=True)
 
     def action_follow(self) -> None:
         self.shown = None
-        self._draw()
+        self._draw(force=True)
 
     def action_back(self) -> None:
         self.app.pop_screen()
