@@ -21,7 +21,7 @@ from dltui.tui.widgets.kfold_table import KFoldTable
 POLL_SECONDS = 1.0  # events are drained and the progress line updated this often
 PLOT_SECONDS = 1.0  # curves (the costly part) are redrawn at most this often, never per batch
 PLOT_SHARE = 0.01  # ...and less often when drawing them would take more than this share of time,
-PLOT_MAX_SECONDS = 5.0  # but never less often than this  # curves (the costly part) are redrawn at most this often, never per batch
+PLOT_MAX_SECONDS = 5.0  # but never less often than this
 
 
 class TrainScreen(Screen[None]):
