@@ -33,6 +33,9 @@ class Dataset:
         if self.task == "regression":
             lo, hi = float(np.min(self.y)), float(np.max(self.y))
             target = f"target {lo:.4g} to {hi:.4g}"
+        elif self.task == "sequence":
+            target = (f"{len(self.classes) - 1} symbols + blank, strings of up to "
+                      f"{self.y.shape[1]}")
         else:
             target = f"{len(self.classes)} classes"
         return f"{len(self)} samples, input {self.input_shape}, {self.task}, {target}"
@@ -63,6 +66,17 @@ def load_data(spec: DataSpec, base_dir: Path | None = None) -> Dataset:
     else:
         x, raw_y = _read_npz(path, spec)
         names = []
+    if spec.task == "sequence":  # ctc targets: symbol ids padded with 0
+        if raw_y.ndim != 2 or not np.issubdtype(raw_y.dtype, np.integer) or raw_y.min() < 0:
+            raise InputError(f"{path}: data.task = 'sequence' needs y as integer symbol ids "
+                             "(samples x max length), 1 and up, padded with 0")
+        names = ["<blank>", *[str(s) for s in range(1, int(raw_y.max()) + 1)]]
+        return Dataset(x, raw_y.astype(np.int64), "sequence", names, spec.time_ordered,
+                       str(path))
+    if spec.vectorize != "none":
+        from dltui.engine.datasets import vectorized
+
+        x, raw_y, *_ = vectorized((x, raw_y, "", [], False, ""), spec)
     y, task, classes = encode_target(raw_y, spec.task, f"{path}")
     return Dataset(x, y, task, classes, spec.time_ordered, str(path), names)
 

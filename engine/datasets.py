@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from dltui.engine import sequences
 from dltui.engine.errors import InputError
 from dltui.engine.spec import DataSpec
 
@@ -99,12 +100,19 @@ BUILTIN: dict[str, Callable[[DataSpec], Loaded]] = {
     "spirals": _spirals,
     "sine": _sine,
     "tabular": _tabular,
+    "tokens": sequences.tokens,
+    "ctc_sequences": sequences.ctc_sequences,
+    "video_direction": sequences.video_direction,
 }
-SYNTHETIC = {"moons", "circles", "spirals", "sine", "tabular"}
+SYNTHETIC = {"moons", "circles", "spirals", "sine", "tabular", "tokens", "ctc_sequences",
+             "video_direction"}
 # Which generator settings each synthetic set reads.
 PARAMS = {"moons": {"samples", "noise"}, "circles": {"samples", "noise"},
           "spirals": {"samples", "noise"}, "sine": {"samples", "noise", "timesteps"},
-          "tabular": {"samples", "features", "classes"}}
+          "tabular": {"samples", "features", "classes"},
+          "tokens": {"samples", "timesteps", "vocab_size", "noise"},
+          "ctc_sequences": {"samples", "timesteps", "classes", "noise"},
+          "video_direction": {"samples", "timesteps", "features", "noise"}}
 
 
 def load_builtin(name: str, spec: DataSpec) -> Loaded:
@@ -115,10 +123,22 @@ def load_builtin(name: str, spec: DataSpec) -> Loaded:
         hint = f"; did you mean '{close[0]}'?" if close else ""
         raise InputError(f"data.source: unknown built-in set '{name}'{hint} "
                          f"(allowed: {', '.join(BUILTIN)})")
-    for key in ("samples", "noise", "timesteps", "features", "classes"):
+    for key in ("samples", "noise", "timesteps", "features", "classes", "vocab_size"):
         if getattr(spec, key) is not None and key not in PARAMS.get(name, set()):
             takers = sorted(n for n, keys in PARAMS.items() if key in keys)
             raise InputError(f"data.{key}: '{name}' does not take it (only {', '.join(takers)})")
     if spec.view == "image" and name != "digits":
         raise InputError(f"data.view: 'image' is only for digits; '{name}' is flat")
-    return BUILTIN[name](spec)
+    return vectorized(BUILTIN[name](spec), spec)
+
+
+def vectorized(loaded: Loaded, spec: DataSpec) -> Loaded:
+    """`vectorize = "multi_hot"`: token ids become the book's multi-hot vectors. Per sample and
+    fitted on nothing, so doing it once at load leaks nothing between splits."""
+    if spec.vectorize == "none":
+        return loaded
+    x, y, task, classes, time_ordered, about = loaded
+    if not np.issubdtype(x.dtype, np.integer) or x.ndim != 2:
+        raise InputError("data.vectorize: multi_hot needs token ids (samples x timesteps)")
+    vocab = spec.vocab_size or int(x.max()) + 1
+    return sequences.multi_hot(x, vocab), y, task, classes, time_ordered, about + ", multi-hot"

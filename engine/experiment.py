@@ -32,6 +32,7 @@ from dltui.engine.events import (
 from dltui.engine.layers import Shape
 from dltui.engine.loop import FoldInfo, FoldOutcome, Setup, SingleTrainee, run_epochs
 from dltui.engine.losses import LOSSES, Loss, check_pairing
+from dltui.engine.metrics import SEQUENCE_METRICS
 from dltui.engine.model import Net, build_model, infer_shapes
 from dltui.engine.optimizers import make_optimizer
 from dltui.engine.preprocess import fit_preprocessing, target_array
@@ -62,7 +63,7 @@ class Prepared:
 def n_outputs_for(data: Dataset, loss: Loss) -> int:
     if data.task == "regression":
         return 1 if data.y.ndim == 1 else int(data.y.shape[1])
-    return 1 if loss.target == "column" else len(data.classes)
+    return 1 if loss.target == "column" else len(data.classes)  # sequence: symbols + blank
 
 
 def prepare(preset: Preset, base_dir: Path | None = None, device: str | None = None) -> Prepared:
@@ -81,9 +82,13 @@ def prepare(preset: Preset, base_dir: Path | None = None, device: str | None = N
     if is_tokens and np.issubdtype(data.x.dtype, np.floating):
         raise InputError("model.layers[0] (Embedding): the data holds real-valued features, "
                          "not integer token ids")
-    if "accuracy" in preset.train.metrics and data.task == "regression":
-        raise InputError("train.metrics: accuracy needs a classification target; "
-                         "use mae for regression")
+    if "accuracy" in preset.train.metrics and data.task in ("regression", "sequence"):
+        raise InputError("train.metrics: accuracy needs a classification target; use mae for "
+                         "regression, ser or sequence_accuracy for ctc")
+    wrong = [m for m in preset.train.metrics if (m in SEQUENCE_METRICS) != (loss.name == "ctc")]
+    if wrong:
+        raise InputError(f"train.metrics: {wrong[0]} does not go with {loss.name}; ctc takes "
+                         "ser and sequence_accuracy, other losses accuracy, mae, mse")
     v = preset.validation
     plan = plan_splits(data.y, data.task, v, data.time_ordered, preset.train.seed)
     plan, notices = checks.redundancy(data.x, plan, v.dedupe)

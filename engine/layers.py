@@ -249,16 +249,105 @@ class GRU(_RecurrentSpec):
     type: Literal["GRU"] = "GRU"
 
 
+class _ChannelsSecond(nn.Module):
+    """Runs a torch 3D layer on (B, T, C, H, W): torch wants channels before time."""
+
+    def __init__(self, inner: nn.Module) -> None:
+        super().__init__()
+        self.inner = inner
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.inner(x.transpose(1, 2)).transpose(1, 2)
+
+
+def _need_video(layer: str, in_shape: Shape) -> None:
+    _need_rank(layer, in_shape, (4,), "a video (frames, channels, height, width)")
+
+
+class Conv3D(LayerSpec):
+    """Convolution over frames, height and width of a video (the book's 5D tensors)."""
+
+    type: Literal["Conv3D"] = "Conv3D"
+    filters: PosInt
+    kernel_size: PosInt = 3
+    padding: Literal["valid", "same"] = "valid"
+    activation: ActivationName = "linear"
+
+    def out_shape(self, in_shape: Shape) -> Shape:
+        _need_video("Conv3D", in_shape)
+        t, _, h, w = in_shape
+        k = self.kernel_size
+        if self.padding == "valid" and min(t, h, w) < k:
+            raise ShapeError(f"Conv3D kernel {k} is larger than the clip {t}x{h}x{w}")
+        size = (lambda n: n) if self.padding == "same" else (lambda n: n - k + 1)
+        return (size(t), self.filters, size(h), size(w))
+
+    def build(self, in_shape: Shape) -> list[nn.Module]:
+        conv = nn.Conv3d(in_shape[1], self.filters, self.kernel_size, padding=self.padding)
+        return [_ChannelsSecond(conv), *_activation(self.activation)]
+
+
+class MaxPool3D(LayerSpec):
+    type: Literal["MaxPool3D"] = "MaxPool3D"
+    pool_size: PosInt = 2
+
+    def out_shape(self, in_shape: Shape) -> Shape:
+        _need_video("MaxPool3D", in_shape)
+        t, c, h, w = in_shape
+        p = self.pool_size
+        if min(t, h, w) < p:
+            raise ShapeError(f"MaxPool3D pool {p} is larger than the clip {t}x{h}x{w}")
+        return (t // p, c, h // p, w // p)
+
+    def build(self, in_shape: Shape) -> list[nn.Module]:
+        return [_ChannelsSecond(nn.MaxPool3d(self.pool_size))]
+
+
+class _PerStep(nn.Module):
+    """Applies the inner modules to every timestep: (B, T, ...) -> (B*T, ...) and back."""
+
+    def __init__(self, inner: nn.Sequential) -> None:
+        super().__init__()
+        self.inner = inner
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b, t = x.shape[:2]
+        y = self.inner(x.reshape(b * t, *x.shape[2:]))
+        return y.reshape(b, t, *y.shape[1:])
+
+
+class TimeDistributed(LayerSpec):
+    """Any layer applied to each frame of a sequence or video, e.g. Conv2D on every frame."""
+
+    type: Literal["TimeDistributed"] = "TimeDistributed"
+    layer: AnyLayer
+
+    def out_shape(self, in_shape: Shape) -> Shape:
+        if len(in_shape) < 2:
+            raise ShapeError(f"TimeDistributed needs a time axis, got input shape {in_shape}")
+        try:
+            return (in_shape[0], *self.layer.out_shape(in_shape[1:]))
+        except ShapeError as err:
+            raise ShapeError(f"on each step {in_shape[1:]}: {err}") from None
+
+    def build(self, in_shape: Shape) -> list[nn.Module]:
+        return [_PerStep(nn.Sequential(*self.layer.build(in_shape[1:])))]
+
+    def describe(self) -> str:
+        return f"TimeDistributed({self.layer.describe()})"
+
+
 LAYER_TYPES: dict[str, type[LayerSpec]] = {
     cls.model_fields["type"].default: cls
     for cls in (
         Dense, Dropout, Flatten, Conv2D, MaxPool2D, GlobalAveragePooling, BatchNorm,
-        Embedding, LSTM, GRU, Activation,
+        Embedding, LSTM, GRU, Activation, Conv3D, MaxPool3D, TimeDistributed,
     )
 }
 
 AnyLayer = Annotated[
     Dense | Dropout | Flatten | Conv2D | MaxPool2D | GlobalAveragePooling | BatchNorm
-    | Embedding | LSTM | GRU | Activation,
+    | Embedding | LSTM | GRU | Activation | Conv3D | MaxPool3D | TimeDistributed,
     Field(discriminator="type"),
 ]
+TimeDistributed.model_rebuild()

@@ -79,6 +79,24 @@ def _mae_mean(logits: torch.Tensor, y: torch.Tensor, head: Head) -> torch.Tensor
     return F.l1_loss(_apply_head(logits, head), y)
 
 
+def target_lengths(y: torch.Tensor) -> torch.Tensor:
+    """CTC targets are symbol ids padded with 0 (the blank never appears in a target)."""
+    return (y > 0).sum(-1)
+
+
+def _ctc(logits: torch.Tensor, y: torch.Tensor, head: Head) -> torch.Tensor:
+    # (B, T, C) scores -> (T, B, C) log-probabilities, as torch's ctc_loss wants them.
+    log_probs = logits.float().log_softmax(-1).transpose(0, 1)
+    lengths = target_lengths(y)
+    frames = torch.full_like(lengths, logits.shape[1])
+    per = F.ctc_loss(log_probs, y, frames, lengths, blank=0, reduction="none", zero_infinity=True)
+    return per / lengths.clamp(min=1)  # per symbol, as torch's "mean" reduction does
+
+
+def _ctc_mean(logits: torch.Tensor, y: torch.Tensor, head: Head) -> torch.Tensor:
+    return _ctc(logits, y, head).mean()
+
+
 LOSSES: dict[str, Loss] = {
     "binary_crossentropy": Loss(
         "binary_crossentropy", "column", ("binary",), "sigmoid", _bce, _bce_mean),
@@ -90,6 +108,7 @@ LOSSES: dict[str, Loss] = {
         _cce, _cce_mean),
     "mse": Loss("mse", "column", ("regression",), None, _mse, _mse_mean),
     "mae": Loss("mae", "column", ("regression",), None, _mae, _mae_mean),
+    "ctc": Loss("ctc", "sequence", ("sequence",), None, _ctc, _ctc_mean),
 }
 
 _ADVICE = {
@@ -97,6 +116,7 @@ _ADVICE = {
     "multiclass": "sparse_categorical_crossentropy (integer labels) or categorical_crossentropy "
                   "(one-hot) with a final Dense(n_classes, activation='softmax')",
     "regression": "mse or mae with a final Dense(1) and no activation",
+    "sequence": "ctc with per-timestep scores: a last layer of shape (timesteps, symbols + 1)",
 }
 
 
@@ -104,6 +124,10 @@ def check_pairing(loss: Loss, task: str, out_shape: Shape, head: Head, n_outputs
     """Why this loss cannot train this model on this task, or None when it can."""
     if task not in loss.tasks:
         return f"{loss.name} does not fit a {task} target; use {_ADVICE[task]}"
+    if loss.name == "ctc" and len(out_shape) != 2:
+        return (f"ctc needs per-timestep scores (timesteps, {n_outputs}); the model outputs "
+                f"{out_shape}: keep the time axis (return_sequences = true) and end with "
+                f"Dense({n_outputs})")
     if loss.head is not None and head != loss.head:
         return (f"{loss.name} needs a final {loss.head} activation, the model ends with "
                 f"{head or 'no activation'}; use {_ADVICE[task]}")

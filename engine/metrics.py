@@ -46,10 +46,55 @@ def mse(logits: torch.Tensor, y: torch.Tensor, head: Head, form: str, lead: int)
     return _per_sample((_apply_head(logits, head) - y).square(), lead)
 
 
-METRICS: dict[str, MetricFn] = {"accuracy": accuracy, "mae": mae, "mse": mse}
+def greedy_decode(logits: torch.Tensor) -> list[list[int]]:
+    """Best path decoding: the likeliest class per frame, repeats collapsed, blanks (0) dropped."""
+    best = logits.argmax(-1).cpu().tolist()
+    out = []
+    for frames in best:
+        symbols, previous = [], 0
+        for s in frames:
+            if s != previous and s != 0:
+                symbols.append(s)
+            previous = s
+        out.append(symbols)
+    return out
+
+
+def edit_distance(a: list[int], b: list[int]) -> int:
+    """Levenshtein distance: insertions, deletions and substitutions turning a into b."""
+    row = list(range(len(b) + 1))
+    for i, x in enumerate(a, 1):
+        prev, row[0] = row[0], i
+        for j, y in enumerate(b, 1):
+            prev, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, prev + (x != y))
+    return row[-1]
+
+
+def _targets(y: torch.Tensor) -> list[list[int]]:
+    return [[s for s in row if s > 0] for row in y.cpu().tolist()]
+
+
+def symbol_error_rate(logits: torch.Tensor, y: torch.Tensor, head: Head, form: str,
+                      lead: int) -> torch.Tensor:
+    """Edits needed to turn the decoded string into the target, per target symbol."""
+    rates = [edit_distance(d, t) / max(len(t), 1)
+             for d, t in zip(greedy_decode(logits), _targets(y), strict=True)]
+    return torch.tensor(rates, device=logits.device)
+
+
+def sequence_accuracy(logits: torch.Tensor, y: torch.Tensor, head: Head, form: str,
+                      lead: int) -> torch.Tensor:
+    hits = [float(d == t) for d, t in zip(greedy_decode(logits), _targets(y), strict=True)]
+    return torch.tensor(hits, device=logits.device)
+
+
+METRICS: dict[str, MetricFn] = {"accuracy": accuracy, "mae": mae, "mse": mse,
+                                "ser": symbol_error_rate, "sequence_accuracy": sequence_accuracy}
+SEQUENCE_METRICS = {"ser", "sequence_accuracy"}  # need decoded strings: the ctc loss only
 
 # Which way is better, for picking the best epoch of a curve.
-HIGHER_IS_BETTER = {"accuracy": True, "mae": False, "mse": False, "loss": False}
+HIGHER_IS_BETTER = {"accuracy": True, "mae": False, "mse": False, "loss": False, "ser": False,
+                    "sequence_accuracy": True}
 
 
 def is_better(metric: str, new: float, old: float) -> bool:

@@ -61,7 +61,7 @@ def target_array(y: np.ndarray, form: str, classes: int) -> np.ndarray:
     """The target in the form the loss wants: one-hot rows, class ids, or float columns."""
     if form == "one_hot":
         return to_categorical(y, classes)
-    if form == "index":
+    if form in ("index", "sequence"):
         return y.astype(np.int64)
     col = y.astype(np.float32)
     return col.reshape(len(col), -1)

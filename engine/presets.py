@@ -107,13 +107,19 @@ def apply_override(raw: dict[str, Any], item: str) -> None:
         raise InputError(f"--set {item}: {key} does not exist in the preset") from None
 
 
+def _is_tag(loc: tuple[Any, ...], i: int) -> bool:
+    """Whether loc[i] is a layer union's tag that pydantic adds (after a list index, or after
+    TimeDistributed's `layer`), not a key the user wrote."""
+    return i > 0 and loc[i] in LAYER_TYPES and (isinstance(loc[i - 1], int) or loc[i - 1] == "layer")
+
+
 def _key_path(loc: tuple[Any, ...]) -> str:
     out = ""
     for i, part in enumerate(loc):
         if isinstance(part, int):
             out += f"[{part}]"
-        elif i > 0 and isinstance(loc[i - 1], int) and part in LAYER_TYPES:
-            continue  # the discriminated union's tag, not a key the user wrote
+        elif _is_tag(loc, i):
+            continue
         else:
             out += f".{part}" if out else str(part)
     return out or "(top level)"
@@ -125,7 +131,7 @@ def _model_at(loc: tuple[Any, ...]) -> type[BaseModel] | None:
     for i, part in enumerate(loc):
         if isinstance(part, int):
             continue
-        if i > 0 and isinstance(loc[i - 1], int) and part in LAYER_TYPES:
+        if _is_tag(loc, i):
             cls = LAYER_TYPES[part]
             continue
         if not (isinstance(cls, type) and issubclass(cls, BaseModel)) or part not in cls.model_fields:
@@ -151,6 +157,8 @@ def describe_error(err: ValidationError, prefer: tuple[str, ...] = ()) -> str:
     """One line for the first problem pydantic found (fixing one at a time is the usual flow),
     or for the first one under `prefer` (the field the user is editing)."""
     errors = err.errors()
+    # A misspelt key also shows up as the real key "missing": report the misspelling.
+    errors = sorted(errors, key=lambda e: e["type"] != "extra_forbidden")
     first = next((e for e in errors if tuple(e["loc"][:len(prefer)]) == prefer), errors[0]) \
         if prefer else errors[0]
     loc, kind, given = tuple(first["loc"]), first["type"], first.get("input")

@@ -13,10 +13,10 @@ from dltui.engine.layers import AnyLayer
 
 LossName = Literal[
     "binary_crossentropy", "categorical_crossentropy", "sparse_categorical_crossentropy",
-    "mse", "mae",
+    "mse", "mae", "ctc",
 ]
 OptimizerName = Literal["rmsprop", "sgd", "adam", "adamw"]
-MetricName = Literal["accuracy", "mae", "mse"]
+MetricName = Literal["accuracy", "mae", "mse", "ser", "sequence_accuracy"]
 Fraction = Annotated[float, Field(ge=0.0, lt=1.0)]
 
 
@@ -26,7 +26,7 @@ class _Section(BaseModel):
 
 class DataSpec(_Section):
     source: Annotated[str, Field(pattern=r"^(builtin|csv|npz):.+$")]
-    task: Literal["auto", "binary", "multiclass", "regression"] = "auto"
+    task: Literal["auto", "binary", "multiclass", "regression", "sequence"] = "auto"
     normalize: bool = True
     time_ordered: bool = False
     # built-in sets
@@ -36,6 +36,8 @@ class DataSpec(_Section):
     timesteps: Annotated[int, Field(ge=2, le=10_000)] | None = None
     features: Annotated[int, Field(ge=2, le=4096)] | None = None
     classes: Annotated[int, Field(ge=2, le=1000)] | None = None
+    vocab_size: Annotated[int, Field(ge=4, le=1_000_000)] | None = None
+    vectorize: Literal["none", "multi_hot"] = "none"  # token ids -> the book's multi-hot vectors
     seed: int = 0
     # files
     target: str | None = None

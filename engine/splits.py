@@ -59,7 +59,7 @@ def plan_splits(y: np.ndarray, task: str, spec: ValidationSpec, time_ordered: bo
                 seed: int) -> SplitPlan:
     n = len(y)
     shuffle = resolve_shuffle(spec, time_ordered)
-    stratify = spec.stratify and task != "regression" and shuffle
+    stratify = spec.stratify and task in ("binary", "multiclass") and shuffle
     test_n = round(spec.test_fraction * n)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")

@@ -150,6 +150,8 @@ def flatten_parameters(net: nn.Module) -> tuple[nn.Parameter, torch.Tensor]:
 
 
 def unsupported_reason(prep: Prepared) -> str | None:
+    if prep.loss.name == "ctc":
+        return "the ctc loss has no stacked version"
     for i, layer in enumerate(prep.preset.model.layers):
         kind = layer.type  # type: ignore[attr-defined]
         if kind not in SUPPORTED:

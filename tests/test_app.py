@@ -166,13 +166,32 @@ def test_snapshot_live_view_after_a_finished_kfold_run(snap_compare, tmp_path):
                         run_before=finished)
 
 
-def test_snapshot_runs_screen(snap_compare, tmp_path):
+def test_snapshot_runs_screen(snap_compare, tmp_path, monkeypatch):
     for run in FIXTURES.iterdir():
-        shutil.copytree(run, tmp_path / run.name)
+        shutil.copytree(run, tmp_path / "runs" / run.name)
+    monkeypatch.chdir(tmp_path)  # the screen names its folder: keep it the same everywhere
 
     async def runs(pilot):
         await pilot.pause(0.2)
         await pilot.press("ctrl+r")
         await pilot.pause(0.3)
 
-    assert snap_compare(DltuiApp(runs_dir=tmp_path), terminal_size=(100, 30), run_before=runs)
+    assert snap_compare(DltuiApp(runs_dir=Path("runs")), terminal_size=(100, 30),
+                        run_before=runs)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["text-multihot", "text-lstm", "video-direction", "ctc-sequences"])
+async def test_sequence_presets_train_in_the_app(tmp_path, name):
+    app = DltuiApp(preset=name, runs_dir=tmp_path)
+    async with app.run_test(size=(100, 30)) as pilot:
+        build = app.screen
+        await wait_for(pilot, lambda: build.data is not None)
+        assert "✗" not in str(build.query_one("#totals").render())
+        build.query_one("#train-epochs").focus()
+        await pilot.press("ctrl+a", "ctrl+k", "2", "escape", "ctrl+t")
+        view = app.screen
+        assert isinstance(view, TrainScreen)
+        await wait_for(pilot, lambda: view.state.ended is not None, 120)
+        assert view.state.ended.status == "done"
+        assert len(view.state.current_curves().train) == 2

@@ -1,6 +1,7 @@
 """The layer editor's one-line syntax: `Dense 16 relu`, `Conv2D 32 3 relu padding=same`,
 `Dropout 0.5`. Positional values fill each type's main fields in order; `key=value` sets any field.
-The result is validated by the same pydantic layer specs that presets use."""
+`TimeDistributed Conv2D 8 3` wraps the layer that follows. The result is validated by the same
+pydantic layer specs that presets use."""
 
 from __future__ import annotations
 
@@ -50,6 +51,8 @@ def parse_layer(text: str) -> LayerSpec:
         close = difflib.get_close_matches(words[0], list(LAYER_TYPES), n=1)
         hint = f"did you mean {close[0]}? " if close else ""
         raise LayerSyntaxError(f"unknown layer '{words[0]}': {hint}(one of {', '.join(LAYER_TYPES)})")
+    if kind == "TimeDistributed":  # `TimeDistributed Conv2D 8 3 relu`: the rest is the layer
+        return _ADAPTER.validate_python({"type": kind, "layer": parse_layer(" ".join(words[1:]))})
     fields: dict[str, Any] = {"type": kind}
     slots = list(POSITIONAL.get(kind, []))
     for word in words[1:]:
@@ -74,8 +77,10 @@ def parse_layer(text: str) -> LayerSpec:
 
 def format_layer(layer: LayerSpec) -> str:
     """The inverse of parse_layer: what the editor shows for an existing layer."""
-    data = layer.model_dump(exclude_defaults=True)
     kind = layer.type  # type: ignore[attr-defined]
+    if kind == "TimeDistributed":
+        return f"TimeDistributed {format_layer(layer.layer)}"  # type: ignore[attr-defined]
+    data = layer.model_dump(exclude_defaults=True)
     parts = [kind]
     for slot in POSITIONAL.get(kind, []):
         if slot in data:

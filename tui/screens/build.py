@@ -16,21 +16,22 @@ from textual.screen import Screen
 from textual.widgets import Checkbox, Footer, Header, Input, Label, Select, Static
 
 from dltui.engine.layers import LayerSpec
+from dltui.engine.losses import LOSSES as LOSS_REGISTRY
+from dltui.engine.optimizers import OPTIMIZERS
 from dltui.tui.layer_syntax import LayerSyntaxError, format_layer, parse_layer
 from dltui.tui.screens.prompt import PromptScreen
 from dltui.tui.widgets.layer_stack import LayerStack
 
-LOSSES = ["binary_crossentropy", "categorical_crossentropy", "sparse_categorical_crossentropy",
-          "mse", "mae"]
+LOSSES = list(LOSS_REGISTRY)
 # (section, key, label, kind, options): the form, in the order Tab walks it.
 FIELDS: list[tuple[str, str, str, str, list[str] | None]] = [
     ("data", "source", "source", "input", None),
     ("data", "target", "CSV target", "input", None),
     ("data", "view", "view", "select", ["flat", "image"]),
-    ("data", "task", "task", "select", ["auto", "binary", "multiclass", "regression"]),
+    ("data", "task", "task", "select", ["auto", "binary", "multiclass", "regression", "sequence"]),
     ("data", "time_ordered", "time-ordered", "check", None),
     ("train", "loss", "loss", "select", LOSSES),
-    ("train", "optimizer", "optimizer", "select", ["rmsprop", "sgd", "adam", "adamw"]),
+    ("train", "optimizer", "optimizer", "select", list(OPTIMIZERS)),
     ("train", "learning_rate", "learning rate", "input", None),
     ("train", "metrics", "metrics", "input", None),
     ("train", "epochs", "epochs", "input", None),
@@ -58,6 +59,16 @@ EMPTY: dict[str, Any] = {
               "batch_size": 32},
     "validation": {"scheme": "holdout"},
 }
+
+
+def preset_label(path: Path) -> str:
+    """A shipped preset by its name; the user's own by its path."""
+    from dltui.engine.presets import shipped_presets
+
+    shipped = shipped_presets()
+    if shipped.get(path.stem) == path:
+        return f"{path.stem} (shipped preset)"
+    return str(path)
 
 
 def _parse(text: str) -> Any:
@@ -416,7 +427,7 @@ class BuildScreen(Screen[None]):
         data = preset.model_dump(mode="json", exclude_none=True)
         data.pop("model")
         screen = cls(data, list(preset.model.layers), path)
-        screen.sub_title = str(path)
+        screen.sub_title = preset_label(path)
         return screen
 
     def load_preset(self, preset: Any, path: Path) -> None:
@@ -428,5 +439,5 @@ class BuildScreen(Screen[None]):
         self.refresh_stack()
         self.validate()
         self.load_data()
-        self.sub_title = str(path)
+        self.sub_title = preset_label(path)
 
