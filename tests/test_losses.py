@@ -30,7 +30,7 @@ def test_categorical_and_sparse_crossentropy_agree():
     assert torch.allclose(sparse, dense) and torch.allclose(sparse, manual)
 
 
-@pytest.mark.parametrize("name", list(LOSSES))
+@pytest.mark.parametrize("name", [n for n in LOSSES if n != "ctc"])  # ctc: test_sequences.py
 def test_per_sample_mean_equals_the_batch_loss(name):
     loss = LOSSES[name]
     logits = torch.randn(6, 3)
