@@ -13,7 +13,7 @@ import typer
 
 from dltui.tui import exit_codes
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=None,
+app = typer.Typer(add_completion=False, rich_markup_mode=None,
                   help="Build, train and watch deep-learning models in the terminal.")
 
 PresetArg = Annotated[str, typer.Argument(help="A preset file, or the name of a shipped preset "
@@ -21,6 +21,17 @@ PresetArg = Annotated[str, typer.Argument(help="A preset file, or the name of a 
 SetOpt = Annotated[list[str] | None, typer.Option(
     "--set", help="Override a preset value, e.g. --set train.epochs=5 (repeatable).")]
 RunsDirOpt = Annotated[Path, typer.Option("--runs-dir", help="Where run folders go.")]
+
+
+@app.callback(invoke_without_command=True)
+def root(ctx: typer.Context) -> None:
+    """With no command: open the app on a terminal, print this help elsewhere."""
+    if ctx.invoked_subcommand is not None:
+        return
+    if sys.stdin.isatty() and sys.stdout.isatty():
+        _open_app(None, Path("runs"))
+    else:
+        typer.echo(ctx.get_help())
 
 
 def fail(message: str, code: int = exit_codes.BAD_INPUT) -> typer.Exit:
