@@ -195,3 +195,16 @@ async def test_sequence_presets_train_in_the_app(tmp_path, name):
         await wait_for(pilot, lambda: view.state.ended is not None, 120)
         assert view.state.ended.status == "done"
         assert len(view.state.current_curves().train) == 2
+
+
+async def test_choosing_a_scheme_shows_the_trainings_it_implies(tmp_path):
+    app = DltuiApp(runs_dir=tmp_path)
+    async with app.run_test(size=(100, 30)) as pilot:
+        build = app.screen
+        build.query_one("#validation-scheme").value = "iterated-kfold"
+        await pilot.pause(0.2)
+        assert build.raw["validation"]["scheme"] == "iterated-kfold"
+        assert "iterated-kfold: 12 training(s)" in str(build.query_one("#trainings").render())
+        build.query_one("#validation-final_fit").value = True
+        await pilot.pause(0.2)
+        assert "+ a final fit" in str(build.query_one("#trainings").render())

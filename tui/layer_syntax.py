@@ -30,7 +30,8 @@ class LayerSyntaxError(ValueError):
     pass
 
 
-def _value(text: str) -> Any:
+def parse_value(text: str) -> Any:
+    """A typed word: true/false, an int, a float, or the text itself."""
     low = text.lower()
     if low in ("true", "false"):
         return low == "true"
@@ -58,9 +59,9 @@ def parse_layer(text: str) -> LayerSpec:
     for word in words[1:]:
         key, sep, val = word.partition("=")
         if sep:
-            fields[key] = _value(val)
+            fields[key] = parse_value(val)
         elif slots:
-            fields[slots.pop(0)] = _value(word)
+            fields[slots.pop(0)] = parse_value(word)
         else:
             raise LayerSyntaxError(f"{kind}: unexpected '{word}' (use key=value)")
     try:

@@ -18,7 +18,7 @@ from textual.widgets import Checkbox, Footer, Header, Input, Label, Select, Stat
 from dltui.engine.layers import LayerSpec
 from dltui.engine.losses import LOSSES as LOSS_REGISTRY
 from dltui.engine.optimizers import OPTIMIZERS
-from dltui.tui.layer_syntax import LayerSyntaxError, format_layer, parse_layer
+from dltui.tui.layer_syntax import LayerSyntaxError, format_layer, parse_layer, parse_value
 from dltui.tui.screens.prompt import PromptScreen
 from dltui.tui.widgets.layer_stack import LayerStack
 
@@ -73,14 +73,7 @@ def preset_label(path: Path) -> str:
 
 def _parse(text: str) -> Any:
     text = text.strip()
-    if not text:
-        return None
-    for cast in (int, float):
-        try:
-            return cast(text)
-        except ValueError:
-            pass
-    return text
+    return parse_value(text) if text else None
 
 
 class BuildScreen(Screen[None]):
@@ -198,28 +191,20 @@ class BuildScreen(Screen[None]):
             value = event.value.strip()
         else:
             value = _parse(event.value)
-        self._set(section, key, value)
-        self.validate((section, key))
-        if section == "data":
-            self.load_data()
+        self._field_changed(section, key, value)
 
     @on(Select.Changed)
-    def _select_changed(self, event: Select.Changed) -> None:
-        if self._filling or not event.select.id:
-            return
-        section, key = event.select.id.split("-", 1)
-        self._set(section, key, event.value)
-        self.validate()
-        if section == "data":
-            self.load_data()
-
     @on(Checkbox.Changed)
-    def _check_changed(self, event: Checkbox.Changed) -> None:
-        if self._filling or not event.checkbox.id:
+    def _choice_changed(self, event: Select.Changed | Checkbox.Changed) -> None:
+        widget = event.control
+        if self._filling or widget is None or not widget.id:
             return
-        section, key = event.checkbox.id.split("-", 1)
-        self._set(section, key, event.value)
-        self.validate()
+        section, key = widget.id.split("-", 1)
+        self._field_changed(section, key, event.value)
+
+    def _field_changed(self, section: str, key: str, value: Any) -> None:
+        self._set(section, key, value)
+        self.validate((section, key))
         if section == "data":
             self.load_data()
 
