@@ -215,10 +215,11 @@ class BuildScreen(Screen[None]):
 
     def validate(self, editing: tuple[str, ...] = ()) -> Any:
         """The preset as it stands, or None; the status line says what is wrong (preferring the
-        field being edited) or what training it costs."""
+        field being edited), and the form says how many trainings the scheme implies."""
         from dltui.engine.presets import describe_error
         from dltui.engine.spec import Preset
 
+        self._show_trainings()
         status = self.query_one("#status", Static)
         try:
             preset = Preset.model_validate(self.preset_dict())
@@ -227,13 +228,22 @@ class BuildScreen(Screen[None]):
             status.set_class(True, "bad")
             return None
         status.set_class(False, "bad")
-        v, t = preset.validation, preset.train
-        count = {"holdout": v.shuffles, "kfold": v.k, "iterated-kfold": v.k * v.repeats}[v.scheme]
-        fit = " + a final fit" if v.final_fit and v.scheme != "holdout" else ""
-        self.query_one("#trainings", Static).update(
-            f"{v.scheme}: {count} training(s){fit} x {t.epochs} epochs")
         status.update("ready: ctrl+t trains")
         return preset
+
+    def _show_trainings(self) -> None:
+        from dltui.engine.spec import ValidationSpec
+
+        label = self.query_one("#trainings", Static)
+        try:
+            v = ValidationSpec.model_validate(self.raw.get("validation", {}))
+        except ValidationError:
+            label.update("")
+            return
+        count = {"holdout": v.shuffles, "kfold": v.k, "iterated-kfold": v.k * v.repeats}[v.scheme]
+        fit = " + a final fit" if v.final_fit and v.scheme != "holdout" else ""
+        epochs = self.raw.get("train", {}).get("epochs", "?")
+        label.update(f"{v.scheme}: {count} training(s){fit} x {epochs} epochs")
 
     # -- data ----------------------------------------------------------------------------------
     @work(thread=True, exclusive=True, group="data")
