@@ -208,3 +208,20 @@ async def test_choosing_a_scheme_shows_the_trainings_it_implies(tmp_path):
         build.query_one("#validation-final_fit").value = True
         await pilot.pause(0.2)
         assert "+ a final fit" in str(build.query_one("#trainings").render())
+
+
+async def test_runs_screen_overlays_two_runs(tmp_path):
+    from dltui.tui.screens.runs import CompareScreen
+
+    for run in FIXTURES.iterdir():
+        shutil.copytree(run, tmp_path / run.name)
+    app = DltuiApp(runs_dir=tmp_path)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.press("ctrl+r")
+        await pilot.pause(0.2)
+        await pilot.press("space", "down", "space", "c")
+        await pilot.pause(0.2)
+        assert isinstance(app.screen, CompareScreen) and len(app.screen.runs) == 2
+        await pilot.press("escape", "enter")
+        await pilot.pause(0.3)
+        assert isinstance(app.screen, TrainScreen)

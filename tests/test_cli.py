@@ -68,6 +68,13 @@ BAD_INPUTS = {
                          "leaves no training data"),
     "accuracy on regression": (preset(REGRESSION, train={"metrics": ["accuracy"]}),
                                "accuracy needs a classification target"),
+    "dropout out of range": (preset(BINARY, model={"layers": [{"type": "Dropout", "rate": 1.5},
+                                                              {"type": "Dense", "units": 1,
+                                                               "activation": "sigmoid"}]}),
+                             "model.layers[0].rate"),
+    "unknown layer": (preset(BINARY, model={"layers": [{"type": "Dense3", "units": 1}]}),
+                      "unknown layer type 'Dense3'"),
+    "unknown builtin": (preset(BINARY, data={"source": "builtin:mnist"}), "unknown built-in"),
 }
 
 

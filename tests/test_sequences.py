@@ -160,3 +160,19 @@ def test_ctc_with_a_flat_output_is_a_clear_error(write_preset):
                   train={"loss": "ctc", "metrics": ["ser"]})
     proc = dltui("run", str(write_preset(data)))
     assert proc.returncode == 2 and "return_sequences" in proc.stderr
+
+
+def test_ctc_trains_under_kfold(tmp_path):
+    from dltui.engine import Experiment, prepare
+    from dltui.engine.spec import Preset
+
+    data = {"data": {"source": "builtin:ctc_sequences", "samples": 60, "timesteps": 20},
+            "model": {"layers": [{"type": "GRU", "units": 8, "return_sequences": True},
+                                 {"type": "Dense", "units": 6}]},
+            "train": {"loss": "ctc", "metrics": ["ser"], "epochs": 1, "batch_size": 16,
+                      "device": "cpu"},
+            "validation": {"scheme": "kfold", "k": 3}}
+    summary = Experiment(prepare(Preset.model_validate(data)), tmp_path).run()
+    assert summary["status"] == "done" and len(summary["folds"]) == 3
+    assert summary["parallel"] == ""  # ctc trains its folds one after another
+    assert summary["kfold"]["mean"]["best"]["ser"] >= 0  # insertions can push it past 1

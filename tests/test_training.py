@@ -196,3 +196,11 @@ def test_engine_imports_no_ui_library():
             "print([m for m in ('textual', 'typer') if m in sys.modules])")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_holdout_shuffles_report_the_spread_and_the_advice(tmp_path):
+    summary, _ = run(preset(BINARY, validation={"shuffles": 3}), tmp_path)
+    spread = summary["holdout_spread"]
+    assert len(spread["scores"]) == 3 and spread["min"] <= spread["mean"] <= spread["max"]
+    assert ("K-fold" in spread["advice"]) == spread["wide"]
+    assert len(summary["folds"]) == 3 and {f["repeat"] for f in summary["folds"]} == {0, 1, 2}
