@@ -104,8 +104,6 @@ BUILTIN: dict[str, Callable[[DataSpec], Loaded]] = {
     "ctc_sequences": sequences.ctc_sequences,
     "video_direction": sequences.video_direction,
 }
-SYNTHETIC = {"moons", "circles", "spirals", "sine", "tabular", "tokens", "ctc_sequences",
-             "video_direction"}
 # Which generator settings each synthetic set reads.
 PARAMS = {"moons": {"samples", "noise"}, "circles": {"samples", "noise"},
           "spirals": {"samples", "noise"}, "sine": {"samples", "noise", "timesteps"},

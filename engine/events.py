@@ -143,10 +143,8 @@ class StopToken:
 
     def __init__(self) -> None:
         self._flag = threading.Event()
-        self.reason = "stopped"
 
-    def request(self, reason: str = "stopped") -> None:
-        self.reason = reason
+    def request(self) -> None:
         self._flag.set()
 
     @property

@@ -256,6 +256,12 @@ class Experiment:
         except TrainingFailure as failure:
             status, message = failure.status, str(failure)
             summary = self._summarise()
+        except KeyboardInterrupt:  # a notebook's interrupt: keep what was computed
+            status, message = "stopped", "interrupted; everything computed so far is kept"
+            summary = self._summarise()
+        except Exception as err:  # a bug or an environment failure: the run says so, not "done"
+            status, message = "failed", f"{type(err).__name__}: {err}"
+            summary = self._summarise()
         finally:
             seconds = time.perf_counter() - started
             summary = {"status": status, "message": message, "preset": p.name,

@@ -96,6 +96,3 @@ SEQUENCE_METRICS = {"ser", "sequence_accuracy"}  # need decoded strings: the ctc
 HIGHER_IS_BETTER = {"accuracy": True, "mae": False, "mse": False, "loss": False, "ser": False,
                     "sequence_accuracy": True}
 
-
-def is_better(metric: str, new: float, old: float) -> bool:
-    return new > old if HIGHER_IS_BETTER.get(metric, False) else new < old

@@ -10,7 +10,6 @@ import json
 import os
 import re
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -143,7 +142,6 @@ class RunInfo:
     scheme: str
     status: str
     best: str
-    started: float
 
 
 def list_runs(runs_dir: Path) -> list[RunInfo]:
@@ -158,7 +156,7 @@ def list_runs(runs_dir: Path) -> list[RunInfo]:
         status = summary.get("status") or "running/killed"
         best = summary.get("headline", "")
         runs.append(RunInfo(path, summary.get("preset", path.name), summary.get("scheme", "?"),
-                            status, best, path.stat().st_mtime))
+                            status, best))
     return sorted(runs, key=lambda r: r.path.name, reverse=True)  # names start with the time
 
 
@@ -172,6 +170,3 @@ def find_run(runs_dir: Path, ref: str) -> Path | None:
             return cand
     return None
 
-
-def iter_epochs(events: list[Event]) -> Iterator[Event]:
-    return (e for e in events if e.kind == "epoch")

@@ -80,3 +80,14 @@ def test_unreadable_csv_is_a_clear_error(write_preset, tmp_path):
     proc = dltui("run", str(write_preset(preset(BINARY, data={"source": f"csv:{bad}"}))))
     assert proc.returncode == 2 and "cannot read as CSV" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_an_unexpected_error_marks_the_run_failed(tmp_path, monkeypatch):
+    def broken(self, stop, progress):
+        raise RuntimeError("something no one planned for")
+
+    monkeypatch.setattr(SingleTrainee, "train_epoch", broken)
+    exp = Experiment(prepare(Preset.model_validate(BINARY)), tmp_path)
+    summary = exp.run()
+    assert summary["status"] == "failed" and "RuntimeError" in summary["message"]
+    assert json.loads((exp.run_dir / "summary.json").read_text())["status"] == "failed"

@@ -59,9 +59,6 @@ class InAppRun:
     def can_stop(self) -> bool:
         return self._thread.is_alive()
 
-    def join(self, timeout: float | None = None) -> None:
-        self._thread.join(timeout)
-
 
 class FolderRun:
     """Follows `metrics.jsonl` of a run folder: live while another process appends, or finished."""
