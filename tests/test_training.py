@@ -204,3 +204,13 @@ def test_holdout_shuffles_report_the_spread_and_the_advice(tmp_path):
     assert len(spread["scores"]) == 3 and spread["min"] <= spread["mean"] <= spread["max"]
     assert ("K-fold" in spread["advice"]) == spread["wide"]
     assert len(summary["folds"]) == 3 and {f["repeat"] for f in summary["folds"]} == {0, 1, 2}
+
+
+def test_early_stopping_per_fold_matches_sequential_when_stacked(tmp_path):
+    data = preset(REGRESSION, train={"epochs": 60, "patience": 2, "learning_rate": 0.05})
+    par, _ = run(data, tmp_path)
+    seq, _ = run(preset(data, validation={"parallel_folds": False}), tmp_path)
+    assert par["parallel"]
+    for a, b in zip(par["folds"], seq["folds"], strict=True):
+        assert a["epochs_run"] == b["epochs_run"] < 60
+        assert a["last"]["mae"] == pytest.approx(b["last"]["mae"], rel=1e-3)
