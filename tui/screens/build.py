@@ -11,46 +11,15 @@ from pydantic import ValidationError
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
-from textual.widgets import Checkbox, Footer, Header, Input, Label, Select, Static
+from textual.widgets import Footer, Header, Input, Label, Static
 
 from dltui.engine.layers import LayerSpec
-from dltui.engine.losses import LOSSES as LOSS_REGISTRY
-from dltui.engine.optimizers import OPTIMIZERS
-from dltui.tui.layer_syntax import LayerSyntaxError, format_layer, parse_layer, parse_value
+from dltui.tui.layer_syntax import LayerSyntaxError, format_layer, parse_layer
 from dltui.tui.screens.prompt import PromptScreen
 from dltui.tui.widgets.layer_stack import LayerStack
-
-LOSSES = list(LOSS_REGISTRY)
-# (section, key, label, kind, options): the form, in the order Tab walks it.
-FIELDS: list[tuple[str, str, str, str, list[str] | None]] = [
-    ("data", "source", "source", "input", None),
-    ("data", "target", "CSV target", "input", None),
-    ("data", "view", "view", "select", ["flat", "image"]),
-    ("data", "task", "task", "select", ["auto", "binary", "multiclass", "regression", "sequence"]),
-    ("data", "time_ordered", "time-ordered", "check", None),
-    ("train", "loss", "loss", "select", LOSSES),
-    ("train", "optimizer", "optimizer", "select", list(OPTIMIZERS)),
-    ("train", "learning_rate", "learning rate", "input", None),
-    ("train", "metrics", "metrics", "input", None),
-    ("train", "epochs", "epochs", "input", None),
-    ("train", "batch_size", "batch size", "input", None),
-    ("train", "seed", "seed", "input", None),
-    ("train", "device", "device", "select", None),
-    ("train", "patience", "patience", "input", None),
-    ("validation", "scheme", "scheme", "select", ["holdout", "kfold", "iterated-kfold"]),
-    ("validation", "val_fraction", "val fraction", "input", None),
-    ("validation", "test_fraction", "test fraction", "input", None),
-    ("validation", "shuffles", "shuffles", "input", None),
-    ("validation", "k", "K", "input", None),
-    ("validation", "repeats", "repeats", "input", None),
-    ("validation", "smoothing", "smoothing", "input", None),
-    ("validation", "stratify", "stratify", "check", None),
-    ("validation", "dedupe", "dedupe", "check", None),
-    ("validation", "final_fit", "final fit", "check", None),
-    ("validation", "parallel_folds", "parallel folds", "check", None),
-]
+from dltui.tui.widgets.settings_form import SettingsForm
 
 EMPTY: dict[str, Any] = {
     "name": "my-model",
@@ -69,11 +38,6 @@ def preset_label(path: Path) -> str:
     if shipped.get(path.stem) == path:
         return f"{path.stem} (shipped preset)"
     return str(path)
-
-
-def _parse(text: str) -> Any:
-    text = text.strip()
-    return parse_value(text) if text else None
 
 
 class BuildScreen(Screen[None]):
@@ -95,34 +59,12 @@ class BuildScreen(Screen[None]):
         self.data: Any = None
         self.editing: int | None = None  # layer index being edited, None when adding
         self.insert_at = 0
-        self._filling = False
 
     # -- layout -----------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
-        from dltui.engine.device import available_devices
-
         yield Header()
         with Horizontal(id="build"):
-            with VerticalScroll(id="form"):
-                section = ""
-                for sec, key, label, kind, options in FIELDS:
-                    if sec != section:
-                        section = sec
-                        yield Label(sec.capitalize(), classes="section")
-                    if sec == "data" and key == "view":
-                        yield Static("", id="data-info")
-                    wid = f"{sec}-{key}"
-                    with Horizontal(classes="field"):
-                        yield Label(label, classes="field-label")
-                        if kind == "select":
-                            opts = options or ["auto", *available_devices()]
-                            yield Select([(o, o) for o in opts], id=wid, allow_blank=False,
-                                         value=opts[0], compact=True)
-                        elif kind == "check":
-                            yield Checkbox(id=wid, compact=True)
-                        else:
-                            yield Input(id=wid, compact=True)
-                yield Static("", id="trainings")
+            yield SettingsForm(id="form")
             with Vertical(id="model"):
                 yield Label("Model: a = add, i = insert, e = edit, d = delete, c = duplicate, "
                             "K/J = move", classes="section")
@@ -142,32 +84,7 @@ class BuildScreen(Screen[None]):
 
     # -- form <-> raw preset ------------------------------------------------------------------
     def fill_form(self) -> None:
-        """Show self.raw in the widgets (on mount and after loading a preset)."""
-        from dltui.engine.spec import DataSpec, TrainSpec, ValidationSpec
-
-        defaults = {"data": DataSpec.model_fields, "train": TrainSpec.model_fields,
-                    "validation": ValidationSpec.model_fields}
-        self._filling = True
-        try:
-            for sec, key, _label, kind, _options in FIELDS:
-                value = self.raw.get(sec, {}).get(key)
-                if value is None:
-                    field = defaults[sec][key]
-                    value = None if field.is_required() else field.default
-                widget = self.query_one(f"#{sec}-{key}")
-                if kind == "check":
-                    widget.value = bool(value) if value is not None else key != "dedupe"  # type: ignore[attr-defined]
-                    if key == "stratify" and value is None:
-                        widget.value = True  # type: ignore[attr-defined]
-                elif kind == "select":
-                    if value is not None:
-                        widget.value = str(value)  # type: ignore[attr-defined]
-                elif key == "metrics":
-                    widget.value = ", ".join(value or [])  # type: ignore[attr-defined]
-                else:
-                    widget.value = "" if value is None else str(value)  # type: ignore[attr-defined]
-        finally:
-            self._filling = False
+        self.query_one(SettingsForm).fill(self.raw)
 
     def _set(self, section: str, key: str, value: Any) -> None:
         part = self.raw.setdefault(section, {})
@@ -176,36 +93,15 @@ class BuildScreen(Screen[None]):
         else:
             part[key] = value
 
-    @on(Input.Changed)
-    def _input_changed(self, event: Input.Changed) -> None:
-        wid = event.input.id or ""
-        if wid == "layer-input":
-            self.preview_layer(event.value)
-            return
-        if self._filling or "-" not in wid:
-            return
-        section, key = wid.split("-", 1)
-        if key == "metrics":
-            value: Any = [m for m in event.value.replace(",", " ").split() if m]
-        elif key in ("source", "target"):
-            value = event.value.strip()
-        else:
-            value = _parse(event.value)
-        self._field_changed(section, key, value)
+    @on(Input.Changed, "#layer-input")
+    def _layer_typed(self, event: Input.Changed) -> None:
+        self.preview_layer(event.value)
 
-    @on(Select.Changed)
-    @on(Checkbox.Changed)
-    def _choice_changed(self, event: Select.Changed | Checkbox.Changed) -> None:
-        widget = event.control
-        if self._filling or widget is None or not widget.id:
-            return
-        section, key = widget.id.split("-", 1)
-        self._field_changed(section, key, event.value)
-
-    def _field_changed(self, section: str, key: str, value: Any) -> None:
-        self._set(section, key, value)
-        self.validate((section, key))
-        if section == "data":
+    @on(SettingsForm.Changed)
+    def _setting_changed(self, event: SettingsForm.Changed) -> None:
+        self._set(event.section, event.key, event.value)
+        self.validate((event.section, event.key))
+        if event.section == "data":
             self.load_data()
 
     def preset_dict(self) -> dict[str, Any]:

@@ -1,0 +1,127 @@
+"""The build screen's settings: data, training and validation fields, each turned into a typed
+value the moment it changes and reported up as one message (the screen owns the preset)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from textual import on
+from textual.app import ComposeResult
+from textual.containers import Horizontal, VerticalScroll
+from textual.message import Message
+from textual.widgets import Checkbox, Input, Label, Select, Static
+
+from dltui.engine.losses import LOSSES
+from dltui.engine.optimizers import OPTIMIZERS
+from dltui.tui.layer_syntax import parse_value
+
+# (section, key, label, kind, options): the form, in the order Tab walks it.
+FIELDS: list[tuple[str, str, str, str, list[str] | None]] = [
+    ("data", "source", "source", "input", None),
+    ("data", "target", "CSV target", "input", None),
+    ("data", "view", "view", "select", ["flat", "image"]),
+    ("data", "task", "task", "select", ["auto", "binary", "multiclass", "regression", "sequence"]),
+    ("data", "time_ordered", "time-ordered", "check", None),
+    ("train", "loss", "loss", "select", list(LOSSES)),
+    ("train", "optimizer", "optimizer", "select", list(OPTIMIZERS)),
+    ("train", "learning_rate", "learning rate", "input", None),
+    ("train", "metrics", "metrics", "input", None),
+    ("train", "epochs", "epochs", "input", None),
+    ("train", "batch_size", "batch size", "input", None),
+    ("train", "seed", "seed", "input", None),
+    ("train", "device", "device", "select", None),
+    ("train", "patience", "patience", "input", None),
+    ("validation", "scheme", "scheme", "select", ["holdout", "kfold", "iterated-kfold"]),
+    ("validation", "val_fraction", "val fraction", "input", None),
+    ("validation", "test_fraction", "test fraction", "input", None),
+    ("validation", "shuffles", "shuffles", "input", None),
+    ("validation", "k", "K", "input", None),
+    ("validation", "repeats", "repeats", "input", None),
+    ("validation", "smoothing", "smoothing", "input", None),
+    ("validation", "stratify", "stratify", "check", None),
+    ("validation", "dedupe", "dedupe", "check", None),
+    ("validation", "final_fit", "final fit", "check", None),
+    ("validation", "parallel_folds", "parallel folds", "check", None),
+]
+_KINDS = {f"{sec}-{key}": kind for sec, key, _label, kind, _options in FIELDS}
+
+
+def _typed(key: str, text: str) -> Any:
+    """What an input field's text means in the preset ('' removes the key: its default holds)."""
+    if key == "metrics":
+        return [m for m in text.replace(",", " ").split() if m]
+    text = text.strip()
+    if key in ("source", "target"):
+        return text
+    return parse_value(text) if text else None
+
+
+class SettingsForm(VerticalScroll):
+    class Changed(Message):
+        def __init__(self, section: str, key: str, value: Any) -> None:
+            super().__init__()
+            self.section, self.key, self.value = section, key, value
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._filling = False
+
+    def compose(self) -> ComposeResult:
+        from dltui.engine.device import available_devices
+
+        section = ""
+        for sec, key, label, kind, options in FIELDS:
+            if sec != section:
+                section = sec
+                yield Label(sec.capitalize(), classes="section")
+            if sec == "data" and key == "view":
+                yield Static("", id="data-info")
+            wid = f"{sec}-{key}"
+            with Horizontal(classes="field"):
+                yield Label(label, classes="field-label")
+                if kind == "select":
+                    opts = options or ["auto", *available_devices()]
+                    yield Select([(o, o) for o in opts], id=wid, allow_blank=False,
+                                 value=opts[0], compact=True)
+                elif kind == "check":
+                    yield Checkbox(id=wid, compact=True)
+                else:
+                    yield Input(id=wid, compact=True)
+        yield Static("", id="trainings")
+
+    def fill(self, raw: dict[str, Any]) -> None:
+        """Show a preset's values (a key it leaves out shows the spec's default)."""
+        from dltui.engine.spec import DataSpec, TrainSpec, ValidationSpec
+
+        specs = {"data": DataSpec, "train": TrainSpec, "validation": ValidationSpec}
+        self._filling = True
+        try:
+            for sec, key, _label, kind, _options in FIELDS:
+                value = raw.get(sec, {}).get(key)
+                if value is None:
+                    field = specs[sec].model_fields[key]
+                    value = None if field.is_required() else field.default
+                widget: Any = self.query_one(f"#{sec}-{key}")
+                if kind == "check":
+                    widget.value = bool(value) if value is not None else key == "stratify"
+                elif kind == "select":
+                    if value is not None:
+                        widget.value = str(value)
+                elif key == "metrics":
+                    widget.value = ", ".join(value or [])
+                else:
+                    widget.value = "" if value is None else str(value)
+        finally:
+            self._filling = False
+
+    @on(Input.Changed)
+    @on(Select.Changed)
+    @on(Checkbox.Changed)
+    def _field_changed(self, event: Input.Changed | Select.Changed | Checkbox.Changed) -> None:
+        event.stop()
+        wid = event.control.id if event.control is not None else None
+        if self._filling or wid not in _KINDS:
+            return
+        section, key = wid.split("-", 1)
+        value = _typed(key, event.value) if _KINDS[wid] == "input" else event.value
+        self.post_message(self.Changed(section, key, value))
