@@ -21,6 +21,7 @@ from dltui.engine.data import Dataset, load_data
 from dltui.engine.device import resolve_device
 from dltui.engine.errors import InputError, TrainingFailure
 from dltui.engine.events import (
+    Event,
     EventBus,
     FoldEnded,
     FoldStarted,
@@ -128,10 +129,19 @@ class Experiment:
         self.setup = Setup(prep.loss, list(p.train.metrics), p.train.epochs, p.train.batch_size,
                            p.train.patience, p.train.restore_best, p.train.amp,
                            p.train.learning_rate, prep.device)
+        self._hinted: set[str] = set()
         self.run_dir: Path | None = None
         self.writer: RunWriter | None = None
         self.rows: list[dict[str, Any]] = []
         self.outcomes: list[FoldOutcome] = []
+
+    def emit(self, event: Event) -> None:
+        """Send an event; a hint is given once per run, not once per fold."""
+        if isinstance(event, Notice) and event.level == "hint":
+            if event.code in self._hinted:
+                return
+            self._hinted.add(event.code)
+        self.bus.emit(event)
 
     # -- tensors for one split -------------------------------------------------------------
     def tensors(self, train_idx: np.ndarray, parts: dict[str, np.ndarray]) -> dict[str, Any]:
@@ -164,7 +174,7 @@ class Experiment:
                                 self.setup, tensors, seed)
         info = FoldInfo(split.repeat, split.fold, len(split.train_idx), len(split.val_idx))
         self.bus.emit(FoldStarted(info.repeat, info.fold, info.train_size, info.val_size))
-        (out,) = run_epochs(trainee, [info], self.setup, self.bus.emit, self.stop)
+        (out,) = run_epochs(trainee, [info], self.setup, self.emit, self.stop)
         test = self._test_scores(trainee, 1)[0] if "test" in parts else {}
         self._finish_fold(out, test, trainee.snapshot(0))
         return out
@@ -190,7 +200,7 @@ class Experiment:
         from dltui.engine.stacked import train_group
 
         if reason and self.prep.preset.validation.parallel_folds and len(self.prep.plan.splits) > 1:
-            self.bus.emit(Notice("hint", "parallel-folds", f"folds train one after another: {reason}"))
+            self.emit(Notice("hint", "parallel-folds", f"folds train one after another: {reason}"))
         for group in groups:
             if self.stop.requested:
                 break
@@ -210,7 +220,7 @@ class Experiment:
                                 self.setup, tensors, seed)
         info = FoldInfo(-1, -1, len(plan.rest_idx), 0)
         self.bus.emit(FoldStarted(-1, -1, info.train_size, 0))
-        (out,) = run_epochs(trainee, [info], self.setup, self.bus.emit, self.stop, epochs=epochs,
+        (out,) = run_epochs(trainee, [info], self.setup, self.emit, self.stop, epochs=epochs,
                             has_val=False)
         result: dict[str, Any] = {"epochs": epochs, "epochs_run": len(out.history),
                                   "train": out.history[-1][0] if out.history else {}}
@@ -246,7 +256,7 @@ class Experiment:
                 str(prep.device), prep.data.describe(), prep.data.task, prep.params,
                 list(p.train.metrics), groups_note, os.getpid()))
             for notice in prep.notices:
-                self.bus.emit(notice)
+                self.emit(notice)
             self._train_all(groups, reason)
             summary = self._summarise()
             if p.validation.final_fit and not self.stop.requested and summary.get("averaged_curve"):

@@ -298,7 +298,7 @@ def train_group(exp: Experiment, group: list[Split]) -> None:
     infos = [FoldInfo(s.repeat, s.fold, len(s.train_idx), len(s.val_idx)) for s in group]
     for info in infos:
         exp.bus.emit(FoldStarted(info.repeat, info.fold, info.train_size, info.val_size))
-    outcomes = run_epochs(trainee, infos, exp.setup, exp.bus.emit, exp.stop)
+    outcomes = run_epochs(trainee, infos, exp.setup, exp.emit, exp.stop)
     tests = exp._test_scores(trainee, len(group)) if "test" in trainee.parts else [{}] * len(group)
     for i, out in enumerate(outcomes):
         exp._finish_fold(out, tests[i], trainee.snapshot(i))

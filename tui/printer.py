@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.live import Live
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
 from dltui.engine.events import (
     BatchProgress,
@@ -123,12 +124,12 @@ class RichPrinter:
         p = self.progress
         if isinstance(event, RunStarted):
             for line in start_lines(event):
-                self.err.print(line, highlight=False)
+                self.err.print(line, highlight=False, markup=False)
             p.update(self.trainings, total=event.trainings)
             p.update(self.epochs, total=event.epochs)
         elif isinstance(event, Notice):
             style = "yellow" if event.level == "warning" else "cyan"
-            self.err.print(f"[{style}]{event.level}:[/] {event.message}", highlight=False)
+            self.err.print(Text.assemble((f"{event.level}: ", style), event.message))
         elif isinstance(event, FoldStarted):
             p.update(self.epochs, completed=0)
         elif isinstance(event, BatchProgress):
@@ -141,7 +142,7 @@ class RichPrinter:
             p.advance(self.trainings)
             self.err.print(f"[r{event.repeat} f{event.fold}] best epoch {event.best_epoch}: "
                            + "  ".join(f"val {k} {fmt(v)}" for k, v in event.best.items()),
-                           highlight=False)
+                           highlight=False, markup=False)
         elif isinstance(event, RunEnded):
             self.close()
             self.out.print(render_summary(event.summary))
