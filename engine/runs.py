@@ -135,6 +135,30 @@ class EventFollower:
         return [e for e in map(event_from_dict, parse_lines(text)) if e is not None]
 
 
+def writer_alive(run_dir: Path, pid: int) -> bool:
+    """Whether the process writing a run may still add to it: its pid when known (same machine),
+    else a metrics file that grew in the last minute."""
+    if (run_dir / "summary.json").exists():
+        return True
+    if pid:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True
+        return not _is_zombie(pid)
+    metrics = run_dir / "metrics.jsonl"
+    return metrics.exists() and time.time() - metrics.stat().st_mtime < 60
+
+
+def _is_zombie(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0] == "Z"
+    except OSError:
+        return False
+
+
 @dataclass(frozen=True)
 class RunInfo:
     path: Path

@@ -225,3 +225,24 @@ async def test_runs_screen_overlays_two_runs(tmp_path):
         await pilot.press("escape", "enter")
         await pilot.pause(0.3)
         assert isinstance(app.screen, TrainScreen)
+
+
+async def test_watch_view_says_when_the_writer_was_killed(tmp_path):
+    import json
+    import subprocess
+    import sys
+
+    run = tmp_path / "20260101-000000-killed"
+    run.mkdir()
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    lines = (FIXTURES / "20260101-120000-kfold-demo" / "metrics.jsonl").read_text().splitlines()
+    started = json.loads(lines[0])
+    started["pid"] = dead.pid  # a process that is gone
+    (run / "metrics.jsonl").write_text("\n".join([json.dumps(started), *lines[1:8]]) + "\n")
+    app = DltuiApp(runs_dir=tmp_path, watch_dir=run)
+    async with app.run_test(size=(100, 30)) as pilot:
+        view = app.screen
+        await wait_for(pilot, lambda: view.state.ended is not None)
+        assert view.state.ended.status == "killed"
+        assert sum(len(f.train) for f in view.state.folds.values()) > 0

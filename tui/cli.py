@@ -152,7 +152,7 @@ def watch(run_ref: Annotated[str, typer.Argument(metavar="RUN", help="A run fold
         return
 
     from dltui.engine.events import RunEnded, RunStarted
-    from dltui.engine.runs import EventFollower
+    from dltui.engine.runs import EventFollower, writer_alive
     from dltui.tui.printer import PlainPrinter
 
     follower, printer = EventFollower(path), PlainPrinter(sys.stdout, sys.stdout)
@@ -164,38 +164,12 @@ def watch(run_ref: Annotated[str, typer.Argument(metavar="RUN", help="A run fold
                 pid = event.pid
             if isinstance(event, RunEnded):
                 return
-        if not _writer_alive(path, pid):
+        if not writer_alive(path, pid):
             for event in follower.poll():  # lines written just before it ended
                 printer(event)
             typer.echo(f"{path}: the run ended without a summary (the process was killed)")
             return
         time.sleep(0.2)
-
-
-def _writer_alive(path: Path, pid: int) -> bool:
-    """Whether the process writing the run may still add to it: its pid when known (same
-    machine), else a metrics file that grew in the last minute."""
-    import time
-
-    if (path / "summary.json").exists():
-        return True
-    if pid:
-        try:
-            os.kill(pid, 0)
-            return not _is_zombie(pid)
-        except ProcessLookupError:
-            return False
-        except PermissionError:
-            return True
-    metrics = path / "metrics.jsonl"
-    return metrics.exists() and time.time() - metrics.stat().st_mtime < 60
-
-
-def _is_zombie(pid: int) -> bool:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0] == "Z"
-    except OSError:
-        return False
 
 
 @app.command("open")

@@ -9,8 +9,8 @@ import threading
 from pathlib import Path
 from typing import Protocol
 
-from dltui.engine.events import Event, EventBus, Notice, RunEnded, StopToken
-from dltui.engine.runs import EventFollower
+from dltui.engine.events import Event, EventBus, Notice, RunEnded, RunStarted, StopToken
+from dltui.engine.runs import EventFollower, writer_alive
 
 
 class RunSource(Protocol):
@@ -61,14 +61,27 @@ class InAppRun:
 
 
 class FolderRun:
-    """Follows `metrics.jsonl` of a run folder: live while another process appends, or finished."""
+    """Follows `metrics.jsonl` of a run folder: live while another process appends, or finished.
+    A writer that died without a summary (kill -9, a lost SSH session) is reported as such."""
 
     def __init__(self, run_dir: Path) -> None:
         self.run_dir: Path | None = run_dir
         self._follower = EventFollower(run_dir)
+        self._pid = 0
+        self._over = False
 
     def poll(self) -> list[Event]:
-        return self._follower.poll()
+        events = self._follower.poll()
+        for event in events:
+            if isinstance(event, RunStarted):
+                self._pid = event.pid
+            self._over = self._over or isinstance(event, RunEnded)
+        if not self._over and self.run_dir and not writer_alive(self.run_dir, self._pid):
+            events += self._follower.poll()  # lines written just before it died
+            self._over = True
+            events.append(RunEnded("killed", "the run ended without a summary (the process "
+                                   "was killed); its epochs so far are shown", 0.0, {}))
+        return events
 
     def stop(self) -> None:
         pass  # another process owns the run; stop it there (Ctrl+C)
