@@ -246,3 +246,17 @@ async def test_watch_view_says_when_the_writer_was_killed(tmp_path):
         await wait_for(pilot, lambda: view.state.ended is not None)
         assert view.state.ended.status == "killed"
         assert sum(len(f.train) for f in view.state.folds.values()) > 0
+
+
+async def test_data_source_suggests_built_in_sets(tmp_path):
+    app = DltuiApp(runs_dir=tmp_path)
+    async with app.run_test(size=(100, 30)) as pilot:
+        build = app.screen
+        box = build.query_one("#data-source")
+        box.focus()
+        await pilot.press("ctrl+a", "ctrl+k")
+        await type_text(pilot, "builtin:dig")
+        await pilot.press("right")  # accept the suggestion
+        assert box.value == "builtin:digits"
+        await wait_for(pilot, lambda: build.data is not None and len(build.data) == 1797)
+        assert "1797 samples" in str(build.query_one("#data-info").render())

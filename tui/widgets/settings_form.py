@@ -9,6 +9,7 @@ from textual import on
 from textual.app import ComposeResult
 from textual.containers import Horizontal, VerticalScroll
 from textual.message import Message
+from textual.suggester import SuggestFromList
 from textual.widgets import Checkbox, Input, Label, Select, Static
 
 from dltui.engine.losses import LOSSES
@@ -85,6 +86,12 @@ class SettingsForm(VerticalScroll):
                                  value=opts[0], compact=True)
                 elif kind == "check":
                     yield Checkbox(id=wid, compact=True)
+                elif key == "source":  # type-ahead through the built-in sets
+                    from dltui.engine.datasets import BUILTIN
+
+                    names = [f"builtin:{name}" for name in BUILTIN]
+                    yield Input(id=wid, compact=True, placeholder="builtin:NAME, csv:PATH, npz:PATH",
+                                suggester=SuggestFromList(names, case_sensitive=False))
                 else:
                     yield Input(id=wid, compact=True)
         yield Static("", id="trainings")
