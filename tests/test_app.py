@@ -260,3 +260,29 @@ async def test_data_source_suggests_built_in_sets(tmp_path):
         assert box.value == "builtin:digits"
         await wait_for(pilot, lambda: build.data is not None and len(build.data) == 1797)
         assert "1797 samples" in str(build.query_one("#data-info").render())
+
+
+async def test_saving_elsewhere_keeps_a_relative_csv_path_pointing_at_the_file(tmp_path):
+    from dltui.engine.data import load_data
+    from dltui.engine.presets import load_preset
+
+    home = tmp_path / "project"
+    (home / "data").mkdir(parents=True)
+    (home / "data" / "d.csv").write_text("a,b,y\n" + "".join(f"{i},{i % 3},{i % 2}\n"
+                                                              for i in range(40)))
+    (home / "p.toml").write_text(
+        'data = { source = "csv:data/d.csv", target = "y" }\n'
+        'model = { layers = [{ type = "Dense", units = 1, activation = "sigmoid" }] }\n'
+        'train = { loss = "binary_crossentropy" }\n')
+    target = tmp_path / "elsewhere" / "copy.toml"
+    target.parent.mkdir()
+    app = DltuiApp(preset=str(home / "p.toml"), runs_dir=tmp_path)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await wait_for(pilot, lambda: app.screen.data is not None)
+        await pilot.press("ctrl+s", "ctrl+a", "ctrl+k")
+        await type_text(pilot, str(target))
+        await pilot.press("enter")
+        await wait_for(pilot, target.exists)
+    saved, path = load_preset(target)
+    assert saved.data.source == "csv:../project/data/d.csv"
+    assert len(load_data(saved.data, path.parent)) == 40

@@ -289,6 +289,7 @@ class BuildScreen(Screen[None]):
         if not answer or preset is None:
             return
         path = Path(answer).expanduser()
+        preset = self._rebased(preset, path.parent)
         try:
             path.write_text(preset_to_toml(preset), encoding="utf-8")
         except OSError as err:
@@ -296,6 +297,24 @@ class BuildScreen(Screen[None]):
             return
         self.source_path = path
         self.notify(f"saved {path}; run it with: dltui run {path}")
+
+    def _rebased(self, preset: Any, new_dir: Path) -> Any:
+        """A relative CSV/NPZ path is read next to the preset: keep it pointing at the same file
+        when the preset is saved somewhere else."""
+        import os
+
+        from dltui.engine.data import resolve_path
+
+        kind, _, ref = preset.data.source.partition(":")
+        if kind == "builtin" or Path(ref).is_absolute():
+            return preset
+        old = resolve_path(ref, self.source_path.parent if self.source_path else None)
+        if not old.exists():
+            return preset
+        moved = os.path.relpath(old.resolve(), new_dir.resolve())
+        data = preset.data.model_copy(update={"source": f"{kind}:{moved}"})
+        self.raw.setdefault("data", {})["source"] = data.source
+        return preset.model_copy(update={"data": data})
 
     def action_load(self) -> None:
         self.app.push_screen(PromptScreen("Load preset (path or shipped name):"), self._load_from)
