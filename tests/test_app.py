@@ -286,3 +286,18 @@ async def test_saving_elsewhere_keeps_a_relative_csv_path_pointing_at_the_file(t
     saved, path = load_preset(target)
     assert saved.data.source == "csv:../project/data/d.csv"
     assert len(load_data(saved.data, path.parent)) == 40
+
+
+async def test_quitting_mid_run_leaves_a_stopped_run(tmp_path):
+    from dltui.engine.runs import read_summary
+
+    app = DltuiApp(preset="binary-imdb", runs_dir=tmp_path)
+    async with app.run_test(size=(100, 30)) as pilot:
+        build = app.screen
+        await wait_for(pilot, lambda: build.data is not None)
+        build.query_one("#train-epochs").focus()
+        await pilot.press("ctrl+a", "ctrl+k", *"5000", "escape", "ctrl+t")
+        await wait_for(pilot, lambda: app.screen.state.epoch >= 1)
+        await pilot.press("ctrl+q")
+    (run,) = tmp_path.iterdir()
+    assert read_summary(run)["status"] == "stopped"

@@ -7,6 +7,7 @@ from pathlib import Path
 from textual.app import App
 from textual.binding import Binding
 
+from dltui.tui.run_source import InAppRun
 from dltui.tui.screens.build import BuildScreen
 from dltui.tui.screens.help import HelpScreen
 
@@ -23,6 +24,7 @@ class DltuiApp(App[None]):
                  watch_dir: Path | None = None) -> None:
         super().__init__()
         self.preset_ref, self.runs_dir, self.watch_dir = preset, runs_dir, watch_dir
+        self.training: list[InAppRun] = []  # runs started here, stopped cleanly on quit
 
     def on_mount(self) -> None:
         build = BuildScreen()
@@ -37,6 +39,14 @@ class DltuiApp(App[None]):
             from dltui.tui.screens.train import TrainScreen
 
             self.push_screen(TrainScreen(FolderRun(self.watch_dir), self.watch_dir.name))
+
+    async def action_quit(self) -> None:
+        """Quitting mid-run stops it after the current batch, so its folder says `stopped`."""
+        for run in self.training:
+            if run.can_stop:
+                self.notify("stopping the training run before quitting")
+                run.finish()
+        self.exit()
 
     def action_help(self) -> None:
         if not isinstance(self.screen, HelpScreen):

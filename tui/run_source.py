@@ -59,6 +59,11 @@ class InAppRun:
     def can_stop(self) -> bool:
         return self._thread.is_alive()
 
+    def finish(self, timeout: float = 30.0) -> None:
+        """Stop after the current batch and wait until the summary is written."""
+        self.stop()
+        self._thread.join(timeout)
+
 
 class FolderRun:
     """Follows `metrics.jsonl` of a run folder: live while another process appends, or finished.

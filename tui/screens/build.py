@@ -272,7 +272,9 @@ class BuildScreen(Screen[None]):
             self.notify(str(err), severity="error")
             return
         runs_dir = self.app.runs_dir  # type: ignore[attr-defined]
-        self.app.push_screen(TrainScreen(InAppRun(prep, runs_dir), preset.name))
+        run = InAppRun(prep, runs_dir)
+        self.app.training.append(run)  # type: ignore[attr-defined]
+        self.app.push_screen(TrainScreen(run, preset.name))
 
     def action_save(self) -> None:
         preset = self.validate()
