@@ -213,7 +213,6 @@ class Experiment:
         plan = self.prep.plan
         parts = {"test": plan.test_idx} if len(plan.test_idx) else {}
         tensors = self.tensors(plan.rest_idx, parts)
-        tensors.setdefault("val", tensors["train"])
         seed = self.prep.preset.train.seed
         net = self.new_net(seed)
         trainee = SingleTrainee(net, make_optimizer(net.parameters(), self.prep.preset.train),
