@@ -17,41 +17,42 @@ def fmt(value: Any) -> str:
     return "" if value is None else str(value)
 
 
-def _metric_names(summary: dict[str, Any]) -> list[str]:
-    for row in summary.get("folds", []):
-        if row.get("best"):
-            return list(row["best"])
-    return ["loss"]
+def kfold_cells(rows: list[dict[str, Any]], agg: dict[str, Any]
+                ) -> tuple[list[str], list[list[str]], list[list[str]]]:
+    """The K-fold table's contents for any face: the metric names, one row of cells per fold,
+    then the rows below the line (per-repeat means, mean, std). Each row: repeat, fold, train
+    size, validation size, best epoch, every metric at the best epoch, every metric at the last."""
+    names = next((list(r["best"]) for r in rows if r.get("best")), ["loss"])
+
+    def metrics(best: dict[str, float], last: dict[str, float]) -> list[str]:
+        return [fmt(best.get(n)) for n in names] + [fmt(last.get(n)) for n in names]
+
+    folds = [[str(r["repeat"]), str(r["fold"]), str(r["train_size"]), str(r["val_size"]),
+              str(r["best_epoch"]), *metrics(r["best"], r["last"])] for r in rows]
+    below: list[list[str]] = []
+    if agg.get("folds", 0) > 1:
+        below += [[str(rep["repeat"]), "mean", "", "", "", *metrics(rep["best"], rep["last"])]
+                  for rep in agg.get("repeat_means", [])]
+        below.append(["all", "mean", "", "", fmt(agg["mean"]["best_epoch"]),
+                      *metrics(agg["mean"]["best"], agg["mean"]["last"])])
+        below.append(["all", "std", "", "", "", *metrics(agg["std"]["best"], agg["std"]["last"])])
+    return names, folds, below
 
 
 def kfold_table(summary: dict[str, Any], ascii_only: bool = False) -> Table:
     """One row per fold, then mean and std (and per-repeat means for iterated K-fold)."""
-    names = _metric_names(summary)
+    names, folds, below = kfold_cells(summary.get("folds", []), summary.get("kfold") or {})
     table = Table(title="Validation by fold", box=box.ASCII if ascii_only else box.SIMPLE_HEAD,
                   title_justify="left")
-    for col in ("repeat", "fold", "train", "val", "best epoch"):
+    for col in ("repeat", "fold", "train", "val", "best epoch",
+                *[f"val {n} @best" for n in names], *[f"val {n} @last" for n in names]):
         table.add_column(col, justify="right")
-    for n in names:
-        table.add_column(f"val {n} @best", justify="right")
-    for n in names:
-        table.add_column(f"val {n} @last", justify="right")
-    for r in summary.get("folds", []):
-        table.add_row(str(r["repeat"]), str(r["fold"]), str(r["train_size"]), str(r["val_size"]),
-                      str(r["best_epoch"]), *[fmt(r["best"].get(n)) for n in names],
-                      *[fmt(r["last"].get(n)) for n in names])
-    agg = summary.get("kfold") or {}
-    if agg.get("folds", 0) > 1:
+    for cells in folds:
+        table.add_row(*cells)
+    if below:
         table.add_section()
-        for rep in agg.get("repeat_means", []):
-            table.add_row(str(rep["repeat"]), "mean", "", "", "",
-                          *[fmt(rep["best"].get(n)) for n in names],
-                          *[fmt(rep["last"].get(n)) for n in names])
-        table.add_row("all", "mean", "", "", fmt(agg["mean"]["best_epoch"]),
-                      *[fmt(agg["mean"]["best"].get(n)) for n in names],
-                      *[fmt(agg["mean"]["last"].get(n)) for n in names], style="bold")
-        table.add_row("all", "std", "", "", "",
-                      *[fmt(agg["std"]["best"].get(n)) for n in names],
-                      *[fmt(agg["std"]["last"].get(n)) for n in names])
+        for cells in below:
+            table.add_row(*cells, style="bold" if cells[:2] == ["all", "mean"] else None)
     return table
 
 
