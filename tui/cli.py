@@ -151,24 +151,16 @@ def watch(run_ref: Annotated[str, typer.Argument(metavar="RUN", help="A run fold
         _open_app(None, runs_dir, watch_dir=path)
         return
 
-    from dltui.engine.events import RunEnded, RunStarted
-    from dltui.engine.runs import EventFollower, writer_alive
+    from dltui.engine.events import RunEnded
     from dltui.tui.printer import PlainPrinter
+    from dltui.tui.run_source import FolderRun
 
-    follower, printer = EventFollower(path), PlainPrinter(sys.stdout, sys.stdout)
-    pid = 0
-    while True:
-        for event in follower.poll():
+    source, printer = FolderRun(path), PlainPrinter(sys.stdout, sys.stdout)
+    while True:  # FolderRun ends a run whose writer died with a "killed" RunEnded
+        for event in source.poll():
             printer(event)
-            if isinstance(event, RunStarted):
-                pid = event.pid
             if isinstance(event, RunEnded):
                 return
-        if not writer_alive(path, pid):
-            for event in follower.poll():  # lines written just before it ended
-                printer(event)
-            typer.echo(f"{path}: the run ended without a summary (the process was killed)")
-            return
         time.sleep(0.2)
 
 

@@ -27,6 +27,11 @@ from dltui.engine.events import (
 from dltui.tui.report import fmt, render_summary
 
 
+def ended_summary(event: RunEnded) -> dict[str, Any]:
+    """The run's summary, or at least its status when it ended without one (killed)."""
+    return {"status": event.status, "message": event.message, **event.summary}
+
+
 def epoch_line(e: EpochEnded) -> str:
     where = "final fit" if e.fold < 0 else f"r{e.repeat} f{e.fold}"
     train = "  ".join(f"{k} {fmt(v)}" for k, v in e.train.items())
@@ -74,7 +79,7 @@ class PlainPrinter:
             text = [f"[r{event.repeat} f{event.fold}] done: best epoch {event.best_epoch}"]
         elif isinstance(event, RunEnded):
             Console(file=self.out, width=160, no_color=True).print(
-                render_summary(event.summary, ascii_only=True))
+                render_summary(ended_summary(event), ascii_only=True))
             return
         for line in text:
             self.err.write(line + "\n")
@@ -145,7 +150,7 @@ class RichPrinter:
                            highlight=False, markup=False)
         elif isinstance(event, RunEnded):
             self.close()
-            self.out.print(render_summary(event.summary))
+            self.out.print(render_summary(ended_summary(event)))
 
     def close(self) -> None:
         if self.live.is_started:
