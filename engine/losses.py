@@ -31,11 +31,15 @@ class Loss:
 
     def per_sample(self, logits: torch.Tensor, y: torch.Tensor, head: Head,
                    lead: int = 1) -> torch.Tensor:
-        out = self.elementwise(logits, y, head)
-        return out.flatten(lead).mean(-1) if out.dim() > lead else out
+        return per_sample_mean(self.elementwise(logits, y, head), lead)
 
 
-def _apply_head(logits: torch.Tensor, head: Head) -> torch.Tensor:
+def per_sample_mean(values: torch.Tensor, lead: int) -> torch.Tensor:
+    """Average everything after the `lead` batch axes (1 for a model, 2 for K stacked models)."""
+    return values.flatten(lead).mean(-1) if values.dim() > lead else values
+
+
+def apply_head(logits: torch.Tensor, head: Head) -> torch.Tensor:
     if head == "sigmoid":
         return torch.sigmoid(logits)
     if head == "softmax":
@@ -64,19 +68,19 @@ def _cce_mean(logits: torch.Tensor, y: torch.Tensor, head: Head) -> torch.Tensor
 
 
 def _mse(logits: torch.Tensor, y: torch.Tensor, head: Head) -> torch.Tensor:
-    return (_apply_head(logits, head) - y).square()
+    return (apply_head(logits, head) - y).square()
 
 
 def _mse_mean(logits: torch.Tensor, y: torch.Tensor, head: Head) -> torch.Tensor:
-    return F.mse_loss(_apply_head(logits, head), y)
+    return F.mse_loss(apply_head(logits, head), y)
 
 
 def _mae(logits: torch.Tensor, y: torch.Tensor, head: Head) -> torch.Tensor:
-    return (_apply_head(logits, head) - y).abs()
+    return (apply_head(logits, head) - y).abs()
 
 
 def _mae_mean(logits: torch.Tensor, y: torch.Tensor, head: Head) -> torch.Tensor:
-    return F.l1_loss(_apply_head(logits, head), y)
+    return F.l1_loss(apply_head(logits, head), y)
 
 
 def target_lengths(y: torch.Tensor) -> torch.Tensor:

@@ -10,13 +10,9 @@ from collections.abc import Callable
 
 import torch
 
-from dltui.engine.losses import Head, _apply_head
+from dltui.engine.losses import Head, apply_head, per_sample_mean
 
 MetricFn = Callable[[torch.Tensor, torch.Tensor, Head, str, int], torch.Tensor]
-
-
-def _per_sample(values: torch.Tensor, lead: int) -> torch.Tensor:
-    return values.flatten(lead).mean(-1) if values.dim() > lead else values
 
 
 def _predicted_class(logits: torch.Tensor, head: Head) -> torch.Tensor:
@@ -35,15 +31,15 @@ def _true_class(y: torch.Tensor, form: str) -> torch.Tensor:
 
 def accuracy(logits: torch.Tensor, y: torch.Tensor, head: Head, form: str, lead: int) -> torch.Tensor:
     hits = (_predicted_class(logits, head) == _true_class(y, form)).float()
-    return _per_sample(hits, lead)
+    return per_sample_mean(hits, lead)
 
 
 def mae(logits: torch.Tensor, y: torch.Tensor, head: Head, form: str, lead: int) -> torch.Tensor:
-    return _per_sample((_apply_head(logits, head) - y).abs(), lead)
+    return per_sample_mean((apply_head(logits, head) - y).abs(), lead)
 
 
 def mse(logits: torch.Tensor, y: torch.Tensor, head: Head, form: str, lead: int) -> torch.Tensor:
-    return _per_sample((_apply_head(logits, head) - y).square(), lead)
+    return per_sample_mean((apply_head(logits, head) - y).square(), lead)
 
 
 def greedy_decode(logits: torch.Tensor) -> list[list[int]]:

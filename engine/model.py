@@ -11,7 +11,7 @@ from torch import nn
 
 from dltui.engine.errors import InputError
 from dltui.engine.layers import LayerSpec, Shape, ShapeError
-from dltui.engine.losses import Head, _apply_head
+from dltui.engine.losses import Head, apply_head
 
 
 @dataclass(frozen=True)
@@ -36,7 +36,7 @@ class Net(nn.Module):
         return self.body(x)
 
     def predict(self, x: torch.Tensor) -> torch.Tensor:
-        return _apply_head(self.body(x), self.head)
+        return apply_head(self.body(x), self.head)
 
 
 def _count(modules: list[nn.Module]) -> int:
