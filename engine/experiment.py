@@ -41,7 +41,7 @@ from dltui.engine.presets import preset_to_toml
 from dltui.engine.results import averaged_curve, fold_row, holdout_spread, kfold_table
 from dltui.engine.runs import RunWriter, new_run_dir
 from dltui.engine.spec import Preset
-from dltui.engine.splits import Split, SplitPlan, plan_splits
+from dltui.engine.splits import Split, SplitPlan, plan_splits, split_seed
 
 
 @dataclass
@@ -112,10 +112,6 @@ def prepare(preset: Preset, base_dir: Path | None = None, device: str | None = N
     return Prepared(preset, data, dev, loss, n_out, shapes, plan, params, notices)
 
 
-def split_seed(seed: int, split: Split) -> int:
-    return seed + 1000 * split.repeat + split.fold
-
-
 class Experiment:
     """One run of a prepared preset. Subscribe to `bus` before `run`; `stop` may be requested from
     another thread or a signal handler."""
@@ -175,15 +171,15 @@ class Experiment:
         info = FoldInfo(split.repeat, split.fold, len(split.train_idx), len(split.val_idx))
         self.bus.emit(FoldStarted(info.repeat, info.fold, info.train_size, info.val_size))
         (out,) = run_epochs(trainee, [info], self.setup, self.emit, self.stop)
-        test = self._test_scores(trainee, 1)[0] if "test" in parts else {}
-        self._finish_fold(out, test, trainee.snapshot(0))
+        test = self.test_scores(trainee, 1)[0] if "test" in parts else {}
+        self.finish_fold(out, test, trainee.snapshot(0))
         return out
 
-    def _test_scores(self, trainee: Any, k: int) -> list[dict[str, float]]:
+    def test_scores(self, trainee: Any, k: int) -> list[dict[str, float]]:
         rows = trainee.evaluate("test").tolist()
         return [dict(zip(self.setup.names, rows[i], strict=True)) for i in range(k)]
 
-    def _finish_fold(self, out: FoldOutcome, test: dict[str, float],
+    def finish_fold(self, out: FoldOutcome, test: dict[str, float],
                      state: dict[str, torch.Tensor]) -> None:
         row = fold_row(out)
         if test:
@@ -224,7 +220,7 @@ class Experiment:
         result: dict[str, Any] = {"epochs": epochs, "epochs_run": len(out.history),
                                   "train": out.history[-1][0] if out.history else {}}
         if parts and len(out.history) == epochs:
-            result["test"] = self._test_scores(trainee, 1)[0]
+            result["test"] = self.test_scores(trainee, 1)[0]
         if self.writer:
             self.writer.save_weights("final", trainee.snapshot(0))
         return result

@@ -29,6 +29,12 @@ class Split:
     val_idx: np.ndarray
 
 
+def split_seed(seed: int, split: Split) -> int:
+    """The seed of the model trained on a split: its initial weights and its shuffles. Stacked
+    and sequential training both use it, which is what makes their results equal."""
+    return seed + 1000 * split.repeat + split.fold
+
+
 @dataclass(frozen=True)
 class SplitPlan:
     splits: list[Split]

@@ -24,7 +24,7 @@ from dltui.engine.model import Net
 from dltui.engine.optimizers import make_optimizer
 from dltui.engine.preprocess import fit_preprocessing, target_array
 from dltui.engine.spec import TrainSpec
-from dltui.engine.splits import Split
+from dltui.engine.splits import Split, split_seed
 
 if TYPE_CHECKING:
     from dltui.engine.experiment import Experiment, Prepared
@@ -290,7 +290,7 @@ def train_group(exp: Experiment, group: list[Split]) -> None:
         fit_preprocessing(d.x, s.train_idx, prep.preset.data.normalize).apply(d.x)))
         for s in group]).to(dev)
     y = torch.from_numpy(target_array(d.y, prep.loss.target, len(d.classes))).to(dev)
-    seeds = [exp.prep.preset.train.seed + 1000 * s.repeat + s.fold for s in group]
+    seeds = [split_seed(prep.preset.train.seed, s) for s in group]
     nets = [exp.new_net(seed) for seed in seeds]
     net = StackedNet(nets).to(dev)
     trainee = StackedTrainee(net, exp.setup, prep.preset.train, xs, y, group,
@@ -299,6 +299,6 @@ def train_group(exp: Experiment, group: list[Split]) -> None:
     for info in infos:
         exp.bus.emit(FoldStarted(info.repeat, info.fold, info.train_size, info.val_size))
     outcomes = run_epochs(trainee, infos, exp.setup, exp.emit, exp.stop)
-    tests = exp._test_scores(trainee, len(group)) if "test" in trainee.parts else [{}] * len(group)
+    tests = exp.test_scores(trainee, len(group)) if "test" in trainee.parts else [{}] * len(group)
     for i, out in enumerate(outcomes):
-        exp._finish_fold(out, tests[i], trainee.snapshot(i))
+        exp.finish_fold(out, tests[i], trainee.snapshot(i))
