@@ -42,6 +42,7 @@ from dltui.engine.results import averaged_curve, fold_row, holdout_spread, kfold
 from dltui.engine.runs import RunWriter, new_run_dir
 from dltui.engine.spec import Preset
 from dltui.engine.splits import Split, SplitPlan, plan_splits, split_seed
+from dltui.engine.stacked import plan_groups, train_group
 
 
 @dataclass
@@ -193,8 +194,6 @@ class Experiment:
                                 len(out.history), out.best, out.last, test))
 
     def _train_all(self, groups: list[list[Split]], reason: str | None) -> None:
-        from dltui.engine.stacked import train_group
-
         if reason and self.prep.preset.validation.parallel_folds and len(self.prep.plan.splits) > 1:
             self.emit(Notice("hint", "parallel-folds", f"folds train one after another: {reason}"))
         for group in groups:
@@ -242,8 +241,6 @@ class Experiment:
         summary: dict[str, Any] = {}
         groups_note = ""
         try:
-            from dltui.engine.stacked import plan_groups
-
             groups, reason = plan_groups(prep, self.setup)
             groups_note = "" if reason else f"{max(len(g) for g in groups)} at once"
             self.bus.emit(RunStarted(

@@ -8,7 +8,7 @@ import sys
 import time
 from typing import Any, TextIO
 
-from rich.console import Console
+from rich.console import Console, Group
 from rich.live import Live
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
@@ -121,8 +121,6 @@ class RichPrinter:
                 cells += [fmt(e.train.get(n)), fmt(e.val.get(n))]
             table.add_row("final fit" if e.fold < 0 else f"r{e.repeat} f{e.fold}",
                           str(e.epoch), *cells)
-        from rich.console import Group
-
         return Group(self.progress, table)
 
     def __call__(self, event: Event) -> None:
