@@ -4,9 +4,12 @@ and an evaluation part), representativeness (classes missing from a part) and sm
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
+from dltui.engine.errors import InputError
 from dltui.engine.events import Notice
 from dltui.engine.splits import SplitPlan
 
@@ -50,8 +53,6 @@ def redundancy(x: np.ndarray, plan: SplitPlan, dedupe: bool) -> tuple[SplitPlan,
     if dedupe:
         for s in splits:
             if len(s.val_idx) == 0:
-                from dltui.engine.errors import InputError
-
                 raise InputError("validation.dedupe: removing duplicates leaves fold "
                                  f"{s.fold} with no validation samples")
     return dataclasses.replace(plan, splits=splits, test_idx=test), notices
@@ -77,3 +78,52 @@ def small_data(n_train: int, scheme: str, shuffles: int) -> list[Notice]:
                        "estimate; try validation.shuffles = 5 to see the spread, or "
                        "scheme = 'kfold'")]
     return []
+
+
+def token_ids(x: np.ndarray, embedding: Any) -> None:
+    """An id outside the Embedding's table would index past it mid-training (or wrap round
+    silently on some devices): refuse before training, naming the setting to change."""
+    if np.issubdtype(x.dtype, np.floating):
+        raise InputError("model.layers[0] (Embedding): the data holds real-valued features, "
+                         "not integer token ids")
+    lo, hi = int(x.min()), int(x.max())
+    if lo < 0:
+        raise InputError(f"model.layers[0] (Embedding): the data has negative token id {lo}; "
+                         "ids must be 0 or more")
+    if hi >= embedding.input_dim:
+        raise InputError(f"model.layers[0].input_dim: the data's largest token id is {hi}, so "
+                         f"input_dim must be at least {hi + 1} (now {embedding.input_dim})")
+
+
+# The range each bounded activation can output; a target outside it can never be predicted.
+_BOUNDED = {"sigmoid": (0.0, 1.0), "softmax": (0.0, 1.0), "tanh": (-1.0, 1.0)}
+
+
+def output_activation(layers: Sequence[Any]) -> str:
+    """The activation applied last in the model (Dropout and Flatten change no values)."""
+    for layer in reversed(layers):
+        kind = layer.type
+        if kind in ("Dropout", "Flatten"):
+            continue
+        if kind == "TimeDistributed":
+            return output_activation([layer.layer])
+        return getattr(layer, "activation", "linear") if kind != "Activation" else layer.activation
+    return "linear"
+
+
+def bounded_output(layers: Sequence[Any], data: Any) -> list[Notice]:
+    """The book: a scalar regression ends in a Dense layer with no activation, because an
+    activation would limit the range the output can take."""
+    if data.task != "regression":
+        return []
+    act = output_activation(layers)
+    if act not in _BOUNDED:
+        return []
+    lo, hi = _BOUNDED[act]
+    y_lo, y_hi = float(np.min(data.y)), float(np.max(data.y))
+    if y_lo >= lo and y_hi <= hi:
+        return []
+    return [Notice("warning", "bounded-output",
+                   f"the last layer's {act} can only output {lo:g} to {hi:g}, but the target runs "
+                   f"from {y_lo:.4g} to {y_hi:.4g}; for scalar regression end with a Dense layer "
+                   "and no activation")]

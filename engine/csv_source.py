@@ -1,93 +1,334 @@
-"""CSV files: pick the target column, drop columns, one-hot encode text columns, report missing
-values as the book advises (an error by default, or drop / zero / mean on request)."""
+"""CSV tables under one set of data rules: read with pyarrow's reader (strict about field counts),
+each column settled as numbers or text, and every cell that cannot mean what the user meant
+refused with file, column and line. The settled columns are a `TableSchema` that a run folder keeps,
+so `predict` encodes new rows exactly as training did."""
 
 from __future__ import annotations
 
 import csv
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from dltui.engine.errors import InputError
-from dltui.engine.spec import DataSpec
 
-_MISSING = {"", "na", "nan", "null", "none", "?"}
-
-
-def _number(text: str) -> float | None:
-    try:
-        return float(text)
-    except ValueError:
-        return None
+# Cells that mean "no value" in a numeric or text feature column. In a text *target* column only an
+# empty cell is missing: there 'NA' or 'None' is a class the user wrote, and is kept as one.
+MISSING_MARKERS = frozenset({"", "na", "n/a", "nan", "null", "none", "?"})
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+MAX_CATEGORIES = 1000  # one-hot beyond this is an id column, not a category
+WARN_CATEGORIES = 100
 
 
-def read_csv(path: Path, spec: DataSpec) -> tuple[np.ndarray, np.ndarray, list[str]]:
+@dataclass(frozen=True)
+class Column:
+    name: str
+    kind: str  # "number" | "text"
+    categories: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class TableSchema:
+    """How the CSV's columns became features; saved with a run so new rows are encoded the same."""
+
+    features: tuple[Column, ...]
+    target: str
+    target_kind: str
+    dropped: tuple[str, ...]
+    missing: str
+
+    def feature_names(self) -> list[str]:
+        names: list[str] = []
+        for c in self.features:
+            names += [f"{c.name}={k}" for k in c.categories] if c.kind == "text" else [c.name]
+        return names
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"features": [{"name": c.name, "kind": c.kind, "categories": list(c.categories)}
+                             for c in self.features],
+                "target": self.target, "target_kind": self.target_kind,
+                "dropped": list(self.dropped), "missing": self.missing}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> TableSchema:
+        cols = tuple(Column(c["name"], c["kind"], tuple(c.get("categories", ()))) for c in d["features"])
+        return cls(cols, d["target"], d["target_kind"], tuple(d.get("dropped", ())), d["missing"])
+
+
+@dataclass
+class Table:
+    path: Path
+    header: list[str]
+    cells: dict[str, Any]  # column name -> pyarrow string array, whitespace trimmed
+
+    def __len__(self) -> int:
+        return len(next(iter(self.cells.values()))) if self.cells else 0
+
+    def line_of(self, row: int) -> int:
+        """The file line of data row `row` (blank lines and quoted newlines counted); computed
+        only when an error needs it."""
+        with self.path.open(newline="", encoding="utf-8-sig") as fh:
+            reader = csv.reader(fh)
+            seen = -2  # the header is row -1
+            for record in reader:
+                if any(cell.strip() for cell in record):
+                    seen += 1
+                    if seen == row:
+                        return reader.line_num
+        return row + 2
+
+    def strings(self, name: str) -> np.ndarray:
+        return np.asarray(self.cells[name].to_numpy(zero_copy_only=False), dtype=object)
+
+
+@dataclass
+class CsvData:
+    x: np.ndarray
+    y_raw: np.ndarray | None
+    rows: np.ndarray  # data-row index in the file of each sample kept
+    schema: TableSchema
+    notes: list[str] = field(default_factory=list)
+
+
+def read_table(path: Path) -> Table:
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    from pyarrow import csv as pacsv
+
     try:
         with path.open(newline="", encoding="utf-8-sig") as fh:
-            rows = list(csv.reader(fh))
+            header = next((r for r in csv.reader(fh) if any(c.strip() for c in r)), None)
     except (OSError, UnicodeDecodeError, csv.Error) as err:
         raise InputError(f"{path}: cannot read as CSV: {err}") from None
-    rows = [r for r in rows if any(cell.strip() for cell in r)]
-    if len(rows) < 2:
+    if header is None:
         raise InputError(f"{path}: needs a header row and at least one data row")
-    header, body = [h.strip() for h in rows[0]], rows[1:]
-    for i, r in enumerate(body, start=2):
-        if len(r) != len(header):
-            raise InputError(f"{path}: line {i} has {len(r)} fields, the header has {len(header)}")
-    target = spec.target or header[-1]
-    for name in [target, *spec.drop]:
-        if name not in header:
-            field = "data.target" if name == target else "data.drop"
-            raise InputError(f"{path}: {field}: no column '{name}' (columns: {', '.join(header)})")
-    columns = {h: [r[i].strip() for r in body] for i, h in enumerate(header)}
-    y_text = columns.pop(target)
-    for name in spec.drop:
-        columns.pop(name, None)
-    if not columns:
+    header = [h.strip() for h in header]
+    repeated = sorted({h for h in header if header.count(h) > 1})
+    if repeated:
+        raise InputError(f"{path}: the header repeats column name(s) {', '.join(map(repr, repeated))}; "
+                         "give every column its own name")
+    if "" in header:
+        raise InputError(f"{path}: column {header.index('') + 1} of the header has no name")
+    keys = [f"c{i}" for i in range(len(header))]
+    try:
+        table = pacsv.read_csv(
+            path,
+            read_options=pacsv.ReadOptions(column_names=keys, skip_rows=_header_skip(path)),
+            convert_options=pacsv.ConvertOptions(
+                column_types=dict.fromkeys(keys, pa.string()), strings_can_be_null=False,
+                quoted_strings_can_be_null=False))
+    except (pa.ArrowInvalid, OSError) as err:
+        raise InputError(f"{path}: {_parse_problem(path, len(header), err)}") from None
+    if table.num_rows == 0:
+        raise InputError(f"{path}: needs a header row and at least one data row")
+    cells = {h: pc.utf8_trim_whitespace(table.column(k)) for h, k in zip(header, keys, strict=True)}
+    return Table(path, header, cells)
+
+
+def _header_skip(path: Path) -> int:
+    """Lines before and including the header (blank lines above it are skipped too)."""
+    with path.open(encoding="utf-8-sig") as fh:
+        for n, line in enumerate(fh, start=1):
+            if line.strip():
+                return n
+    return 1
+
+
+def _parse_problem(path: Path, width: int, err: Exception) -> str:
+    """pyarrow names no line; find the first record with the wrong field count to name it."""
+    try:
+        with path.open(newline="", encoding="utf-8-sig") as fh:
+            reader = csv.reader(fh)
+            for record in reader:
+                if any(c.strip() for c in record) and len(record) != width:
+                    return f"line {reader.line_num} has {len(record)} fields, the header has {width}"
+    except (UnicodeDecodeError, csv.Error) as scan_err:
+        return f"cannot read as CSV: {scan_err}"
+    return f"cannot read as CSV: {str(err).splitlines()[0]}"
+
+
+@dataclass
+class _Parsed:
+    values: np.ndarray  # float64, NaN where missing or not a number
+    missing: np.ndarray  # bool: a missing marker or a NaN spelling
+    junk: np.ndarray  # bool: present, but not a number
+
+
+def _parse(table: Table, name: str) -> _Parsed:
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    col = table.cells[name]
+    lower = pc.utf8_lower(col)
+    # Any spelling float() accepts for NaN ("nan", "-nan", "+NaN") is a missing value, not a number.
+    missing = pc.is_in(lower, value_set=pa.array(sorted(MISSING_MARKERS)))
+    missing = pc.or_(missing, pc.is_in(pc.utf8_ltrim(lower, characters="+-"), value_set=pa.array(["nan"])))
+    missing_np = np.asarray(missing.to_numpy(zero_copy_only=False), dtype=bool)
+    try:  # the fast path: every cell a number (arrow accepts the same NaN/inf spellings)
+        values = np.asarray(pc.cast(col, pa.float64()).to_numpy(zero_copy_only=False), dtype=np.float64)
+        return _Parsed(values, missing_np, np.zeros(len(values), dtype=bool))
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        pass
+    import pandas as pd
+
+    values = pd.to_numeric(pd.Series(table.strings(name)), errors="coerce").to_numpy(np.float64)
+    junk = np.isnan(values) & ~missing_np
+    return _Parsed(values, missing_np, junk)
+
+
+def _is_numeric(p: _Parsed) -> bool:
+    numbers = int((~p.missing & ~p.junk).sum())
+    return numbers > 0 and numbers > int(p.junk.sum())
+
+
+def _number_cells(table: Table, name: str, p: _Parsed, role: str) -> np.ndarray:
+    """Numbers of a numeric column; junk, infinities and float32 overflow are errors."""
+    path = table.path
+    if p.junk.any():
+        i = int(np.argmax(p.junk))
+        raise InputError(f"{path}: {role} '{name}' is numeric but line {table.line_of(i)} has "
+                         f"{table.strings(name)[i]!r} ({int(p.junk.sum())} such cell(s)); fix or "
+                         "remove it")
+    bad = ~p.missing & ~np.isfinite(p.values)
+    big = ~p.missing & np.isfinite(p.values) & (np.abs(np.nan_to_num(p.values)) > FLOAT32_MAX)
+    for mask, what in ((bad, "is infinite"), (big, f"overflows float32 (largest {FLOAT32_MAX:.3g})")):
+        if mask.any():
+            i = int(np.argmax(mask))
+            raise InputError(f"{path}: {role} '{name}', line {table.line_of(i)}: value "
+                             f"{table.strings(name)[i]!r} {what}; {int(mask.sum())} such cell(s); "
+                             "dltui trains in float32, so fix or rescale the column")
+    values = p.values.copy()
+    values[p.missing] = np.nan
+    return values
+
+
+def _missing_error(table: Table, counts: dict[str, tuple[int, int]]) -> InputError:
+    name, (n, first) = next(iter(counts.items()))
+    cell = table.strings(name)[first]
+    more = f" and {len(counts) - 1} more column(s)" if len(counts) > 1 else ""
+    return InputError(f"{table.path}: column '{name}' has {n} missing value(s) (first at line "
+                      f"{table.line_of(first)}: {cell!r}){more}; set data.missing to 'drop', 'zero' "
+                      "or 'mean' (mean is fitted on training rows only)")
+
+
+def fit_schema(table: Table, target: str | None, drop: list[str], missing: str) -> TableSchema:
+    """Settle each column as numbers or text; text categories are a schema, taken from the file."""
+    path = table.path
+    target = target or table.header[-1]
+    for name, field_name in [(target, "data.target"), *((d, "data.drop") for d in drop)]:
+        if name not in table.header:
+            raise InputError(f"{path}: {field_name}: no column '{name}' (columns: "
+                             f"{', '.join(table.header)})")
+    features = [h for h in table.header if h != target and h not in drop]
+    if not features:
         raise InputError(f"{path}: no feature columns left after the target and data.drop")
+    cols = []
+    for name in features:
+        p = _parse(table, name)
+        if _is_numeric(p):
+            cols.append(Column(name, "number"))
+            continue
+        present = table.strings(name)[~p.missing]
+        categories = tuple(sorted(set(present.tolist())))
+        if len(categories) > MAX_CATEGORIES:
+            raise InputError(f"{path}: text column '{name}' has {len(categories):,} distinct values "
+                             f"(at most {MAX_CATEGORIES} are one-hot encoded): an id or free text is "
+                             f"not a category; add it to data.drop")
+        cols.append(Column(name, "text", categories))
+    tp = _parse(table, target)
+    return TableSchema(tuple(cols), target, "number" if _is_numeric(tp) else "text",
+                       tuple(drop), missing)
 
-    blocks, names, missing = [], [], {}
-    for name, cells in columns.items():
-        absent = np.array([c.lower() in _MISSING for c in cells])
-        numbers = [_number(c) for c in cells]
-        bad = [i for i, (c, v) in enumerate(zip(cells, numbers, strict=True))
-               if v is None and not absent[i]]
-        if absent.any():
-            missing[name] = int(absent.sum())
-        present = len(cells) - int(absent.sum())
-        if bad and len(bad) < present:  # mostly numbers: the rest is junk, not a text column
-            i = bad[0]
-            raise InputError(f"{path}: column '{name}' is numeric but line {i + 2} has "
-                             f"{cells[i]!r}; fix or remove it")
-        if bad:  # a text column: one-hot, a missing cell is all zeros
-            categories = sorted({c for c, a in zip(cells, absent, strict=True) if not a})
-            onehot = np.array([[c == k for k in categories] for c in cells], dtype=np.float32)
-            onehot[absent] = np.nan
-            blocks.append(onehot)
-            names += [f"{name}={k}" for k in categories]
-        else:
-            blocks.append(np.array([np.nan if v is None else v for v in numbers],
-                                   dtype=np.float32)[:, None])
-            names.append(name)
-    x = np.concatenate(blocks, axis=1)
 
-    if missing and spec.missing == "error":
-        counts = ", ".join(f"{k} ({v})" for k, v in missing.items())
-        raise InputError(f"{path}: missing values in column(s) {counts}; set data.missing to "
-                         "'drop', 'zero' or 'mean' (mean is fitted on training rows only)")
-    y_raw: np.ndarray = np.array(y_text)
-    y_missing = np.array([c.lower() in _MISSING for c in y_text])
-    y_numbers = [_number(c) for c in y_text]
-    if all(v is not None for v, m in zip(y_numbers, y_missing, strict=True) if not m):
-        y_raw = np.array([np.nan if m else v for v, m in zip(y_numbers, y_missing, strict=True)])
-    keep = ~y_missing
-    if spec.missing == "drop":
-        keep &= ~np.isnan(x).any(axis=1)
-    elif spec.missing == "zero":
+def encode(table: Table, schema: TableSchema, need_target: bool = True) -> CsvData:
+    """Rows -> float32 features (NaN where a value is missing, filled per split later) and the raw
+    target, under the schema's column kinds and categories."""
+    path, notes, n = table.path, [], len(table)
+    missing_counts: dict[str, tuple[int, int]] = {}
+    blocks = []
+    for col in schema.features:
+        if col.name not in table.cells:
+            raise InputError(f"{path}: no column '{col.name}', which the model was trained on "
+                             f"(columns: {', '.join(table.header)})")
+        p = _parse(table, col.name)
+        if p.missing.any():
+            missing_counts[col.name] = (int(p.missing.sum()), int(np.argmax(p.missing)))
+        if col.kind == "number":
+            blocks.append(_number_cells(table, col.name, p, "column")[:, None].astype(np.float32))
+            continue
+        texts = table.strings(col.name)
+        index = {k: j for j, k in enumerate(col.categories)}
+        onehot = np.zeros((n, len(col.categories)), dtype=np.float32)
+        ids = np.array([index.get(t, -1) for t in texts], dtype=np.int64)
+        known = (ids >= 0) & ~p.missing
+        onehot[np.flatnonzero(known), ids[known]] = 1.0
+        onehot[p.missing] = np.nan
+        unseen = ~known & ~p.missing
+        if unseen.any():
+            notes.append(f"column '{col.name}': {int(unseen.sum())} row(s) have categories the "
+                         f"model never saw (e.g. {texts[int(np.argmax(unseen))]!r}); encoded as "
+                         "all zeros")
+        if len(col.categories) > WARN_CATEGORIES and need_target:
+            notes.append(f"text column '{col.name}' is one-hot encoded into {len(col.categories)} "
+                         "columns; if it is an id, add it to data.drop")
+        blocks.append(onehot)
+    x = np.concatenate(blocks, axis=1) if blocks else np.zeros((n, 0), np.float32)
+    if missing_counts and schema.missing == "error":
+        raise _missing_error(table, missing_counts)
+
+    keep = np.ones(n, dtype=bool)
+    y_raw = None
+    if schema.target in table.cells:
+        y_raw, y_missing = _target(table, schema, notes)
+        if y_missing.any():
+            if schema.missing == "error" and need_target:
+                first = int(np.argmax(y_missing))
+                raise InputError(f"{path}: target column '{schema.target}' has "
+                                 f"{int(y_missing.sum())} missing value(s) (first at line "
+                                 f"{table.line_of(first)}); a target is never filled: set "
+                                 "data.missing to 'drop', 'zero' or 'mean' to remove those rows")
+            if need_target:
+                keep &= ~y_missing
+                notes.append(f"{int(y_missing.sum())} row(s) without a target value removed (a "
+                             "target is never filled, whatever data.missing says)")
+    elif need_target:
+        raise InputError(f"{path}: data.target: no column '{schema.target}' (columns: "
+                         f"{', '.join(table.header)})")
+    if schema.missing == "drop":
+        gaps = np.isnan(x).any(axis=1) & keep
+        if gaps.any():
+            notes.append(f"{int(gaps.sum())} row(s) with missing feature values removed "
+                         "(data.missing = 'drop')")
+        keep &= ~gaps
+    elif schema.missing == "zero":
         x = np.nan_to_num(x, nan=0.0)
-    elif y_missing.any():
-        raise InputError(f"{path}: target column '{target}' has {int(y_missing.sum())} missing "
-                         "values; set data.missing = 'drop' to remove those rows")
     if not keep.any():
-        raise InputError(f"{path}: no rows left after dropping rows with missing values")
-    return np.ascontiguousarray(x[keep]), y_raw[keep], names
+        raise InputError(f"{path}: no rows left after removing rows with missing values")
+    rows = np.flatnonzero(keep)
+    if keep.all():
+        return CsvData(np.ascontiguousarray(x), y_raw, rows, schema, notes)
+    return CsvData(np.ascontiguousarray(x[keep]), None if y_raw is None else y_raw[keep], rows,
+                   schema, notes)
+
+
+def _target(table: Table, schema: TableSchema, notes: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    name = schema.target
+    p = _parse(table, name)
+    if schema.target_kind == "number":
+        return _number_cells(table, name, p, "target column"), p.missing
+    texts = table.strings(name)
+    empty = texts == ""
+    marked = p.missing & ~empty
+    if marked.any():
+        labels = sorted(set(texts[marked].tolist()))
+        notes.append(f"target column '{name}': {', '.join(map(repr, labels))} ({int(marked.sum())} "
+                     "row(s)) taken as class name(s), not as missing values: in a text target every "
+                     "non-empty cell is a class")
+    return texts.astype(str), empty
+
+
+def read_csv(path: Path, target: str | None, drop: list[str], missing: str) -> CsvData:
+    table = read_table(path)
+    return encode(table, fit_schema(table, target, drop, missing))

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
+from dltui.engine.csv_source import TableSchema
 from dltui.engine.datasets import load_builtin
 from dltui.engine.errors import InputError
 from dltui.engine.spec import DataSpec
@@ -21,6 +22,14 @@ class Dataset:
     time_ordered: bool
     about: str
     feature_names: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # what the data rules did (rows removed, ...)
+    schema: TableSchema | None = None  # how a CSV's columns became features (saved with a run)
+    source_path: Path | None = None
+    rows: np.ndarray | None = None  # each sample's row in the source file (CSV rows may be removed)
+
+    @property
+    def source_rows(self) -> np.ndarray:
+        return self.rows if self.rows is not None else np.arange(len(self.x))
 
     @property
     def input_shape(self) -> tuple[int, ...]:
@@ -59,12 +68,15 @@ def load_data(spec: DataSpec, base_dir: Path | None = None) -> Dataset:
     path = resolve_path(ref, base_dir)
     if not path.is_file():
         raise InputError(f"data.source: {path}: no such file")
+    schema, notes = None, []
     if kind == "csv":
         from dltui.engine.csv_source import read_csv
 
-        x, raw_y, names = read_csv(path, spec)
+        table = read_csv(path, spec.target, spec.drop, spec.missing)
+        x, raw_y, names, schema, notes = (table.x, table.y_raw, table.schema.feature_names(),
+                                          table.schema, table.notes)
     else:
-        x, raw_y = _read_npz(path, spec)
+        x, raw_y = read_npz(path, spec.layout)
         names = []
     if spec.task == "sequence":  # ctc targets: symbol ids padded with 0
         if raw_y.ndim != 2 or not np.issubdtype(raw_y.dtype, np.integer) or raw_y.min() < 0:
@@ -72,38 +84,75 @@ def load_data(spec: DataSpec, base_dir: Path | None = None) -> Dataset:
                              "(samples x max length), 1 and up, padded with 0")
         names = ["<blank>", *[str(s) for s in range(1, int(raw_y.max()) + 1)]]
         return Dataset(x, raw_y.astype(np.int64), "sequence", names, spec.time_ordered,
-                       str(path))
+                       str(path), source_path=path.resolve())
     if spec.vectorize != "none":
         from dltui.engine.datasets import vectorized
 
         x, raw_y, *_ = vectorized((x, raw_y, "", [], False, ""), spec)
     y, task, classes = encode_target(raw_y, spec.task, f"{path}")
-    return Dataset(x, y, task, classes, spec.time_ordered, str(path), names)
+    rows = table.rows if kind == "csv" else None
+    return Dataset(x, y, task, classes, spec.time_ordered, str(path), names, notes, schema,
+                   path.resolve(), rows)
 
 
-def _read_npz(path: Path, spec: DataSpec) -> tuple[np.ndarray, np.ndarray]:
+_NPZ_KINDS = "biuf"  # bool, signed/unsigned integers, floats: what a tensor can hold
+
+
+def read_npz(path: Path, layout: str, need_y: bool = True) -> tuple[np.ndarray, np.ndarray | None]:
     try:
         with np.load(path, allow_pickle=False) as npz:
-            missing = [k for k in ("x", "y") if k not in npz.files]
+            missing = [k for k in ("x", "y") if k not in npz.files and (k == "x" or need_y)]
             if missing:
                 raise InputError(f"{path}: needs arrays 'x' and 'y', found {npz.files or 'none'}")
-            x, y = npz["x"], npz["y"]
+            x = npz["x"]
+            y = npz["y"] if "y" in npz.files else None
     except InputError:
         raise
-    except Exception as err:  # numpy raises many types for a bad archive
-        raise InputError(f"{path}: not a readable .npz file ({err})") from None
-    if len(x) != len(y):
-        raise InputError(f"{path}: x has {len(x)} samples but y has {len(y)}")
+    except Exception as err:  # numpy raises many types for a bad archive (pickled objects too)
+        raise InputError(f"{path}: not a readable .npz file of plain arrays ({err})") from None
+    check_array(path, "x", x)
+    if y is not None:
+        check_array(path, "y", y)
+        if len(x) != len(y):
+            raise InputError(f"{path}: x has {len(x)} samples but y has {len(y)}")
     if not 2 <= x.ndim <= 5:
         raise InputError(f"{path}: x has rank {x.ndim}; allowed: 2 (vectors) to 5 (videos)")
-    if len(x) == 0:
-        raise InputError(f"{path}: x has no samples")
-    if spec.layout == "channels_last" and x.ndim in (4, 5):
+    if any(d == 0 for d in x.shape[1:]):
+        raise InputError(f"{path}: x has shape {x.shape}: a sample with no features; every "
+                         "dimension after the first must be at least 1")
+    if layout == "channels_last" and x.ndim in (4, 5):
         # (N, H, W, C) -> (N, C, H, W); videos (N, T, H, W, C) -> (N, T, C, H, W); converted once.
         x = np.moveaxis(x, -1, -3)
     if np.issubdtype(x.dtype, np.integer) and x.ndim == 2:
-        return np.ascontiguousarray(x, dtype=np.int64), y
+        return np.ascontiguousarray(x, dtype=np.int64), y  # token ids, or counts: settled by prepare
     return np.ascontiguousarray(x, dtype=np.float32), y
+
+
+def check_array(path: Path, name: str, a: np.ndarray) -> None:
+    """The one set of rules for arrays from a file: plain numbers, samples on the first axis,
+    every value finite (NaN in an array file is never a missing value dltui could guess)."""
+    if a.dtype.kind not in _NPZ_KINDS:
+        kind = _KIND_NAMES.get(a.dtype.kind, "other")
+        raise InputError(f"{path}: array '{name}' has dtype {a.dtype} ({kind}); allowed: bool, "
+                         "integer or float arrays")
+    if a.ndim == 0:
+        raise InputError(f"{path}: array '{name}' is a single value (0-d); it needs one entry per "
+                         "sample on its first axis")
+    if len(a) == 0:
+        raise InputError(f"{path}: array '{name}' has no samples")
+    if a.dtype.kind == "f":
+        bad = int(np.count_nonzero(~np.isfinite(a)))
+        if bad:
+            nan = int(np.count_nonzero(np.isnan(a)))
+            raise InputError(f"{path}: array '{name}' has {bad} non-finite value(s) ({nan} NaN, "
+                             f"{bad - nan} infinite); clean or impute them before training")
+        if a.dtype.itemsize > 4 and np.abs(a).max() > np.finfo(np.float32).max:
+            raise InputError(f"{path}: array '{name}' has values beyond float32's range "
+                             f"({np.finfo(np.float32).max:.3g}); rescale it")
+
+
+_KIND_NAMES = {"U": "text", "S": "bytes", "c": "complex", "M": "datetime", "m": "timedelta",
+               "O": "Python objects", "V": "structured"}
 
 
 def encode_target(raw: np.ndarray, task: str, where: str) -> tuple[np.ndarray, str, list[str]]:

@@ -4,6 +4,7 @@ consumes these same types; each is one JSON line in `metrics.jsonl`."""
 from __future__ import annotations
 
 import dataclasses
+import math
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -115,11 +116,36 @@ def event_from_dict(data: dict[str, Any]) -> Event | None:
     cls = EVENT_TYPES.get(str(data.get("event")))
     if cls is None:
         return None
-    names = {f.name for f in dataclasses.fields(cls)}
+    values = {}
+    for f in dataclasses.fields(cls):
+        if f.name not in data:
+            continue
+        value = data[f.name]
+        if not _fits(str(f.type), value):
+            return None  # a line of the wrong shape is skipped, like an unreadable one
+        if isinstance(value, dict):  # strict JSON wrote NaN as null
+            value = {k: math.nan if v is None else v for k, v in value.items()}
+        values[f.name] = value
     try:
-        return cls(**{k: v for k, v in data.items() if k in names})
+        return cls(**values)
     except TypeError:
         return None
+
+
+_PLAIN = {"int": (int,), "float": (int, float), "str": (str,), "list[str]": (list,),
+          "dict[str, float]": (dict,), "dict[str, Any]": (dict,)}
+
+
+def _fits(annotation: str, value: Any) -> bool:
+    kinds = _PLAIN.get(annotation)
+    if kinds is None:
+        return True
+    if isinstance(value, bool) and annotation in ("int", "float"):
+        return False
+    if annotation == "dict[str, float]" and isinstance(value, dict):
+        return all(v is None or (isinstance(v, int | float) and not isinstance(v, bool))
+                   for v in value.values())
+    return isinstance(value, kinds)
 
 
 Subscriber = Callable[[Event], None]

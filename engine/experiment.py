@@ -35,14 +35,17 @@ from dltui.engine.loop import FoldInfo, FoldOutcome, Setup, SingleTrainee, run_e
 from dltui.engine.losses import LOSSES, Loss, check_pairing
 from dltui.engine.metrics import SEQUENCE_METRICS
 from dltui.engine.model import Net, build_model, infer_shapes
+from dltui.engine.model_files import ModelCardWriter, save_arrays
 from dltui.engine.optimizers import make_optimizer
-from dltui.engine.preprocess import fit_preprocessing, target_array
+from dltui.engine.preprocess import Preprocessing, fit_preprocessing, target_array
 from dltui.engine.presets import preset_to_toml
+from dltui.engine.resources import check_fits
 from dltui.engine.results import averaged_curve, fold_row, holdout_spread, kfold_table
-from dltui.engine.runs import RunWriter, new_run_dir
+from dltui.engine.runs import RunFolderError, RunWriter, new_run_dir
 from dltui.engine.spec import Preset
 from dltui.engine.splits import Split, SplitPlan, plan_splits, split_seed
 from dltui.engine.stacked import plan_groups, train_group
+from dltui.engine.trained import model_outputs
 
 
 @dataclass
@@ -74,16 +77,20 @@ def prepare(preset: Preset, base_dir: Path | None = None, device: str | None = N
     dev = resolve_device(device or preset.train.device)
     layers = preset.model.layers
     shapes = infer_shapes(layers, data.input_shape)
-    net = build_model(layers, data.input_shape)
+    is_tokens = layers[0].type == "Embedding"  # type: ignore[attr-defined]
+    if is_tokens:
+        checks.token_ids(data.x, layers[0])
+    elif not np.issubdtype(data.x.dtype, np.floating):
+        data.x = data.x.astype(np.float32)  # integer counts/pixels feed Dense/Conv as numbers
+    t = preset.train
+    params = check_fits(layers, data.input_shape, t.batch_size, t.optimizer,
+                        data.x.size * 4 + data.y.size * 8, dev)
+    net = build_model(layers, data.input_shape, device="meta")  # the head, without allocating
     loss = LOSSES[preset.train.loss]
     n_out = n_outputs_for(data, loss)
     problem = check_pairing(loss, data.task, shapes[-1], net.head, n_out)
     if problem:
         raise InputError(f"train.loss: {problem}")
-    is_tokens = layers[0].type == "Embedding"  # type: ignore[attr-defined]
-    if is_tokens and np.issubdtype(data.x.dtype, np.floating):
-        raise InputError("model.layers[0] (Embedding): the data holds real-valued features, "
-                         "not integer token ids")
     if "accuracy" in preset.train.metrics and data.task in ("regression", "sequence"):
         raise InputError("train.metrics: accuracy needs a classification target; use mae for "
                          "regression, ser or sequence_accuracy for ctc")
@@ -91,9 +98,12 @@ def prepare(preset: Preset, base_dir: Path | None = None, device: str | None = N
     if wrong:
         raise InputError(f"train.metrics: {wrong[0]} does not go with {loss.name}; ctc takes "
                          "ser and sequence_accuracy, other losses accuracy, mae, mse")
+    notices = [Notice("warning", "data", note) for note in data.notes]
+    notices += checks.bounded_output(layers, data)
     v = preset.validation
     plan = plan_splits(data.y, data.task, v, data.time_ordered, preset.train.seed)
-    plan, notices = checks.redundancy(data.x, plan, v.dedupe)
+    plan, found = checks.redundancy(data.x, plan, v.dedupe)
+    notices += found
     notices += [Notice("warning", "splits", w) for w in plan.warnings]
     notices += checks.representativeness(data.y, data.task, plan)
     smallest = min(len(s.train_idx) for s in plan.splits)
@@ -109,7 +119,6 @@ def prepare(preset: Preset, base_dir: Path | None = None, device: str | None = N
     if preset.train.amp and dev.type != "cuda":
         notices.append(Notice("warning", "amp", "train.amp only applies on CUDA; training "
                                                 "in float32 on the CPU"))
-    params = sum(p.numel() for p in net.parameters())
     return Prepared(preset, data, dev, loss, n_out, shapes, plan, params, notices)
 
 
@@ -127,6 +136,7 @@ class Experiment:
                            p.train.patience, p.train.restore_best, p.train.amp,
                            p.train.learning_rate, prep.device)
         self._hinted: set[str] = set()
+        self.card: ModelCardWriter | None = None
         self.run_dir: Path | None = None
         self.writer: RunWriter | None = None
         self.rows: list[dict[str, Any]] = []
@@ -141,7 +151,8 @@ class Experiment:
         self.bus.emit(event)
 
     # -- tensors for one split -------------------------------------------------------------
-    def tensors(self, train_idx: np.ndarray, parts: dict[str, np.ndarray]) -> dict[str, Any]:
+    def tensors(self, train_idx: np.ndarray, parts: dict[str, np.ndarray]
+                ) -> tuple[dict[str, Any], Preprocessing]:
         """Preprocessing fitted on this split's training part only, applied to every part."""
         d, prep = self.prep.data, self.prep
         pre = fit_preprocessing(d.x, train_idx, prep.preset.data.normalize)
@@ -151,7 +162,7 @@ class Experiment:
             x = torch.from_numpy(np.ascontiguousarray(pre.apply(d.x[idx])))
             y = torch.from_numpy(target_array(d.y[idx], prep.loss.target, classes))
             out[name] = (x.to(prep.device), y.to(prep.device))
-        return out
+        return out, pre
 
     def new_net(self, seed: int) -> Net:
         torch.manual_seed(seed)
@@ -164,7 +175,7 @@ class Experiment:
         parts = {"val": split.val_idx}
         if len(plan.test_idx):
             parts["test"] = plan.test_idx
-        tensors = self.tensors(split.train_idx, parts)
+        tensors, pre = self.tensors(split.train_idx, parts)
         seed = split_seed(self.prep.preset.train.seed, split)
         net = self.new_net(seed)
         trainee = SingleTrainee(net, make_optimizer(net.parameters(), self.prep.preset.train),
@@ -173,7 +184,7 @@ class Experiment:
         self.bus.emit(FoldStarted(info.repeat, info.fold, info.train_size, info.val_size))
         (out,) = run_epochs(trainee, [info], self.setup, self.emit, self.stop)
         test = self.test_scores(trainee, 1)[0] if "test" in parts else {}
-        self.finish_fold(out, test, trainee.snapshot(0))
+        self.finish_fold(out, test, trainee.snapshot(0), pre, split.val_idx)
         return out
 
     def test_scores(self, trainee: Any, k: int) -> list[dict[str, float]]:
@@ -181,15 +192,19 @@ class Experiment:
         return [dict(zip(self.setup.names, rows[i], strict=True)) for i in range(k)]
 
     def finish_fold(self, out: FoldOutcome, test: dict[str, float],
-                     state: dict[str, torch.Tensor]) -> None:
+                    state: dict[str, torch.Tensor], pre: Preprocessing, val_idx: np.ndarray) -> None:
         row = fold_row(out)
         if test:
             row["test"] = test
         self.rows.append(row)
         self.outcomes.append(out)
         i = out.info
-        if self.writer:
-            self.writer.save_weights(f"r{i.repeat}-f{i.fold}", state)
+        if self.card:
+            name = f"r{i.repeat}-f{i.fold}"
+            self.card.save(name, state, pre, {"repeat": i.repeat, "fold": i.fold,
+                                              "best_epoch": out.best_epoch,
+                                              "epochs_run": len(out.history)})
+            self.save_val_predictions(name, state, pre, val_idx)
         self.bus.emit(FoldEnded(i.repeat, i.fold, i.train_size, i.val_size, out.best_epoch,
                                 len(out.history), out.best, out.last, test))
 
@@ -207,7 +222,7 @@ class Experiment:
     def _final_fit(self, epochs: int) -> dict[str, Any]:
         plan = self.prep.plan
         parts = {"test": plan.test_idx} if len(plan.test_idx) else {}
-        tensors = self.tensors(plan.rest_idx, parts)
+        tensors, pre = self.tensors(plan.rest_idx, parts)
         seed = self.prep.preset.train.seed
         net = self.new_net(seed)
         trainee = SingleTrainee(net, make_optimizer(net.parameters(), self.prep.preset.train),
@@ -220,9 +235,34 @@ class Experiment:
                                   "train": out.history[-1][0] if out.history else {}}
         if parts and len(out.history) == epochs:
             result["test"] = self.test_scores(trainee, 1)[0]
-        if self.writer:
-            self.writer.save_weights("final", trainee.snapshot(0))
+        if self.card and len(out.history) == epochs:
+            self.card.save("final", trainee.snapshot(0), pre, {"epochs": epochs})
         return result
+
+    def save_val_predictions(self, name: str, state: dict[str, torch.Tensor], pre: Preprocessing,
+                             val_idx: np.ndarray) -> None:
+        """What this model says for its validation rows, computed exactly as `predict` does
+        later (CPU, saved weights), for the error views and to check round trips."""
+        d = self.prep.data
+        if d.task == "sequence" or self.run_dir is None:
+            return
+        net = build_model(self.prep.preset.model.layers, d.input_shape)
+        net.load_state_dict(state)
+        outputs = model_outputs(net, pre, d.x[val_idx])
+        folder = self.run_dir / "predictions"
+        folder.mkdir(exist_ok=True)
+        save_arrays(folder / f"val-{name}.npz", rows=d.source_rows[val_idx], y=d.y[val_idx],
+                    outputs=outputs)
+
+    def model_card(self) -> dict[str, Any]:
+        d, p = self.prep.data, self.prep.preset
+        return {"preset": p.name, "task": d.task, "classes": d.classes,
+                "input_shape": list(d.input_shape),
+                "x_dtype": "int64" if d.x.dtype == np.int64 else "float32",
+                "layout": p.data.layout, "source": p.data.source,
+                "schema": d.schema.to_dict() if d.schema else None,
+                "feature_names": d.feature_names, "loss": p.train.loss,
+                "primary_metric": self.prep.primary_metric}
 
     # -- the run ----------------------------------------------------------------------------
     def run(self) -> dict[str, Any]:
@@ -230,7 +270,8 @@ class Experiment:
         self.run_dir = new_run_dir(self.runs_dir, p.name)
         self.writer = RunWriter(self.run_dir)
         self.bus.subscribe(self.writer)
-        self.writer.write_preset(preset_to_toml(p))
+        self.writer.write_preset(preset_to_toml(portable(p, prep.data)))
+        self.card = ModelCardWriter(self.run_dir, self.model_card())
         if prep.device.type == "cpu":
             # Optimizer state of dead units decays into denormal floats, which x86 CPUs handle
             # 10-20x slower; flushing them to zero changes no result a user could see. The
@@ -271,7 +312,11 @@ class Experiment:
                        "device": str(prep.device), "parallel": groups_note,
                        "seconds": round(seconds, 3), **(summary or self._summarise())}
             summary["headline"] = headline(summary)
-            self.writer.write_summary(summary)
+            try:
+                self.writer.write_summary(summary)
+            except RunFolderError as err:  # disk full: readers see a dead writer and no summary
+                summary["status"], summary["message"] = "failed", str(err)
+                status, message = "failed", str(err)
             self.bus.emit(RunEnded(status, message, seconds, summary))
             self.writer.close()
             torch.set_flush_denormal(False)
@@ -297,6 +342,16 @@ class Experiment:
         if tests:
             out["test"] = {k: float(np.mean([t[k] for t in tests])) for k in tests[0]}
         return out
+
+
+def portable(preset: Preset, data: Dataset) -> Preset:
+    """The preset as the run folder keeps it: a data file by its absolute path, so the copy
+    re-runs from any directory."""
+    kind = preset.data.source.partition(":")[0]
+    if data.source_path is None or kind == "builtin":
+        return preset
+    source = f"{kind}:{data.source_path}"
+    return preset.model_copy(update={"data": preset.data.model_copy(update={"source": source})})
 
 
 def headline(summary: dict[str, Any]) -> str:

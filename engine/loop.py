@@ -201,7 +201,8 @@ def run_epochs(trainee: Trainee, folds: list[FoldInfo], setup: Setup,
         for i, info in enumerate(folds):
             if not active[i]:
                 continue
-            tr, va = dict(zip(names, rows[0][i], strict=True)), dict(zip(names, rows[1][i], strict=True))
+            tr = dict(zip(names, rows[0][i], strict=True))
+            va = dict(zip(names, rows[1][i], strict=True)) if has_val else {}
             if not _finite(tr) or (has_val and not _finite(va)):
                 raise TrainingFailure(
                     f"the loss became {tr['loss'] if not _finite(tr) else va['loss']} at epoch "

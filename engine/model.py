@@ -12,6 +12,7 @@ from torch import nn
 from dltui.engine.errors import InputError
 from dltui.engine.layers import LayerSpec, Shape, ShapeError
 from dltui.engine.losses import Head, apply_head
+from dltui.engine.resources import count_params
 
 
 @dataclass(frozen=True)
@@ -39,10 +40,6 @@ class Net(nn.Module):
         return apply_head(self.body(x), self.head)
 
 
-def _count(modules: list[nn.Module]) -> int:
-    return sum(p.numel() for m in modules for p in m.parameters())
-
-
 def layer_rows(layers: Sequence[LayerSpec], in_shape: Shape) -> list[LayerRow]:
     """One row per layer; never raises: a layer that does not fit carries the reason and the
     layers after it have no shape (the app shows this while the user edits)."""
@@ -54,7 +51,7 @@ def layer_rows(layers: Sequence[LayerSpec], in_shape: Shape) -> list[LayerRow]:
             continue
         try:
             out = layer.out_shape(shape)
-            rows.append(LayerRow(i, layer.describe(), out, _count(layer.build(shape))))
+            rows.append(LayerRow(i, layer.describe(), out, count_params(layer, shape)))
             shape = out
         except ShapeError as err:
             rows.append(LayerRow(i, layer.describe(), None, 0, f"input {shape}: {err}"))
@@ -78,7 +75,11 @@ def infer_shapes(layers: Sequence[LayerSpec], in_shape: Shape) -> list[Shape]:
     return shapes
 
 
-def build_model(layers: Sequence[LayerSpec], in_shape: Shape) -> Net:
+def build_model(layers: Sequence[LayerSpec], in_shape: Shape, device: str | None = None) -> Net:
+    """The model; `device="meta"` builds it without allocating (for counting and checks)."""
+    if device is not None:
+        with torch.device(device):
+            return build_model(layers, in_shape)
     infer_shapes(layers, in_shape)
     modules: list[nn.Module] = []
     shape = in_shape

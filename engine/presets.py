@@ -45,14 +45,29 @@ def load_preset(name_or_path: str | Path, overrides: list[str] | None = None) ->
     """Read, override and validate a preset. Returns it with the file it came from."""
     path = find_preset(name_or_path)
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8-sig")  # editors on Windows may add a BOM
     except (OSError, UnicodeDecodeError) as err:
         raise InputError(f"{path}: cannot read: {err}") from None
     raw = parse_toml(text, str(path))
     raw.setdefault("name", path.stem)
     for item in overrides or []:
         apply_override(raw, item)
-    return validate_preset(raw, str(path)), path
+    try:
+        return Preset.model_validate(raw), path
+    except ValidationError as err:
+        raise InputError(f"{_blame(err, overrides or [], str(path))}: {describe_error(err)}") from None
+
+
+def _blame(err: ValidationError, overrides: list[str], where: str) -> str:
+    """The --set item that caused the first error (its key path is the error's or above it),
+    else the preset file."""
+    errors = sorted(err.errors(), key=lambda e: e["type"] != "extra_forbidden")
+    bad = _key_path(tuple(errors[0]["loc"]))
+    for item in overrides:
+        key = item.partition("=")[0].strip()
+        if bad == key or bad.startswith((f"{key}.", f"{key}[")) or key.startswith((f"{bad}.", f"{bad}[")):
+            return f"--set {item}"
+    return where
 
 
 def preset_to_toml(preset: Preset) -> str:

@@ -6,7 +6,9 @@ Readers tolerate what a killed writer leaves: no summary yet, or a half-written 
 
 from __future__ import annotations
 
+import contextlib
 import json
+import math
 import os
 import re
 import time
@@ -14,9 +16,31 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import torch
+from dltui.engine.errors import InputError, TrainingFailure
+from dltui.engine.events import BatchProgress, Event, RunEnded, RunStarted, event_from_dict
 
-from dltui.engine.events import BatchProgress, Event, event_from_dict
+
+class RunFolderError(TrainingFailure):
+    """The run folder cannot be written (disk full, permissions): the run fails, cleanly."""
+
+    def __init__(self, path: Path, err: OSError) -> None:
+        super().__init__(f"cannot write {path}: {err.strerror or err}", "failed")
+
+
+def strict(value: Any) -> Any:
+    """NaN and infinities as null, so every line is JSON that any parser reads (not only
+    Python's, which accepts the non-standard NaN)."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: strict(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [strict(v) for v in value]
+    return value
+
+
+def dumps(value: Any, indent: int | None = None) -> str:
+    return json.dumps(strict(value), indent=indent, allow_nan=False)
 
 
 def safe_name(name: str) -> str:
@@ -26,24 +50,33 @@ def safe_name(name: str) -> str:
 
 
 def new_run_dir(runs_dir: Path, preset_name: str) -> Path:
-    runs_dir.mkdir(parents=True, exist_ok=True)
     stem = f"{time.strftime('%Y%m%d-%H%M%S')}-{safe_name(preset_name)}"
-    for n in range(1, 1000):
-        path = runs_dir / (stem if n == 1 else f"{stem}-{n}")
-        try:
-            path.mkdir()
-            return path
-        except FileExistsError:
-            continue
-    raise FileExistsError(f"{runs_dir}: too many runs named {stem}")
+    try:
+        runs_dir.mkdir(parents=True, exist_ok=True)
+        for n in range(1, 1000):
+            path = runs_dir / (stem if n == 1 else f"{stem}-{n}")
+            try:
+                path.mkdir()
+                return path
+            except FileExistsError:
+                continue
+    except OSError as err:  # a file in the way, no permission, a read-only or full disk
+        raise InputError(f"runs directory '{runs_dir}': cannot create a run folder there "
+                         f"({err.strerror or err}); pick another with --runs-dir") from None
+    raise InputError(f"runs directory '{runs_dir}': too many runs named {stem}")
 
 
 def write_atomic(path: Path, text: str) -> None:
     """Write to a temporary file and rename: a reader never sees half a file, even when the writer
     is killed. (No fsync: that guards against power loss, at milliseconds per write.)"""
     tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, path)
+    except OSError as err:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise RunFolderError(path, err) from None
 
 
 class RunWriter:
@@ -51,35 +84,39 @@ class RunWriter:
 
     def __init__(self, run_dir: Path) -> None:
         self.dir = run_dir
-        (run_dir / "weights").mkdir(exist_ok=True)
-        self._metrics = (run_dir / "metrics.jsonl").open("a", encoding="utf-8")
+        try:
+            (run_dir / "weights").mkdir(exist_ok=True)
+            self._metrics = (run_dir / "metrics.jsonl").open("ab")
+        except OSError as err:
+            raise RunFolderError(run_dir, err) from None
+        self.broken = False  # after a failed write, later events are not written (the run ends)
 
     def __call__(self, event: Event) -> None:
-        if isinstance(event, BatchProgress):
+        if isinstance(event, BatchProgress) or self.broken:
             return
-        # One write per line, then flush: a killed process leaves whole lines behind it.
-        self._metrics.write(json.dumps(event.to_dict()) + "\n")
-        self._metrics.flush()
+        # One write per line, then flush: a killed process leaves whole lines behind it. A write
+        # that fails (disk full) is cut back to the last whole line.
+        line = (dumps(event.to_dict()) + "\n").encode("utf-8")
+        good = self._metrics.tell()
+        try:
+            self._metrics.write(line)
+            self._metrics.flush()
+        except OSError as err:
+            self.broken = True
+            with contextlib.suppress(OSError):
+                self._metrics.truncate(good)
+            if not isinstance(event, RunEnded):  # the last event: nothing left to stop
+                raise RunFolderError(self.dir / "metrics.jsonl", err) from None
 
     def write_preset(self, text: str) -> None:
         write_atomic(self.dir / "preset.toml", text)
 
     def write_summary(self, summary: dict[str, Any]) -> None:
-        write_atomic(self.dir / "summary.json", json.dumps(summary, indent=2) + "\n")
-
-    def save_weights(self, name: str, state: dict[str, torch.Tensor]) -> None:
-        cpu = {k: v.detach().cpu() for k, v in state.items()}
-        tmp = self.dir / "weights" / f".{name}.pt.tmp"
-        torch.save(cpu, tmp)
-        os.replace(tmp, self.dir / "weights" / f"{name}.pt")
+        write_atomic(self.dir / "summary.json", dumps(summary, indent=2) + "\n")
 
     def close(self) -> None:
-        self._metrics.close()
-
-
-def load_weights(path: Path) -> dict[str, torch.Tensor]:
-    # weights_only: a run folder may come from someone else; never unpickle code from it.
-    return torch.load(path, map_location="cpu", weights_only=True)
+        with contextlib.suppress(OSError):  # a full disk can refuse the final flush too
+            self._metrics.close()
 
 
 def parse_lines(text: str) -> list[dict[str, Any]]:
@@ -89,9 +126,11 @@ def parse_lines(text: str) -> list[dict[str, Any]]:
         if not line.endswith("\n"):
             break
         try:
-            out.append(json.loads(line))
-        except json.JSONDecodeError:
+            item = json.loads(line)
+        except (json.JSONDecodeError, RecursionError):
             continue
+        if isinstance(item, dict):
+            out.append(item)
     return out
 
 
@@ -104,10 +143,17 @@ def read_events(run_dir: Path) -> list[Event]:
 
 
 def read_summary(run_dir: Path) -> dict[str, Any] | None:
+    """The summary, or None when there is none yet; a file that is not a JSON object is
+    `{"status": "unreadable"}` so lists show it instead of failing."""
     try:
-        return json.loads((run_dir / "summary.json").read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError):
+        data = json.loads((run_dir / "summary.json").read_text(encoding="utf-8"))
+    except FileNotFoundError:
         return None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError):
+        return {"status": "unreadable", "message": "summary.json is not valid JSON"}
+    if not isinstance(data, dict):
+        return {"status": "unreadable", "message": "summary.json is not a JSON object"}
+    return data
 
 
 class EventFollower:
@@ -177,11 +223,24 @@ def list_runs(runs_dir: Path) -> list[RunInfo]:
         if not (path / "metrics.jsonl").exists():
             continue
         summary = read_summary(path) or {}
-        status = summary.get("status") or "running/killed"
-        best = summary.get("headline", "")
-        runs.append(RunInfo(path, summary.get("preset", path.name), summary.get("scheme", "?"),
-                            status, best))
+        status = str(summary.get("status") or ("running" if _writing(path) else "failed"))
+        runs.append(RunInfo(path, str(summary.get("preset", path.name)),
+                            str(summary.get("scheme", "?")), status,
+                            str(summary.get("headline", ""))))
     return sorted(runs, key=lambda r: r.path.name, reverse=True)  # names start with the time
+
+
+def _writing(run_dir: Path) -> bool:
+    """A run without a summary is running while its writer lives; after that it failed (killed,
+    or its disk filled before the summary could be written)."""
+    try:
+        with (run_dir / "metrics.jsonl").open("rb") as fh:
+            first = parse_lines(fh.readline().decode("utf-8", errors="replace"))
+    except OSError:
+        return False
+    started = event_from_dict(first[0]) if first else None
+    pid = started.pid if isinstance(started, RunStarted) else 0
+    return writer_alive(run_dir, pid)
 
 
 def find_run(runs_dir: Path, ref: str) -> Path | None:

@@ -18,6 +18,9 @@ LossName = Literal[
 OptimizerName = Literal["rmsprop", "sgd", "adam", "adamw"]
 MetricName = Literal["accuracy", "mae", "mse", "ser", "sequence_accuracy"]
 Fraction = Annotated[float, Field(ge=0.0, lt=1.0)]
+# numpy and scikit-learn take seeds below 2**32; torch takes them too.
+Seed = Annotated[int, Field(ge=0, le=2**32 - 1)]
+DEVICE_PATTERN = r"^(auto|cpu|cuda(:\d+)?)$"
 
 
 class _Section(BaseModel):
@@ -38,7 +41,7 @@ class DataSpec(_Section):
     classes: Annotated[int, Field(ge=2, le=1000)] | None = None
     vocab_size: Annotated[int, Field(ge=4, le=1_000_000)] | None = None
     vectorize: Literal["none", "multi_hot"] = "none"  # token ids -> the book's multi-hot vectors
-    seed: int = 0
+    seed: Seed = 0
     # files
     target: str | None = None
     drop: list[str] = []
@@ -59,8 +62,8 @@ class TrainSpec(_Section):
     metrics: list[MetricName] = []
     epochs: Annotated[int, Field(ge=1, le=100_000)] = 20
     batch_size: Annotated[int, Field(ge=1, le=1_000_000)] = 32
-    seed: int = 0
-    device: Annotated[str, Field(pattern=r"^(auto|cpu|cuda(:\d+)?)$")] = "auto"
+    seed: Seed = 0
+    device: Annotated[str, Field(pattern=DEVICE_PATTERN)] = "auto"
     amp: bool = False
     patience: Annotated[int, Field(ge=1)] | None = None
     restore_best: bool = False

@@ -286,9 +286,9 @@ def train_group(exp: Experiment, group: list[Split]) -> None:
     prep = exp.prep
     d, dev = prep.data, prep.device
     # Each fold standardised with its own training statistics: K copies of the data.
-    xs = torch.stack([torch.from_numpy(np.ascontiguousarray(
-        fit_preprocessing(d.x, s.train_idx, prep.preset.data.normalize).apply(d.x)))
-        for s in group]).to(dev)
+    pres = [fit_preprocessing(d.x, s.train_idx, prep.preset.data.normalize) for s in group]
+    xs = torch.stack([torch.from_numpy(np.ascontiguousarray(pre.apply(d.x)))
+                      for pre in pres]).to(dev)
     y = torch.from_numpy(target_array(d.y, prep.loss.target, len(d.classes))).to(dev)
     seeds = [split_seed(prep.preset.train.seed, s) for s in group]
     nets = [exp.new_net(seed) for seed in seeds]
@@ -301,4 +301,4 @@ def train_group(exp: Experiment, group: list[Split]) -> None:
     outcomes = run_epochs(trainee, infos, exp.setup, exp.emit, exp.stop)
     tests = exp.test_scores(trainee, len(group)) if "test" in trainee.parts else [{}] * len(group)
     for i, out in enumerate(outcomes):
-        exp.finish_fold(out, tests[i], trainee.snapshot(i))
+        exp.finish_fold(out, tests[i], trainee.snapshot(i), pres[i], group[i].val_idx)

@@ -11,7 +11,7 @@ from typing import Annotated, Any
 
 import typer
 
-from dltui.tui import exit_codes
+from dltui.tui import exit_codes, model_commands
 
 app = typer.Typer(add_completion=False, rich_markup_mode=None,
                   help="Build, train and watch deep-learning models in the terminal.")
@@ -48,6 +48,7 @@ def run(preset: PresetArg, set_: SetOpt = None,
     from dltui.engine import EventBus, Experiment, StopToken, load_preset, prepare
     from dltui.tui.printer import JsonPrinter, PlainPrinter, RichPrinter
 
+    check_device(device)
     spec, path = load_preset(preset, set_)
     prep = prepare(spec, path.parent, device)
     stop = StopToken()
@@ -76,6 +77,16 @@ def run(preset: PresetArg, set_: SetOpt = None,
     if summary["status"] != "done":
         typer.echo(f"dltui: training {summary['status']}: {summary['message']}", err=True)
         raise typer.Exit(exit_codes.TRAINING_FAILED)
+
+
+def check_device(device: str | None) -> None:
+    import re
+
+    from dltui.engine.errors import InputError
+    from dltui.engine.spec import DEVICE_PATTERN
+
+    if device is not None and not re.match(DEVICE_PATTERN, device):
+        raise InputError(f"--device {device}: allowed: auto, cpu, cuda, cuda:N")
 
 
 @app.command()
@@ -185,13 +196,22 @@ def _open_app(preset: str | None, runs_dir: Path, watch_dir: Path | None = None)
     DltuiApp(preset=preset, runs_dir=runs_dir, watch_dir=watch_dir).run()
 
 
+app.command()(model_commands.predict)
+app.command()(model_commands.evaluate)
+app.command()(model_commands.export)
+app.command()(model_commands.report)
+
+
 def main() -> None:
-    from dltui.engine.errors import InputError
+    from dltui.engine.errors import InputError, TrainingFailure
 
     try:
         app(standalone_mode=True)
     except InputError as err:
         typer.echo(f"dltui: error: {err}", err=True)
         sys.exit(exit_codes.BAD_INPUT)
+    except TrainingFailure as err:  # e.g. the run folder could not be written at all
+        typer.echo(f"dltui: training failed: {err}", err=True)
+        sys.exit(exit_codes.TRAINING_FAILED)
     except KeyboardInterrupt:
         sys.exit(exit_codes.INTERRUPTED)

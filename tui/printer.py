@@ -3,7 +3,6 @@ piped or under CI, one JSON object per event with `--json`. All consume the engi
 
 from __future__ import annotations
 
-import json
 import sys
 import time
 from typing import Any, TextIO
@@ -24,6 +23,7 @@ from dltui.engine.events import (
     RunEnded,
     RunStarted,
 )
+from dltui.engine.runs import dumps
 from dltui.tui.report import fmt, render_summary
 
 
@@ -54,7 +54,7 @@ class JsonPrinter:
     def __call__(self, event: Event) -> None:
         if isinstance(event, BatchProgress):
             return
-        self.out.write(json.dumps(event.to_dict()) + "\n")
+        self.out.write(dumps(event.to_dict()) + "\n")  # strict JSON: NaN as null
         self.out.flush()
 
     def close(self) -> None:

@@ -1,0 +1,151 @@
+"""The commands that use what a run trained: predict, evaluate, export, report. Each reads the run
+folder through the engine (`load_run`, `error_report`) and prints; results on stdout, notes on
+stderr."""
+
+from __future__ import annotations
+
+import csv
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+RunArg = Annotated[str, typer.Argument(metavar="RUN", help="A run folder, its name, or `latest`.")]
+RunsDirOpt = Annotated[Path, typer.Option("--runs-dir", help="Where run folders are.")]
+ModelOpt = Annotated[str | None, typer.Option(
+    "--model", help="final, ensemble (mean of the fold models), or 'fold N'. Default: the final "
+                    "fit if the run has one, else the ensemble.")]
+
+
+def _run_dir(ref: str, runs_dir: Path) -> Path:
+    from dltui.engine.errors import InputError
+    from dltui.engine.runs import find_run
+
+    path = find_run(runs_dir, ref)
+    if path is None:
+        raise InputError(f"{ref}: no run folder (looked in {runs_dir})")
+    return path
+
+
+def _note(text: str) -> None:
+    typer.echo(f"dltui: {text}", err=True)
+
+
+def predict(run: RunArg, data: Annotated[Path, typer.Argument(
+                help="A CSV with the training columns (the target column may be absent) or an NPZ "
+                     "with an array 'x'.")],
+            out: Annotated[Path | None, typer.Option("--out", help="Write the CSV here instead "
+                                                                   "of stdout.")] = None,
+            model: ModelOpt = None, runs_dir: RunsDirOpt = Path("runs")) -> None:
+    """Predict with a trained run: one row per input row with the predicted class and a
+    probability per class, the value in target units, or the decoded symbol string."""
+    from dltui.engine.trained import load_run
+
+    trained = load_run(_run_dir(run, runs_dir))
+    preds = trained.predict(data, model)
+    for note in trained.last_notes:
+        _note(f"warning: {note}")
+    if preds.model == "ensemble":
+        _note(f"predictions are the mean of the {len(trained.resolve('ensemble'))} fold models' "
+              "outputs (an ensemble); --model picks one")
+    header, rows = preds.columns()
+    fh = out.open("w", newline="", encoding="utf-8") if out else sys.stdout
+    try:
+        writer = csv.writer(fh)
+        writer.writerow(header)
+        writer.writerows(rows)
+    finally:
+        if out:
+            fh.close()
+            _note(f"{len(rows)} prediction(s) written to {out}")
+
+
+def evaluate(run: RunArg, data: Annotated[Path, typer.Argument(
+                 help="Labelled data: a CSV with the target column, or an NPZ with x and y.")],
+             model: ModelOpt = None, json_: Annotated[bool, typer.Option("--json")] = False,
+             runs_dir: RunsDirOpt = Path("runs")) -> None:
+    """Score the run's model(s) on new labelled data: the book's test, once, at the end."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from dltui.engine.trained import load_run
+    from dltui.tui.report import fmt
+
+    trained = load_run(_run_dir(run, runs_dir))
+    result = trained.evaluate(data, model)
+    for note in result["notes"]:
+        _note(f"warning: {note}")
+    if json_:
+        from dltui.engine.runs import dumps
+
+        typer.echo(dumps(result))
+        return
+    keys = list(result["mean"])
+    table = Table(title=f"{data}: {result['samples']} samples", title_justify="left")
+    table.add_column("model")
+    for k in keys:
+        table.add_column(k, justify="right")
+    for row in result["models"]:
+        table.add_row(row["model"], *(fmt(row[k]) for k in keys))
+    if len(result["models"]) > 1:
+        table.add_row("mean", *(fmt(result["mean"][k]) for k in keys), end_section=False)
+        table.add_row("std", *(fmt(result["std"][k]) for k in keys))
+    if result.get("ensemble"):
+        table.add_row("ensemble", *(fmt(result["ensemble"].get(k)) for k in keys))
+    Console(width=max(80, Console().width)).print(table)
+
+
+def export(run: RunArg,
+           format_: Annotated[str, typer.Option("--format", help="pt2 (torch.export, default), "
+                                                "torchscript, onnx, or tensorboard (the curves).")]
+           = "pt2",
+           out: Annotated[Path | None, typer.Option("--out", help="The file (or, for tensorboard, "
+                                                                  "the folder) to write.")] = None,
+           model: ModelOpt = None, runs_dir: RunsDirOpt = Path("runs")) -> None:
+    """Write a self-contained model file that runs without dltui (normalisation inside), or the
+    run's curves as TensorBoard event files."""
+    from dltui.engine.errors import InputError
+    from dltui.engine.export import FORMATS, export_tensorboard
+
+    run_dir = _run_dir(run, runs_dir)
+    if format_ not in FORMATS:
+        raise InputError(f"--format {format_}: allowed: {', '.join(FORMATS)}")
+    suffix = {"pt2": ".pt2", "torchscript": ".torchscript.pt", "onnx": ".onnx"}
+    if format_ == "tensorboard":
+        target = export_tensorboard(run_dir, out or run_dir / "tensorboard")
+        typer.echo(str(target))
+        _note(f"see it with: tensorboard --logdir {target}")
+        return
+    from dltui.engine.export import export as write
+    from dltui.engine.trained import load_run
+
+    trained = load_run(run_dir)
+    names = trained.resolve(model)
+    if len(names) > 1:
+        raise InputError(f"--model {model or 'ensemble'}: export writes one model; pick "
+                         "--model final or --model 'fold N'")
+    target = out or run_dir / f"model-{names[0]}{suffix[format_]}"
+    write(trained, format_, target, names[0])
+    typer.echo(str(target))
+    _note(f"input: float32 features {tuple(trained.input_shape)} per sample (missing-value fill "
+          "and normalisation are inside); output: "
+          f"{'probabilities' if trained.task in ('binary', 'multiclass') else 'values'}")
+
+
+def report(run: RunArg, json_: Annotated[bool, typer.Option("--json")] = False,
+           worst: Annotated[int, typer.Option(help="How many of the worst samples to list.")] = 10,
+           runs_dir: RunsDirOpt = Path("runs")) -> None:
+    """Look at the errors on validation data: confusion matrix, per-class precision/recall and
+    the most confidently wrong samples; for regression the largest errors and a scatter."""
+    from rich.console import Console
+
+    from dltui.engine.error_report import error_report
+    from dltui.tui.error_tables import render_report
+
+    result = error_report(_run_dir(run, runs_dir), worst)
+    if json_:
+        typer.echo(json.dumps(result))
+        return
+    Console(width=max(80, Console().width)).print(render_report(result))
