@@ -4,7 +4,9 @@ Imports no UI library, so it can be used from a notebook:
 
     from dltui.engine import load_preset, prepare, Experiment
     preset, path = load_preset("binary-imdb")
-    summary = Experiment(prepare(preset, path.parent)).run()
+    experiment = Experiment(prepare(preset, path.parent))
+    summary = experiment.run()
+    model = load_run(experiment.run_dir)  # model.predict("new.csv"), model.evaluate("labelled.csv")
 
 Names are resolved lazily so that importing a light submodule (errors, events) does not pay for
 torch and scikit-learn; that keeps `dltui --help` fast.
@@ -21,6 +23,7 @@ _EXPORTS = {
     "Experiment": "experiment", "Prepared": "experiment", "prepare": "experiment",
     "find_preset": "presets", "load_preset": "presets", "shipped_presets": "presets",
     "Preset": "spec",
+    "load_run": "trained", "TrainedModel": "trained",
 }
 __all__ = sorted(_EXPORTS)
 

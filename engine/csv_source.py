@@ -205,12 +205,12 @@ def _number_cells(table: Table, name: str, p: _Parsed, role: str) -> np.ndarray:
 
 
 def _missing_error(table: Table, counts: dict[str, tuple[int, int]]) -> InputError:
-    name, (n, first) = next(iter(counts.items()))
-    cell = table.strings(name)[first]
-    more = f" and {len(counts) - 1} more column(s)" if len(counts) > 1 else ""
-    return InputError(f"{table.path}: column '{name}' has {n} missing value(s) (first at line "
-                      f"{table.line_of(first)}: {cell!r}){more}; set data.missing to 'drop', 'zero' "
-                      "or 'mean' (mean is fitted on training rows only)")
+    listed = ", ".join(f"{name} ({n})" for name, (n, _) in counts.items())
+    name, (_, first) = min(counts.items(), key=lambda kv: kv[1][1])
+    return InputError(f"{table.path}: missing values in column(s) {listed}, the first at line "
+                      f"{table.line_of(first)} in '{name}' ({table.strings(name)[first]!r}); set "
+                      "data.missing to 'drop', 'zero' or 'mean' (mean is fitted on training rows "
+                      "only)")
 
 
 def fit_schema(table: Table, target: str | None, drop: list[str], missing: str) -> TableSchema:

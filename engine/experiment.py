@@ -134,7 +134,7 @@ class Experiment:
         p = prep.preset
         self.setup = Setup(prep.loss, list(p.train.metrics), p.train.epochs, p.train.batch_size,
                            p.train.patience, p.train.restore_best, p.train.amp,
-                           p.train.learning_rate, prep.device)
+                           p.train.learning_rate, prep.device, chance_loss(prep))
         self._hinted: set[str] = set()
         self.card: ModelCardWriter | None = None
         self.run_dir: Path | None = None
@@ -342,6 +342,14 @@ class Experiment:
         if tests:
             out["test"] = {k: float(np.mean([t[k] for t in tests])) for k in tests[0]}
         return out
+
+
+def chance_loss(prep: Prepared) -> float | None:
+    """The crossentropy of a model that guesses uniformly; a loss far above it is blow-up."""
+    if prep.loss.name in ("binary_crossentropy", "categorical_crossentropy",
+                          "sparse_categorical_crossentropy"):
+        return math.log(max(len(prep.data.classes), 2))
+    return None
 
 
 def portable(preset: Preset, data: Dataset) -> Preset:

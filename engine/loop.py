@@ -38,6 +38,7 @@ class Setup:
     amp: bool
     learning_rate: float
     device: torch.device
+    chance_loss: float | None = None  # crossentropy of guessing uniformly: ln(classes)
 
     @property
     def names(self) -> list[str]:
@@ -178,7 +179,7 @@ def run_epochs(trainee: Trainee, folds: list[FoldInfo], setup: Setup,
     active = [True] * len(folds)
     best_loss = [math.inf] * len(folds)
     best_state: list[dict[str, torch.Tensor] | None] = [None] * len(folds)
-    warned_overfit = False
+    warned_overfit = warned_unstable = False
     names = setup.names
     first = folds[0]
     for epoch in range(1, epochs + 1):
@@ -217,7 +218,20 @@ def run_epochs(trainee: Trainee, folds: list[FoldInfo], setup: Setup,
                 best_loss[i], out.best_epoch = score, epoch
                 if setup.restore_best:
                     best_state[i] = trainee.snapshot(i)
-            if has_val and not warned_overfit and epoch - out.best_epoch >= 3 \
+            lowest_train = min(h[0]["loss"] for h in out.history)
+            exploded = setup.chance_loss is not None and \
+                max(tr["loss"], va.get("loss", 0.0)) > 10 * setup.chance_loss
+            rose = epoch >= 2 and tr["loss"] > 2 * lowest_train + 1e-12
+            if not warned_unstable and (exploded or rose):
+                # Training loss climbing back up is the optimizer overshooting, not overfitting.
+                warned_unstable = True
+                emit(Notice("warning", "instability",
+                            f"loss {max(tr['loss'], va.get('loss', 0.0)):.4g} at epoch {epoch} "
+                            f"({'far above guessing' if exploded else 'rising again'}): training is "
+                            "unstable, not overfitting; train.learning_rate "
+                            f"{setup.learning_rate:g} is too high, try {setup.learning_rate / 10:g}"))
+            if has_val and not warned_overfit and not warned_unstable \
+                    and epoch - out.best_epoch >= 3 and tr["loss"] <= lowest_train * 1.001 \
                     and tr["loss"] < out.history[out.best_epoch - 1][0]["loss"]:
                 warned_overfit = True
                 emit(Notice("hint", "overfitting",

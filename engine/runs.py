@@ -7,6 +7,7 @@ Readers tolerate what a killed writer leaves: no summary yet, or a half-written 
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import math
 import os
@@ -86,7 +87,8 @@ class RunWriter:
         self.dir = run_dir
         try:
             (run_dir / "weights").mkdir(exist_ok=True)
-            self._metrics = (run_dir / "metrics.jsonl").open("ab")
+            # Unbuffered: each line is one os.write, so a failed write can be cut back exactly.
+            self._fd = os.open(run_dir / "metrics.jsonl", os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         except OSError as err:
             raise RunFolderError(run_dir, err) from None
         self.broken = False  # after a failed write, later events are not written (the run ends)
@@ -97,14 +99,15 @@ class RunWriter:
         # One write per line, then flush: a killed process leaves whole lines behind it. A write
         # that fails (disk full) is cut back to the last whole line.
         line = (dumps(event.to_dict()) + "\n").encode("utf-8")
-        good = self._metrics.tell()
+        good = os.fstat(self._fd).st_size
         try:
-            self._metrics.write(line)
-            self._metrics.flush()
+            written = os.write(self._fd, line)
+            if written < len(line):  # a full disk may take part of a line before refusing
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
         except OSError as err:
             self.broken = True
             with contextlib.suppress(OSError):
-                self._metrics.truncate(good)
+                os.ftruncate(self._fd, good)
             if not isinstance(event, RunEnded):  # the last event: nothing left to stop
                 raise RunFolderError(self.dir / "metrics.jsonl", err) from None
 
@@ -115,8 +118,8 @@ class RunWriter:
         write_atomic(self.dir / "summary.json", dumps(summary, indent=2) + "\n")
 
     def close(self) -> None:
-        with contextlib.suppress(OSError):  # a full disk can refuse the final flush too
-            self._metrics.close()
+        with contextlib.suppress(OSError):
+            os.close(self._fd)
 
 
 def parse_lines(text: str) -> list[dict[str, Any]]:

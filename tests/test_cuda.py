@@ -46,7 +46,7 @@ def test_no_host_sync_inside_a_cuda_epoch(tmp_path):
                                                                "batch_size": 8})))
     exp = Experiment(prep, tmp_path)
     split = prep.plan.splits[0]
-    tensors = exp.tensors(split.train_idx, {"val": split.val_idx})
+    tensors, _ = exp.tensors(split.train_idx, {"val": split.val_idx})
     net = exp.new_net(0)
     trainee = SingleTrainee(net, make_optimizer(net.parameters(), prep.preset.train),
                             exp.setup, tensors, 0)

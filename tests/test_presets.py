@@ -14,7 +14,7 @@ def error_of(write_preset, data, *overrides: str) -> str:
     with pytest.raises(InputError) as err:
         load_preset(path, list(overrides))
     msg = str(err.value)
-    assert "\n" not in msg and msg.startswith(str(path))
+    assert "\n" not in msg and msg.startswith((str(path), "--set "))
     return msg
 
 

@@ -11,7 +11,8 @@ import torch
 from conftest import BINARY, REGRESSION, preset
 from dltui.engine import EventBus, Experiment, StopToken, load_preset, prepare
 from dltui.engine.events import EpochEnded, FoldEnded, Notice
-from dltui.engine.runs import load_weights, read_events, read_summary
+from dltui.engine.model_files import load_weights
+from dltui.engine.runs import read_events, read_summary
 from dltui.engine.spec import Preset
 
 
@@ -46,7 +47,7 @@ def test_run_folder_holds_preset_metrics_summary_and_weights(tmp_path):
     assert set(saved["val"]) == {"loss", "accuracy"}
     kinds = [e.kind for e in read_events(run_dir)]
     assert kinds[0] == "run_started" and kinds[-1] == "run_ended" and kinds.count("epoch") == 3
-    state = load_weights(run_dir / "weights" / "r0-f0.pt")
+    state = load_weights(run_dir / "weights" / "r0-f0.safetensors")
     assert state["body.0.weight"].shape == (16, 30)
 
 
@@ -103,7 +104,7 @@ def test_kfold_summary_has_table_curve_and_final_fit(tmp_path):
     assert len(curve["values"]) == 3 and 1 <= curve["best_epoch"] <= 3
     fit = summary["final_fit"]
     assert fit["epochs"] == curve["best_epoch"] and "mae" in fit["test"]
-    assert (run_dir / "weights" / "final.pt").exists()
+    assert (run_dir / "weights" / "final.safetensors").exists()
 
 
 def test_statistics_are_fitted_per_fold(tmp_path, monkeypatch):
@@ -167,7 +168,7 @@ def test_epoch_loop_never_syncs_with_the_host_per_batch(tmp_path, monkeypatch):
         monkeypatch.setattr(torch.Tensor, name, counted)
     prep = prepare(Preset.model_validate(preset(BINARY, train={"batch_size": 8})))
     exp = Experiment(prep, tmp_path)
-    tensors = exp.tensors(prep.plan.splits[0].train_idx, {"val": prep.plan.splits[0].val_idx})
+    tensors, _ = exp.tensors(prep.plan.splits[0].train_idx, {"val": prep.plan.splits[0].val_idx})
     net = exp.new_net(0)
     from dltui.engine.optimizers import make_optimizer
 

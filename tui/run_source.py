@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Protocol
 
 from dltui.engine.events import Event, EventBus, Notice, RunEnded, RunStarted, StopToken
-from dltui.engine.runs import EventFollower, writer_alive
+from dltui.engine.runs import EventFollower, read_summary, writer_alive
 
 
 class RunSource(Protocol):
@@ -76,16 +76,32 @@ class FolderRun:
         self._over = False
 
     def poll(self) -> list[Event]:
+        if self._over:
+            return []
         events = self._follower.poll()
         for event in events:
             if isinstance(event, RunStarted):
                 self._pid = event.pid
-            self._over = self._over or isinstance(event, RunEnded)
-        if not self._over and self.run_dir and not writer_alive(self.run_dir, self._pid):
+            if isinstance(event, RunEnded):
+                self._over = True
+                return events[:events.index(event) + 1]
+        if self.run_dir is None:
+            return events
+        summary = read_summary(self.run_dir)
+        if summary is not None and not events:
+            # A summary but no run_ended line: its last line was lost, or the files were
+            # damaged. The summary says how the run ended (or that it is unreadable).
+            self._over = True
+            status = str(summary.get("status", "unreadable"))
+            readable = status != "unreadable"
+            events.append(RunEnded(status, str(summary.get("message", "")), 0.0,
+                                   summary if readable else {}))
+        elif summary is None and not writer_alive(self.run_dir, self._pid):
             events += self._follower.poll()  # lines written just before it died
             self._over = True
-            events.append(RunEnded("killed", "the run ended without a summary (the process "
-                                   "was killed); its epochs so far are shown", 0.0, {}))
+            events.append(RunEnded("failed", "the run ended without a summary (its process was "
+                                   "killed, or its disk filled); its epochs so far are shown",
+                                   0.0, {}))
         return events
 
     def stop(self) -> None:

@@ -1,0 +1,190 @@
+"""The data rules: no input trains silently wrong. Each class of bad input has a file that triggers
+it and one close to it that must still load."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from conftest import BINARY, REGRESSION, preset
+from dltui.engine.data import load_data
+from dltui.engine.errors import InputError
+from dltui.engine.experiment import prepare
+from dltui.engine.presets import validate_preset
+from dltui.engine.spec import DataSpec
+
+
+def csv(tmp_path: Path, text: str, name: str = "d.csv") -> str:
+    path = tmp_path / name
+    path.write_text(text)
+    return f"csv:{path}"
+
+
+def rows(n: int, make) -> str:
+    return "".join(make(i) for i in range(n))
+
+
+def test_repeated_header_names_are_refused_not_dropped(tmp_path):
+    src = csv(tmp_path, "a,a,y\n1,2,0\n3,4,1\n")
+    with pytest.raises(InputError, match=r"repeats column name\(s\) 'a'"):
+        load_data(DataSpec(source=src))
+    ok = csv(tmp_path, "a,b,y\n1,2,0\n3,4,1\n", "ok.csv")
+    assert load_data(DataSpec(source=ok)).input_shape == (2,)
+
+
+@pytest.mark.parametrize("cell", ["nan", "-nan", "+NaN", "NAN", "NaN"])
+def test_nan_spellings_are_missing_values(tmp_path, cell):
+    src = csv(tmp_path, f"a,b,y\n1,2,0\n{cell},4,1\n5,6,0\n7,8,1\n")
+    with pytest.raises(InputError, match=r"missing values in column\(s\) a \(1\), the first at line 3"):
+        load_data(DataSpec(source=src))
+    filled = load_data(DataSpec(source=src, missing="mean"))
+    assert np.isnan(filled.x[1, 0]) and len(filled) == 4  # filled per split, from training rows
+    assert len(load_data(DataSpec(source=src, missing="drop"))) == 3
+
+
+@pytest.mark.parametrize("cell", ["inf", "-inf", "Infinity", "-Infinity", "1e39", "-3.5e38"])
+@pytest.mark.parametrize("missing", ["error", "mean", "zero", "drop"])
+def test_infinities_and_float32_overflow_are_always_errors(tmp_path, cell, missing):
+    src = csv(tmp_path, f"a,b,y\n1,2,0\n3,{cell},1\n5,6,0\n")
+    with pytest.raises(InputError, match=rf"column 'b', line 3: value '{cell}'"):
+        load_data(DataSpec(source=src, missing=missing))
+
+
+def test_non_finite_target_is_an_error_naming_the_target(tmp_path):
+    src = csv(tmp_path, "a,y\n1,0.5\n2,inf\n3,1.5\n")
+    with pytest.raises(InputError, match=r"target column 'y', line 3: value 'inf' is infinite"):
+        load_data(DataSpec(source=src))
+
+
+def test_a_junk_cell_in_a_numeric_target_is_named_not_made_a_class(tmp_path):
+    body = rows(80, lambda i: f"{i},{i * 1.5}\n") + "80,oops\n"
+    src = csv(tmp_path, "a,y\n" + body)
+    with pytest.raises(InputError, match=r"target column 'y' is numeric but line 82 has 'oops'"):
+        load_data(DataSpec(source=src))
+
+
+def test_line_numbers_count_blank_lines_and_quoted_newlines(tmp_path):
+    src = csv(tmp_path, 'a,note,y\n1,"two\nlines",0\n\n2,x,1\noops,y,0\n4,z,1\n5,w,0\n')
+    with pytest.raises(InputError, match="line 6 has 'oops'"):
+        load_data(DataSpec(source=src, drop=["note"]))
+
+
+def test_ragged_rows_name_their_line(tmp_path):
+    src = csv(tmp_path, "a,b,y\n1,2,0\n3,4\n5,6,0\n")
+    with pytest.raises(InputError, match="line 3 has 2 fields, the header has 3"):
+        load_data(DataSpec(source=src))
+
+
+@pytest.mark.parametrize("missing", ["drop", "zero", "mean"])
+def test_missing_targets_follow_one_rule_in_every_fill_mode(tmp_path, missing):
+    src = csv(tmp_path, "a,y\n1,0\n2,\n3,1\n4,0\n5,1\n")
+    d = load_data(DataSpec(source=src, missing=missing))
+    assert len(d) == 4
+    assert any("without a target value removed" in n for n in d.notes)
+
+
+def test_missing_targets_are_an_error_by_default(tmp_path):
+    src = csv(tmp_path, "a,y\n1,0\n2,\n3,1\n")
+    with pytest.raises(InputError, match="target column 'y' has 1 missing value.*never filled"):
+        load_data(DataSpec(source=src))
+
+
+def test_class_names_that_look_like_missing_markers_stay_classes(tmp_path):
+    src = csv(tmp_path, "a,grade\n1,A\n2,NA\n3,None\n4,A\n5,NA\n")
+    d = load_data(DataSpec(source=src))
+    assert d.classes == ["A", "NA", "None"] and len(d) == 5
+    assert any("taken as class name" in n and "'NA'" in n for n in d.notes)
+
+
+def test_id_like_text_column_is_refused_with_its_count(tmp_path):
+    body = rows(1200, lambda i: f"user{i},{i % 7},{i % 2}\n")
+    src = csv(tmp_path, "uid,a,y\n" + body)
+    with pytest.raises(InputError, match="text column 'uid' has 1,200 distinct values.*data.drop"):
+        load_data(DataSpec(source=src))
+    assert load_data(DataSpec(source=src, drop=["uid"])).input_shape == (1,)
+
+
+def npz(tmp_path: Path, **arrays) -> str:
+    path = tmp_path / "d.npz"
+    np.savez(path, **arrays)
+    return f"npz:{path}"
+
+
+@pytest.mark.parametrize(("x", "why"), [
+    (np.array([["a", "b"], ["c", "d"]]), r"array 'x' has dtype <U1 \(text\)"),
+    (np.ones((2, 2), dtype=complex), r"array 'x' has dtype complex128 \(complex\)"),
+    (np.array(["2020-01-01", "2020-01-02"], dtype="datetime64[D]").reshape(2, 1),
+     r"dtype datetime64\[D\] \(datetime\)"),
+    (np.zeros((2, 0), np.float32), r"shape \(2, 0\): a sample with no features"),
+])
+def test_npz_arrays_that_are_not_plain_numbers_are_named(tmp_path, x, why):
+    with pytest.raises(InputError, match=why):
+        load_data(DataSpec(source=npz(tmp_path, x=x, y=np.array([0, 1]))))
+
+
+def test_npz_zero_d_and_non_finite_arrays_are_named(tmp_path):
+    with pytest.raises(InputError, match=r"array 'y' is a single value \(0-d\)"):
+        load_data(DataSpec(source=npz(tmp_path, x=np.ones((2, 2)), y=np.array(1))))
+    x = np.ones((4, 2), np.float32)
+    x[1, 0], x[2, 1] = np.nan, np.inf
+    with pytest.raises(InputError, match=r"array 'x' has 2 non-finite value\(s\) \(1 NaN, 1 infinite\)"):
+        load_data(DataSpec(source=npz(tmp_path, x=x, y=np.array([0, 1, 0, 1]))))
+
+
+def test_integer_features_feed_dense_layers_as_floats(tmp_path):
+    x = np.random.default_rng(0).integers(0, 255, (40, 6))
+    y = np.arange(40) % 2
+    spec = preset(BINARY, data={"source": npz(tmp_path, x=x, y=y)})
+    prep = prepare(validate_preset(spec, "t"))
+    assert prep.data.x.dtype == np.float32
+
+
+def test_token_ids_beyond_the_embedding_are_found_before_training(tmp_path):
+    x = np.random.default_rng(0).integers(0, 60, (40, 5))
+    layers = [{"type": "Embedding", "input_dim": 50, "output_dim": 4},
+              {"type": "Flatten"}, {"type": "Dense", "units": 1, "activation": "sigmoid"}]
+    spec = preset(BINARY, data={"source": npz(tmp_path, x=x, y=np.arange(40) % 2)},
+                  model={"layers": layers})
+    with pytest.raises(InputError, match=r"model.layers\[0\].input_dim: the data's largest token id is 5\d"):
+        prepare(validate_preset(spec, "t"))
+    x[0, 0] = -1
+    spec = preset(spec, data={"source": npz(tmp_path, x=x, y=np.arange(40) % 2)})
+    with pytest.raises(InputError, match="negative token id -1"):
+        prepare(validate_preset(spec, "t"))
+
+
+@pytest.mark.parametrize("activation", ["sigmoid", "tanh"])
+def test_bounded_activation_on_a_regression_output_is_a_warning(activation):
+    layers = [{"type": "Dense", "units": 8, "activation": "relu"},
+              {"type": "Dense", "units": 1, "activation": activation}]
+    prep = prepare(validate_preset(preset(REGRESSION, model={"layers": layers}), "t"))
+    found = [n for n in prep.notices if n.code == "bounded-output"]
+    assert found and activation in found[0].message and "target runs from 25" in found[0].message
+    plain = prepare(validate_preset(REGRESSION, "t"))
+    assert not [n for n in plain.notices if n.code == "bounded-output"]
+
+
+def test_a_huge_layer_is_refused_before_anything_is_allocated():
+    import resource
+
+    layers = [{"type": "Dense", "units": 100_000_000, "activation": "relu"},
+              {"type": "Dense", "units": 1, "activation": "sigmoid"}]
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    with pytest.raises(InputError, match=r"model: 3,200,000,001 parameters .* need about .* GiB"):
+        prepare(validate_preset(preset(BINARY, model={"layers": layers}), "t"))
+    grown_mib = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
+    assert grown_mib < 200  # the 12.8 GB of weights were never made
+
+
+def test_layer_rows_count_a_huge_layer_without_allocating():
+    import resource
+
+    from dltui.engine.layers import Dense
+    from dltui.engine.model import layer_rows
+
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    rows_ = layer_rows([Dense(units=100_000_000)], (30,))
+    assert rows_[0].params == 3_100_000_000
+    assert (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024 < 200
