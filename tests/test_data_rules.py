@@ -87,7 +87,7 @@ def test_missing_targets_follow_one_rule_in_every_fill_mode(tmp_path, missing):
 
 def test_missing_targets_are_an_error_by_default(tmp_path):
     src = csv(tmp_path, "a,y\n1,0\n2,\n3,1\n")
-    with pytest.raises(InputError, match="target column 'y' has 1 missing value.*never filled"):
+    with pytest.raises(InputError, match=r"target column 'y' has 1 missing value.*never filled"):
         load_data(DataSpec(source=src))
 
 
@@ -101,7 +101,7 @@ def test_class_names_that_look_like_missing_markers_stay_classes(tmp_path):
 def test_id_like_text_column_is_refused_with_its_count(tmp_path):
     body = rows(1200, lambda i: f"user{i},{i % 7},{i % 2}\n")
     src = csv(tmp_path, "uid,a,y\n" + body)
-    with pytest.raises(InputError, match="text column 'uid' has 1,200 distinct values.*data.drop"):
+    with pytest.raises(InputError, match=r"text column 'uid' has 1,200 distinct values.*data.drop"):
         load_data(DataSpec(source=src))
     assert load_data(DataSpec(source=src, drop=["uid"])).input_shape == (1,)
 

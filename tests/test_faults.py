@@ -133,7 +133,8 @@ def test_the_run_folder_preset_reruns_from_any_directory(tmp_path, write_preset)
 @pytest.mark.parametrize(("args", "expected"), [
     (["--device", "gpu"], "--device gpu: allowed: auto, cpu, cuda, cuda:N"),
     (["--set", "train.epoch=5"], "--set train.epoch=5: train.epoch: unknown key; did you mean 'epochs'?"),
-    (["--set", "train.seed=-3"], "--set train.seed=-3: train.seed: Input should be greater than or equal to 0"),
+    (["--set", "train.seed=-3"],
+     "--set train.seed=-3: train.seed: Input should be greater than or equal to 0"),
     (["--set", "train.seed=99999999999"], "train.seed: Input should be less than or equal to 4294967295"),
 ])
 def test_cli_edges_are_one_line_naming_the_option(write_preset, args, expected):
