@@ -20,7 +20,7 @@ from typing import Any
 _EXPORTS = {
     "InputError": "errors", "TrainingFailure": "errors",
     "EventBus": "events", "StopToken": "events",
-    "Experiment": "experiment", "Prepared": "experiment", "prepare": "experiment",
+    "Experiment": "experiment", "Prepared": "preflight", "prepare": "preflight",
     "find_preset": "presets", "load_preset": "presets", "shipped_presets": "presets",
     "Preset": "spec",
     "load_run": "trained", "TrainedModel": "trained",

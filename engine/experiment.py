@@ -8,18 +8,17 @@ from __future__ import annotations
 
 import math
 import os
+import shutil
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from dltui.engine import checks
-from dltui.engine.data import Dataset, load_data
-from dltui.engine.device import resolve_device
-from dltui.engine.errors import InputError, TrainingFailure
+from dltui.engine.checkpoints import Checkpointer
+from dltui.engine.data import Dataset
+from dltui.engine.errors import TrainingFailure
 from dltui.engine.events import (
     Event,
     EventBus,
@@ -30,96 +29,20 @@ from dltui.engine.events import (
     RunStarted,
     StopToken,
 )
-from dltui.engine.layers import Shape
 from dltui.engine.loop import FoldInfo, FoldOutcome, Setup, SingleTrainee, run_epochs
-from dltui.engine.losses import LOSSES, Loss, check_pairing
-from dltui.engine.metrics import SEQUENCE_METRICS
-from dltui.engine.model import Net, build_model, infer_shapes
+from dltui.engine.model import Net, build_model
 from dltui.engine.model_files import ModelCardWriter, save_arrays
 from dltui.engine.optimizers import make_optimizer
+from dltui.engine.preflight import Prepared, chance_loss
 from dltui.engine.preprocess import Preprocessing, fit_preprocessing, target_array
 from dltui.engine.presets import preset_to_toml
-from dltui.engine.resources import check_fits
 from dltui.engine.results import averaged_curve, fold_row, holdout_spread, kfold_table
+from dltui.engine.resume import CHECKPOINTS, ResumeState, group_tag, resume_state
 from dltui.engine.runs import RunFolderError, RunWriter, new_run_dir
 from dltui.engine.spec import Preset
-from dltui.engine.splits import Split, SplitPlan, plan_splits, split_seed
+from dltui.engine.splits import Split, split_seed
 from dltui.engine.stacked import plan_groups, train_group
 from dltui.engine.trained import model_outputs
-
-
-@dataclass
-class Prepared:
-    preset: Preset
-    data: Dataset
-    device: torch.device
-    loss: Loss
-    n_outputs: int
-    shapes: list[Shape]
-    plan: SplitPlan
-    params: int
-    notices: list[Notice] = field(default_factory=list)
-
-    @property
-    def primary_metric(self) -> str:
-        return self.preset.train.metrics[0] if self.preset.train.metrics else "loss"
-
-
-def n_outputs_for(data: Dataset, loss: Loss) -> int:
-    if data.task == "regression":
-        return 1 if data.y.ndim == 1 else int(data.y.shape[1])
-    return 1 if loss.target == "column" else len(data.classes)  # sequence: symbols + blank
-
-
-def prepare(preset: Preset, base_dir: Path | None = None, device: str | None = None) -> Prepared:
-    """Everything that bad input can break, checked before any training or writing."""
-    data = load_data(preset.data, base_dir)
-    dev = resolve_device(device or preset.train.device)
-    layers = preset.model.layers
-    shapes = infer_shapes(layers, data.input_shape)
-    is_tokens = layers[0].type == "Embedding"  # type: ignore[attr-defined]
-    if is_tokens:
-        checks.token_ids(data.x, layers[0])
-    elif not np.issubdtype(data.x.dtype, np.floating):
-        data.x = data.x.astype(np.float32)  # integer counts/pixels feed Dense/Conv as numbers
-    t = preset.train
-    params = check_fits(layers, data.input_shape, t.batch_size, t.optimizer,
-                        data.x.size * 4 + data.y.size * 8, dev)
-    net = build_model(layers, data.input_shape, device="meta")  # the head, without allocating
-    loss = LOSSES[preset.train.loss]
-    n_out = n_outputs_for(data, loss)
-    problem = check_pairing(loss, data.task, shapes[-1], net.head, n_out)
-    if problem:
-        raise InputError(f"train.loss: {problem}")
-    if "accuracy" in preset.train.metrics and data.task in ("regression", "sequence"):
-        raise InputError("train.metrics: accuracy needs a classification target; use mae for "
-                         "regression, ser or sequence_accuracy for ctc")
-    wrong = [m for m in preset.train.metrics if (m in SEQUENCE_METRICS) != (loss.name == "ctc")]
-    if wrong:
-        raise InputError(f"train.metrics: {wrong[0]} does not go with {loss.name}; ctc takes "
-                         "ser and sequence_accuracy, other losses accuracy, mae, mse")
-    notices = [Notice("warning", "data", note) for note in data.notes]
-    notices += checks.bounded_output(layers, data)
-    v = preset.validation
-    plan = plan_splits(data.y, data.task, v, data.time_ordered, preset.train.seed)
-    plan, found = checks.redundancy(data.x, plan, v.dedupe)
-    notices += found
-    notices += [Notice("warning", "splits", w) for w in plan.warnings]
-    notices += checks.representativeness(data.y, data.task, plan)
-    smallest = min(len(s.train_idx) for s in plan.splits)
-    notices += checks.small_data(smallest, v.scheme, v.shuffles)
-    if preset.train.batch_size > smallest:
-        notices.append(Notice("warning", "batch-size",
-                              f"train.batch_size {preset.train.batch_size} is larger than the "
-                              f"training part ({smallest} samples): each epoch is one batch"))
-    if data.time_ordered:
-        notices.append(Notice("hint", "time-order",
-                              "time-ordered data: never shuffled; validation always comes after "
-                              "training in time (the arrow of time)"))
-    if preset.train.amp and dev.type != "cuda":
-        notices.append(Notice("warning", "amp", "train.amp only applies on CUDA; training "
-                                                "in float32 on the CPU"))
-    return Prepared(preset, data, dev, loss, n_out, shapes, plan, params, notices)
 
 
 class Experiment:
@@ -127,8 +50,9 @@ class Experiment:
     another thread or a signal handler."""
 
     def __init__(self, prep: Prepared, runs_dir: Path = Path("runs"),
-                 bus: EventBus | None = None, stop: StopToken | None = None) -> None:
-        self.prep, self.runs_dir = prep, runs_dir
+                 bus: EventBus | None = None, stop: StopToken | None = None,
+                 resume_dir: Path | None = None) -> None:
+        self.prep, self.runs_dir, self.resume_dir = prep, runs_dir, resume_dir
         self.bus = bus or EventBus()
         self.stop = stop or StopToken()
         p = prep.preset
@@ -141,6 +65,7 @@ class Experiment:
         self.writer: RunWriter | None = None
         self.rows: list[dict[str, Any]] = []
         self.outcomes: list[FoldOutcome] = []
+        self.finished: set[tuple[int, int]] = set()  # trainings a resumed run already has
 
     def emit(self, event: Event) -> None:
         """Send an event; a hint is given once per run, not once per fold."""
@@ -169,6 +94,13 @@ class Experiment:
         return build_model(self.prep.preset.model.layers, self.prep.data.input_shape).to(
             self.prep.device)
 
+    def checkpointer(self, splits: list[Split] | None) -> Checkpointer | None:
+        """Where this training's checkpoints go (`splits` None: the final fit)."""
+        if self.run_dir is None:
+            return None
+        tag = group_tag([(s.repeat, s.fold) for s in splits]) if splits else "final"
+        return Checkpointer(self.run_dir / CHECKPOINTS, tag, self.prep.preset.train.checkpoint_every)
+
     # -- training ---------------------------------------------------------------------------
     def _train_split(self, split: Split) -> FoldOutcome:
         plan = self.prep.plan
@@ -182,7 +114,8 @@ class Experiment:
                                 self.setup, tensors, seed)
         info = FoldInfo(split.repeat, split.fold, len(split.train_idx), len(split.val_idx))
         self.bus.emit(FoldStarted(info.repeat, info.fold, info.train_size, info.val_size))
-        (out,) = run_epochs(trainee, [info], self.setup, self.emit, self.stop)
+        (out,) = run_epochs(trainee, [info], self.setup, self.emit, self.stop,
+                            checkpoint=self.checkpointer([split]))
         test = self.test_scores(trainee, 1)[0] if "test" in parts else {}
         self.finish_fold(out, test, trainee.snapshot(0), pre, split.val_idx)
         return out
@@ -203,7 +136,8 @@ class Experiment:
             name = f"r{i.repeat}-f{i.fold}"
             self.card.save(name, state, pre, {"repeat": i.repeat, "fold": i.fold,
                                               "best_epoch": out.best_epoch,
-                                              "epochs_run": len(out.history)})
+                                              "epochs_run": len(out.history),
+                                              "complete": not out.interrupted})
             self.save_val_predictions(name, state, pre, val_idx)
         self.bus.emit(FoldEnded(i.repeat, i.fold, i.train_size, i.val_size, out.best_epoch,
                                 len(out.history), out.best, out.last, test))
@@ -214,6 +148,8 @@ class Experiment:
         for group in groups:
             if self.stop.requested:
                 break
+            if all((s.repeat, s.fold) in self.finished for s in group):
+                continue
             if len(group) == 1:
                 self._train_split(group[0])
             else:
@@ -230,13 +166,13 @@ class Experiment:
         info = FoldInfo(-1, -1, len(plan.rest_idx), 0)
         self.bus.emit(FoldStarted(-1, -1, info.train_size, 0))
         (out,) = run_epochs(trainee, [info], self.setup, self.emit, self.stop, epochs=epochs,
-                            has_val=False)
+                            has_val=False, checkpoint=self.checkpointer(None))
         result: dict[str, Any] = {"epochs": epochs, "epochs_run": len(out.history),
                                   "train": out.history[-1][0] if out.history else {}}
         if parts and len(out.history) == epochs:
             result["test"] = self.test_scores(trainee, 1)[0]
         if self.card and len(out.history) == epochs:
-            self.card.save("final", trainee.snapshot(0), pre, {"epochs": epochs})
+            self.card.save("final", trainee.snapshot(0), pre, {"epochs": epochs, "complete": True})
         return result
 
     def save_val_predictions(self, name: str, state: dict[str, torch.Tensor], pre: Preprocessing,
@@ -267,11 +203,13 @@ class Experiment:
     # -- the run ----------------------------------------------------------------------------
     def run(self) -> dict[str, Any]:
         prep, p = self.prep, self.prep.preset
-        self.run_dir = new_run_dir(self.runs_dir, p.name)
-        self.writer = RunWriter(self.run_dir)
+        groups, reason = plan_groups(prep, self.setup)
+        resumed = self._resume_state(groups) if self.resume_dir else None
+        self.run_dir = self.resume_dir or new_run_dir(self.runs_dir, p.name)
+        self.writer = RunWriter(self.run_dir, fresh=resumed is not None)
         self.bus.subscribe(self.writer)
         self.writer.write_preset(preset_to_toml(portable(p, prep.data)))
-        self.card = ModelCardWriter(self.run_dir, self.model_card())
+        self.card = ModelCardWriter(self.run_dir, self.model_card(), keep=resumed is not None)
         if prep.device.type == "cpu":
             # Optimizer state of dead units decays into denormal floats, which x86 CPUs handle
             # 10-20x slower; flushing them to zero changes no result a user could see. The
@@ -282,20 +220,22 @@ class Experiment:
         summary: dict[str, Any] = {}
         groups_note = ""
         try:
-            groups, reason = plan_groups(prep, self.setup)
             groups_note = "" if reason else f"{max(len(g) for g in groups)} at once"
             self.bus.emit(RunStarted(
                 str(self.run_dir), p.name, p.validation.scheme, prep.plan.trainings, p.train.epochs,
                 str(prep.device), prep.data.describe(), prep.data.task, prep.params,
                 list(p.train.metrics), groups_note, os.getpid()))
-            for notice in prep.notices:
+            if resumed is not None:
+                self._replay(resumed)
+            for notice in prep.notices if resumed is None else []:
                 self.emit(notice)
             self._train_all(groups, reason)
             summary = self._summarise()
             if p.validation.final_fit and not self.stop.requested and summary.get("averaged_curve"):
                 summary["final_fit"] = self._final_fit(summary["averaged_curve"]["best_epoch"])
             if self.stop.requested:
-                status, message = "stopped", "stopped on request; everything computed so far is kept"
+                status, message = "stopped", ("stopped on request; everything computed so far is "
+                                              f"kept; `dltui resume {self.run_dir}` continues it")
         except TrainingFailure as failure:
             status, message = failure.status, str(failure)
             summary = self._summarise()
@@ -319,8 +259,31 @@ class Experiment:
                 status, message = "failed", str(err)
             self.bus.emit(RunEnded(status, message, seconds, summary))
             self.writer.close()
+            if status == "done":
+                shutil.rmtree(self.run_dir / CHECKPOINTS, ignore_errors=True)
             torch.set_flush_denormal(False)
         return summary
+
+    def _resume_state(self, groups: list[list[Split]]) -> ResumeState:
+        tags = {(-1, -1): "final"}
+        for g in groups:
+            members = [(s.repeat, s.fold) for s in g]
+            tags.update(dict.fromkeys(members, group_tag(members)))
+        assert self.resume_dir is not None
+        return resume_state(self.resume_dir, tags)
+
+    def _replay(self, state: ResumeState) -> None:
+        """The kept events of the interrupted run, re-emitted: the fresh metrics.jsonl and every
+        face show the run whole; finished trainings count as if just trained."""
+        for event in state.kept:
+            self.bus.emit(event)
+        for key, (out, test) in sorted(state.done.items()):
+            row = fold_row(out)
+            if test:
+                row["test"] = test
+            self.rows.append(row)
+            self.outcomes.append(out)
+            self.finished.add(key)
 
     def _summarise(self) -> dict[str, Any]:
         prep, v = self.prep, self.prep.preset.validation
@@ -342,14 +305,6 @@ class Experiment:
         if tests:
             out["test"] = {k: float(np.mean([t[k] for t in tests])) for k in tests[0]}
         return out
-
-
-def chance_loss(prep: Prepared) -> float | None:
-    """The crossentropy of a model that guesses uniformly; a loss far above it is blow-up."""
-    if prep.loss.name in ("binary_crossentropy", "categorical_crossentropy",
-                          "sparse_categorical_crossentropy"):
-        return math.log(max(len(prep.data.classes), 2))
-    return None
 
 
 def portable(preset: Preset, data: Dataset) -> Preset:

@@ -17,6 +17,7 @@ from typing import Any, Protocol
 import torch
 from torch import nn
 
+from dltui.engine.checkpoints import Checkpointer
 from dltui.engine.errors import TrainingFailure
 from dltui.engine.events import BatchProgress, EpochEnded, Event, Notice, StopToken
 from dltui.engine.losses import Loss
@@ -59,6 +60,7 @@ class FoldOutcome:
     history: list[tuple[dict[str, float], dict[str, float]]] = field(default_factory=list)
     best_epoch: int = 0
     stopped_early: bool = False
+    interrupted: bool = False  # a stop request ended it before its epochs: resume continues it
 
     @property
     def best(self) -> dict[str, float]:
@@ -158,11 +160,23 @@ class SingleTrainee:
                 sums += torch.stack(parts)
         return (sums / max(len(x), 1))[None]
 
+    @property
+    def generators(self) -> list[torch.Generator]:
+        return [self.gen]
+
+    @property
+    def net_device(self) -> torch.device:
+        return self.setup.device
+
     def snapshot(self, i: int) -> dict[str, torch.Tensor]:
         return {k: v.detach().clone() for k, v in self.net.state_dict().items()}
 
     def restore(self, i: int, state: dict[str, torch.Tensor]) -> None:
         self.net.load_state_dict(state)
+
+
+def _floats(values: dict[str, float | None]) -> dict[str, float]:
+    return {k: math.nan if v is None else float(v) for k, v in values.items()}
 
 
 def _finite(values: dict[str, float]) -> bool:
@@ -171,9 +185,10 @@ def _finite(values: dict[str, float]) -> bool:
 
 def run_epochs(trainee: Trainee, folds: list[FoldInfo], setup: Setup,
                emit: Callable[[Event], None], stop: StopToken, epochs: int | None = None,
-               has_val: bool = True) -> list[FoldOutcome]:
+               has_val: bool = True, checkpoint: Checkpointer | None = None) -> list[FoldOutcome]:
     """Train for the epochs asked (or until early stopping / a stop request) and return each
-    model's history. Raises TrainingFailure('diverged') on a NaN or infinite loss."""
+    model's history. Raises TrainingFailure('diverged') on a NaN or infinite loss. With a
+    checkpointer, continues from its checkpoint when there is one and writes new ones."""
     epochs = epochs or setup.epochs
     outcomes = [FoldOutcome(f) for f in folds]
     active = [True] * len(folds)
@@ -182,7 +197,22 @@ def run_epochs(trainee: Trainee, folds: list[FoldInfo], setup: Setup,
     warned_overfit = warned_unstable = False
     names = setup.names
     first = folds[0]
-    for epoch in range(1, epochs + 1):
+    start = 1
+    resumed = checkpoint.load(trainee) if checkpoint else None
+    if resumed is not None:
+        loop, best_state = resumed
+        start = loop["epoch"] + 1
+        for out, hist, best_epoch, early in zip(outcomes, loop["history"], loop["best_epoch"],
+                                                loop["stopped_early"], strict=True):
+            out.history = [(_floats(tr), _floats(va)) for tr, va in hist]
+            out.best_epoch, out.stopped_early = best_epoch, early
+        best_loss = [math.inf if v is None else v for v in loop["best_loss"]]
+        active = loop["active"]
+        warned_overfit, warned_unstable = loop["warned_overfit"], loop["warned_unstable"]
+        emit(Notice("hint", "resumed", f"resumed from the checkpoint after epoch {loop['epoch']}"))
+    for epoch in range(start, epochs + 1):
+        if not any(active):
+            break
         started = time.perf_counter()
 
         def progress(batch: int, batches: int, epoch: int = epoch) -> None:
@@ -191,6 +221,8 @@ def run_epochs(trainee: Trainee, folds: list[FoldInfo], setup: Setup,
         try:
             train = trainee.train_epoch(stop, progress)
             if train is None:
+                for out, on in zip(outcomes, active, strict=True):
+                    out.interrupted = on
                 break
             val = trainee.evaluate("val") if has_val else torch.full_like(train, math.nan)
             rows = torch.stack([train, val]).tolist()  # the epoch's one host sync
@@ -242,8 +274,13 @@ def run_epochs(trainee: Trainee, folds: list[FoldInfo], setup: Setup,
                 active[i], out.stopped_early = False, True
                 if not setup.restore_best:  # stacked models train on; keep this one as it stopped
                     best_state[i] = trainee.snapshot(i)
-        if not any(active):
-            break
+        if checkpoint and any(active) and epoch < epochs and checkpoint.due(epoch):
+            checkpoint.save(trainee, {
+                "epoch": epoch, "history": [o.history for o in outcomes],
+                "best_epoch": [o.best_epoch for o in outcomes],
+                "stopped_early": [o.stopped_early for o in outcomes], "best_loss": best_loss,
+                "active": active, "warned_overfit": warned_overfit,
+                "warned_unstable": warned_unstable}, best_state)
     for i, state in enumerate(best_state):
         if state is not None:
             trainee.restore(i, state)

@@ -41,9 +41,14 @@ def preprocessing_from_dict(d: dict[str, Any]) -> Preprocessing:
 class ModelCardWriter:
     """Keeps `model.json` up to date as models are saved (rewritten atomically each time)."""
 
-    def __init__(self, run_dir: Path, card: dict[str, Any]) -> None:
+    def __init__(self, run_dir: Path, card: dict[str, Any], keep: bool = False) -> None:
+        """`keep`: a resumed run keeps the models it already saved."""
         self.dir = run_dir
-        self.card = {"version": MODEL_CARD_VERSION, **card, "models": {}}
+        models = {}
+        if keep:
+            with contextlib.suppress(Exception):
+                models = read_model_card(run_dir)["models"]
+        self.card = {"version": MODEL_CARD_VERSION, **card, "models": models}
         write_atomic(run_dir / "model.json", dumps(self.card, indent=1) + "\n")
 
     def save(self, name: str, state: dict[str, torch.Tensor], pre: Preprocessing,

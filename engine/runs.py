@@ -83,8 +83,14 @@ def write_atomic(path: Path, text: str) -> None:
 class RunWriter:
     """Subscribes to the engine's events and keeps the run folder up to date."""
 
-    def __init__(self, run_dir: Path) -> None:
+    def __init__(self, run_dir: Path, fresh: bool = False) -> None:
+        """`fresh`: start metrics.jsonl anew (a resumed run replays what it keeps) and drop the
+        old summary, so readers see the run as running again."""
         self.dir = run_dir
+        if fresh:
+            for name in ("metrics.jsonl", "summary.json"):
+                with contextlib.suppress(FileNotFoundError):
+                    (run_dir / name).unlink()
         try:
             (run_dir / "weights").mkdir(exist_ok=True)
             # Unbuffered: each line is one os.write, so a failed write can be cut back exactly.
@@ -225,25 +231,26 @@ def list_runs(runs_dir: Path) -> list[RunInfo]:
     for path in runs_dir.iterdir():
         if not (path / "metrics.jsonl").exists():
             continue
-        summary = read_summary(path) or {}
-        status = str(summary.get("status") or ("running" if _writing(path) else "failed"))
+        summary = read_summary(path)
+        if summary is None:  # running, or its writer died: what it started as is in line one
+            started = _started(path)
+            status = "running" if started and writer_alive(path, started.pid) else "failed"
+            summary = {"status": status, "preset": started.preset if started else path.name,
+                       "scheme": started.scheme if started else "?"}
         runs.append(RunInfo(path, str(summary.get("preset", path.name)),
-                            str(summary.get("scheme", "?")), status,
+                            str(summary.get("scheme", "?")), str(summary.get("status", "?")),
                             str(summary.get("headline", ""))))
     return sorted(runs, key=lambda r: r.path.name, reverse=True)  # names start with the time
 
 
-def _writing(run_dir: Path) -> bool:
-    """A run without a summary is running while its writer lives; after that it failed (killed,
-    or its disk filled before the summary could be written)."""
+def _started(run_dir: Path) -> RunStarted | None:
     try:
         with (run_dir / "metrics.jsonl").open("rb") as fh:
             first = parse_lines(fh.readline().decode("utf-8", errors="replace"))
     except OSError:
-        return False
+        return None
     started = event_from_dict(first[0]) if first else None
-    pid = started.pid if isinstance(started, RunStarted) else 0
-    return writer_alive(run_dir, pid)
+    return started if isinstance(started, RunStarted) else None
 
 
 def find_run(runs_dir: Path, ref: str) -> Path | None:

@@ -67,6 +67,9 @@ class TrainSpec(_Section):
     amp: bool = False
     patience: Annotated[int, Field(ge=1)] | None = None
     restore_best: bool = False
+    # Epochs between checkpoints for `dltui resume`; 0: every epoch that ends 10 s or more after
+    # the last checkpoint, so fast epochs do not pay for writing one.
+    checkpoint_every: Annotated[int, Field(ge=0)] = 0
 
 
 class ValidationSpec(_Section):

@@ -275,6 +275,14 @@ class StackedTrainee:
                 sums += torch.stack(cols, 1)
         return sums / w.sum(1, keepdim=True)
 
+    @property
+    def generators(self) -> list[torch.Generator]:
+        return self.gens
+
+    @property
+    def net_device(self) -> torch.device:
+        return self.setup.device
+
     def snapshot(self, i: int) -> dict[str, torch.Tensor]:
         return self.net.unstack(i)
 
@@ -298,7 +306,8 @@ def train_group(exp: Experiment, group: list[Split]) -> None:
     infos = [FoldInfo(s.repeat, s.fold, len(s.train_idx), len(s.val_idx)) for s in group]
     for info in infos:
         exp.bus.emit(FoldStarted(info.repeat, info.fold, info.train_size, info.val_size))
-    outcomes = run_epochs(trainee, infos, exp.setup, exp.emit, exp.stop)
+    outcomes = run_epochs(trainee, infos, exp.setup, exp.emit, exp.stop,
+                          checkpoint=exp.checkpointer(group))
     tests = exp.test_scores(trainee, len(group)) if "test" in trainee.parts else [{}] * len(group)
     for i, out in enumerate(outcomes):
         exp.finish_fold(out, tests[i], trainee.snapshot(i), pres[i], group[i].val_idx)

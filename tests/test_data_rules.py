@@ -11,7 +11,7 @@ import pytest
 from conftest import BINARY, REGRESSION, preset
 from dltui.engine.data import load_data
 from dltui.engine.errors import InputError
-from dltui.engine.experiment import prepare
+from dltui.engine.preflight import prepare
 from dltui.engine.presets import validate_preset
 from dltui.engine.spec import DataSpec
 

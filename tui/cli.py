@@ -39,18 +39,35 @@ def fail(message: str, code: int = exit_codes.BAD_INPUT) -> typer.Exit:
     return typer.Exit(code)
 
 
+def check_device(device: str | None) -> None:
+    import re
+
+    from dltui.engine.errors import InputError
+    from dltui.engine.spec import DEVICE_PATTERN
+
+    if device is not None and not re.match(DEVICE_PATTERN, device):
+        raise InputError(f"--device {device}: allowed: auto, cpu, cuda, cuda:N")
+
+
 @app.command()
 def run(preset: PresetArg, set_: SetOpt = None,
         device: Annotated[str | None, typer.Option(help="auto, cpu, cuda or cuda:N.")] = None,
         json_: Annotated[bool, typer.Option("--json", help="One JSON object per event.")] = False,
         runs_dir: RunsDirOpt = Path("runs")) -> None:
     """Train a preset headless; results go to a run folder."""
-    from dltui.engine import EventBus, Experiment, StopToken, load_preset, prepare
-    from dltui.tui.printer import JsonPrinter, PlainPrinter, RichPrinter
+    from dltui.engine import load_preset, prepare
 
     check_device(device)
     spec, path = load_preset(preset, set_)
     prep = prepare(spec, path.parent, device)
+    train_headless(prep, runs_dir, json_)
+
+
+def train_headless(prep: Any, runs_dir: Path, json_: bool, resume_dir: Path | None = None) -> None:
+    """Train with Ctrl+C/SIGTERM stopping cleanly and the right printer for where output goes."""
+    from dltui.engine import EventBus, Experiment, StopToken
+    from dltui.tui.printer import JsonPrinter, PlainPrinter, RichPrinter
+
     stop = StopToken()
     exit_code = {"code": exit_codes.OK}
 
@@ -69,7 +86,7 @@ def run(preset: PresetArg, set_: SetOpt = None,
     printer = JsonPrinter() if json_ else RichPrinter() if fancy else PlainPrinter()
     bus.subscribe(printer)
     try:
-        summary = Experiment(prep, runs_dir, bus, stop).run()
+        summary = Experiment(prep, runs_dir, bus, stop, resume_dir).run()
     finally:
         printer.close()
     if summary["status"] == "stopped":
@@ -79,14 +96,23 @@ def run(preset: PresetArg, set_: SetOpt = None,
         raise typer.Exit(exit_codes.TRAINING_FAILED)
 
 
-def check_device(device: str | None) -> None:
-    import re
+@app.command()
+def resume(run_ref: Annotated[str, typer.Argument(metavar="RUN", help="A run folder, its name, "
+                                                                      "or `latest`.")],
+           device: Annotated[str | None, typer.Option(help="auto, cpu, cuda or cuda:N.")] = None,
+           json_: Annotated[bool, typer.Option("--json", help="One JSON object per event.")] = False,
+           runs_dir: RunsDirOpt = Path("runs")) -> None:
+    """Continue a stopped, killed or failed run in its own folder from its last checkpoint."""
+    from dltui.engine import load_preset, prepare
+    from dltui.engine.runs import find_run
 
-    from dltui.engine.errors import InputError
-    from dltui.engine.spec import DEVICE_PATTERN
-
-    if device is not None and not re.match(DEVICE_PATTERN, device):
-        raise InputError(f"--device {device}: allowed: auto, cpu, cuda, cuda:N")
+    check_device(device)
+    path = find_run(runs_dir, run_ref)
+    if path is None:
+        raise fail(f"{run_ref}: no run folder (looked in {runs_dir})")
+    spec, preset_path = load_preset(path / "preset.toml")
+    prep = prepare(spec, preset_path.parent, device)
+    train_headless(prep, runs_dir, json_, resume_dir=path)
 
 
 @app.command()

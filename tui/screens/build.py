@@ -256,7 +256,7 @@ class BuildScreen(Screen[None]):
     # -- train, save, load -----------------------------------------------------------------
     def action_train(self) -> None:
         from dltui.engine.errors import InputError
-        from dltui.engine.experiment import prepare
+        from dltui.engine.preflight import prepare
         from dltui.tui.run_source import InAppRun
         from dltui.tui.screens.train import TrainScreen
 

@@ -1,0 +1,107 @@
+"""Everything bad input can break, checked before anything is trained or written: the data loaded
+under its rules, shapes inferred, the loss paired with the last layer, memory estimated, the splits
+planned and the book's warnings collected."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from dltui.engine import checks
+from dltui.engine.data import Dataset, load_data
+from dltui.engine.device import resolve_device
+from dltui.engine.errors import InputError
+from dltui.engine.events import Notice
+from dltui.engine.layers import Shape
+from dltui.engine.losses import LOSSES, Loss, check_pairing
+from dltui.engine.metrics import SEQUENCE_METRICS
+from dltui.engine.model import build_model, infer_shapes
+from dltui.engine.resources import check_fits
+from dltui.engine.spec import Preset
+from dltui.engine.splits import SplitPlan, plan_splits
+
+
+@dataclass
+class Prepared:
+    preset: Preset
+    data: Dataset
+    device: torch.device
+    loss: Loss
+    n_outputs: int
+    shapes: list[Shape]
+    plan: SplitPlan
+    params: int
+    notices: list[Notice] = field(default_factory=list)
+
+    @property
+    def primary_metric(self) -> str:
+        return self.preset.train.metrics[0] if self.preset.train.metrics else "loss"
+
+
+def n_outputs_for(data: Dataset, loss: Loss) -> int:
+    if data.task == "regression":
+        return 1 if data.y.ndim == 1 else int(data.y.shape[1])
+    return 1 if loss.target == "column" else len(data.classes)  # sequence: symbols + blank
+
+
+def prepare(preset: Preset, base_dir: Path | None = None, device: str | None = None) -> Prepared:
+    """Everything that bad input can break, checked before any training or writing."""
+    data = load_data(preset.data, base_dir)
+    dev = resolve_device(device or preset.train.device)
+    layers = preset.model.layers
+    shapes = infer_shapes(layers, data.input_shape)
+    is_tokens = layers[0].type == "Embedding"  # type: ignore[attr-defined]
+    if is_tokens:
+        checks.token_ids(data.x, layers[0])
+    elif not np.issubdtype(data.x.dtype, np.floating):
+        data.x = data.x.astype(np.float32)  # integer counts/pixels feed Dense/Conv as numbers
+    t = preset.train
+    params = check_fits(layers, data.input_shape, t.batch_size, t.optimizer,
+                        data.x.size * 4 + data.y.size * 8, dev)
+    net = build_model(layers, data.input_shape, device="meta")  # the head, without allocating
+    loss = LOSSES[preset.train.loss]
+    n_out = n_outputs_for(data, loss)
+    problem = check_pairing(loss, data.task, shapes[-1], net.head, n_out)
+    if problem:
+        raise InputError(f"train.loss: {problem}")
+    if "accuracy" in preset.train.metrics and data.task in ("regression", "sequence"):
+        raise InputError("train.metrics: accuracy needs a classification target; use mae for "
+                         "regression, ser or sequence_accuracy for ctc")
+    wrong = [m for m in preset.train.metrics if (m in SEQUENCE_METRICS) != (loss.name == "ctc")]
+    if wrong:
+        raise InputError(f"train.metrics: {wrong[0]} does not go with {loss.name}; ctc takes "
+                         "ser and sequence_accuracy, other losses accuracy, mae, mse")
+    notices = [Notice("warning", "data", note) for note in data.notes]
+    notices += checks.bounded_output(layers, data)
+    v = preset.validation
+    plan = plan_splits(data.y, data.task, v, data.time_ordered, preset.train.seed)
+    plan, found = checks.redundancy(data.x, plan, v.dedupe)
+    notices += found
+    notices += [Notice("warning", "splits", w) for w in plan.warnings]
+    notices += checks.representativeness(data.y, data.task, plan)
+    smallest = min(len(s.train_idx) for s in plan.splits)
+    notices += checks.small_data(smallest, v.scheme, v.shuffles)
+    if preset.train.batch_size > smallest:
+        notices.append(Notice("warning", "batch-size",
+                              f"train.batch_size {preset.train.batch_size} is larger than the "
+                              f"training part ({smallest} samples): each epoch is one batch"))
+    if data.time_ordered:
+        notices.append(Notice("hint", "time-order",
+                              "time-ordered data: never shuffled; validation always comes after "
+                              "training in time (the arrow of time)"))
+    if preset.train.amp and dev.type != "cuda":
+        notices.append(Notice("warning", "amp", "train.amp only applies on CUDA; training "
+                                                "in float32 on the CPU"))
+    return Prepared(preset, data, dev, loss, n_out, shapes, plan, params, notices)
+
+
+def chance_loss(prep: Prepared) -> float | None:
+    """The crossentropy of a model that guesses uniformly; a loss far above it is blow-up."""
+    if prep.loss.name in ("binary_crossentropy", "categorical_crossentropy",
+                          "sparse_categorical_crossentropy"):
+        return math.log(max(len(prep.data.classes), 2))
+    return None
