@@ -53,3 +53,57 @@ def test_random_presets_validate_and_build_or_fail_in_one_line(raw, in_shape):
         return
     net = build_model(spec.model.layers, in_shape)
     assert sum(p.numel() for p in net.parameters()) >= 0
+
+
+# -- random CSV files: one-line refusals or datasets that say what they hold ------------------------
+number = st.one_of(st.integers(-1000, 1000).map(str),
+                   st.floats(-1e6, 1e6, allow_nan=False).map(lambda v: f"{v:.4g}"))
+special = st.sampled_from(["nan", "-nan", "+NaN", "inf", "-Infinity", "1e39", "", " ", "NA", "None",
+                          "?", "oops", "red", "blue", '"x, y"', '"quoted ""text"""'])
+# Mostly numbers and a few labels, with the mess rare enough that some files load.
+cell = st.integers(0, 59).flatmap(
+    lambda k: special if k < 2 else st.sampled_from(["0", "1"]) if k < 12 else number)
+text_column = st.lists(st.sampled_from(["red", "blue", "NA", "", "green"]), min_size=30, max_size=30)
+column_name = st.sampled_from(["a", "b", "c", "y", "A", "colour"])
+
+
+@st.composite
+def csv_text(draw: st.DrawFn) -> tuple[str, int]:
+    width = draw(st.integers(2, 4))
+    names = st.lists(column_name, min_size=width, max_size=width, unique=True)
+    repeats = draw(st.integers(0, 5)) == 0
+    header = draw(st.lists(column_name, min_size=width, max_size=width) if repeats else names)
+    body = draw(st.lists(st.lists(cell, min_size=width, max_size=width), min_size=1, max_size=30))
+    if draw(st.booleans()):  # a text column (one-hot) with blanks and 'NA' among its values
+        texts = draw(text_column)
+        body = [[texts[i], *r[1:]] for i, r in enumerate(body)]
+    return ",".join(header) + "\n" + "".join(",".join(r) + "\n" for r in body), len(body)
+
+
+@settings(max_examples=200, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=csv_text(), missing=st.sampled_from(["error", "drop", "zero", "mean"]))
+def test_random_csv_files_load_truthfully_or_fail_in_one_line(tmp_path, data, missing):
+    import numpy as np
+
+    from dltui.engine.csv_source import read_table
+    from dltui.engine.data import load_data
+    from dltui.engine.spec import DataSpec
+
+    text, rows = data
+    path = tmp_path / "r.csv"
+    path.write_text(text)
+    try:
+        d = load_data(DataSpec(source=f"csv:{path}", missing=missing))
+    except InputError as err:
+        assert "\n" not in str(err) and str(path) in str(err)
+        return
+    table = read_table(path)
+    assert len(table.header) == len(set(table.header))  # repeats are never loaded
+    removed = sum(int(n.split()[0]) for n in d.notes if "removed" in n)
+    assert len(d) == len(d.y) == rows - removed
+    assert d.x.shape[1] == len(d.feature_names) == len(d.schema.feature_names())
+    assert d.x.dtype == np.float32
+    assert not np.isinf(d.x).any()
+    if missing != "mean":
+        assert not np.isnan(d.x).any()
