@@ -301,3 +301,32 @@ async def test_quitting_mid_run_leaves_a_stopped_run(tmp_path):
         await pilot.press("ctrl+q")
     (run,) = tmp_path.iterdir()
     assert read_summary(run)["status"] == "stopped"
+
+
+async def test_errors_view_from_the_runs_screen_and_unreadable_runs_listed(tmp_path):
+    from conftest import BINARY
+    from dltui.engine import Experiment, prepare
+    from dltui.engine.spec import Preset
+    from dltui.tui.screens.errors import ErrorsScreen
+
+    Experiment(prepare(Preset.model_validate(BINARY)), tmp_path).run()
+    broken = tmp_path / "20000101-000000-broken"
+    broken.mkdir()
+    (broken / "metrics.jsonl").write_text('[1]\n{"event": "epoch", "val": "x"}\n')
+    (broken / "summary.json").write_text('["not", "an", "object"]')
+    app = DltuiApp(runs_dir=tmp_path)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.press("ctrl+r")
+        await pilot.pause(0.2)
+        runs = app.screen
+        assert isinstance(runs, RunsScreen)
+        assert [r.status for r in runs.runs] == ["done", "unreadable"]
+        await pilot.press("e")
+        await pilot.pause(0.3)
+        assert isinstance(app.screen, ErrorsScreen)
+        assert sum(map(sum, app.screen.report["confusion_total"])) == 114  # the validation rows
+        shown = app.export_screenshot().replace("&#160;", " ")
+        assert "confusion matrix" in shown and "precision" in shown
+        await pilot.press("escape", "down", "enter")
+        await pilot.pause(0.5)
+        assert isinstance(app.screen, TrainScreen)  # the unreadable run opens without a crash

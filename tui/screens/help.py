@@ -31,12 +31,14 @@ HELP = """\
 | key | action |
 |---|---|
 | `s` | stop after the current batch (everything computed is kept) |
+| `e` | once the run has ended: its errors on validation data (confusion matrix, worst samples) |
 | Escape | back |
 
 ## Runs
 | key | action |
 |---|---|
 | Enter | open the run's curves and table |
+| `e` | the run's errors on validation data |
 | Space | mark a run; `c` overlays the validation curves of two marked runs |
 | `g` | reload the list |
 

@@ -27,6 +27,7 @@ class RunsScreen(Screen[None]):
         Binding("enter", "open", "Open"),
         Binding("space", "mark", "Mark"),
         Binding("c", "compare", "Compare 2"),
+        Binding("e", "errors", "Errors"),
         Binding("g", "reload", "Reload"),
         Binding("escape", "back", "Back"),
         Binding("question_mark", "app.help", "Help"),
@@ -74,6 +75,13 @@ class RunsScreen(Screen[None]):
         run = self._selected()
         if run:
             self.app.push_screen(TrainScreen(FolderRun(run.path), run.path.name))
+
+    def action_errors(self) -> None:
+        from dltui.tui.screens.errors import ErrorsScreen
+
+        run = self._selected()
+        if run:
+            self.app.push_screen(ErrorsScreen(run.path))
 
     def on_data_table_row_selected(self, _event: DataTable.RowSelected) -> None:
         self.action_open()

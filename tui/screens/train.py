@@ -31,6 +31,7 @@ class TrainScreen(Screen[None]):
         Binding("F", "follow", "Follow", show=False),
         Binding("escape", "back", "Back"),
         Binding("r", "runs", "Runs"),
+        Binding("e", "errors", "Errors"),
         Binding("question_mark", "app.help", "Help"),
     ]
 
@@ -107,7 +108,15 @@ class TrainScreen(Screen[None]):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "stop":  # a run followed from another process is stopped there
             return True if self.source.can_stop else None
+        if action == "errors":  # validation predictions exist once a run has ended
+            return True if self.state.ended is not None and self.source.run_dir else None
         return True
+
+    def action_errors(self) -> None:
+        from dltui.tui.screens.errors import ErrorsScreen
+
+        if self.source.run_dir is not None:
+            self.app.push_screen(ErrorsScreen(self.source.run_dir))
 
     def action_stop(self) -> None:
         if self.source.can_stop:
