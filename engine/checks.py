@@ -71,15 +71,6 @@ def representativeness(y: np.ndarray, task: str, plan: SplitPlan) -> list[Notice
     return []
 
 
-def small_data(n_train: int, scheme: str, shuffles: int) -> list[Notice]:
-    if scheme == "holdout" and shuffles == 1 and n_train < 1000:
-        return [Notice("hint", "small-data",
-                       f"only {n_train} training samples: a single hold-out split gives a noisy "
-                       "estimate; try validation.shuffles = 5 to see the spread, or "
-                       "scheme = 'kfold'")]
-    return []
-
-
 def token_ids(x: np.ndarray, embedding: Any) -> None:
     """An id outside the Embedding's table would index past it mid-training (or wrap round
     silently on some devices): refuse before training, naming the setting to change."""
@@ -95,10 +86,6 @@ def token_ids(x: np.ndarray, embedding: Any) -> None:
                          f"input_dim must be at least {hi + 1} (now {embedding.input_dim})")
 
 
-# The range each bounded activation can output; a target outside it can never be predicted.
-_BOUNDED = {"sigmoid": (0.0, 1.0), "softmax": (0.0, 1.0), "tanh": (-1.0, 1.0)}
-
-
 def output_activation(layers: Sequence[Any]) -> str:
     """The activation applied last in the model (Dropout and Flatten change no values)."""
     for layer in reversed(layers):
@@ -109,21 +96,3 @@ def output_activation(layers: Sequence[Any]) -> str:
             return output_activation([layer.layer])
         return getattr(layer, "activation", "linear") if kind != "Activation" else layer.activation
     return "linear"
-
-
-def bounded_output(layers: Sequence[Any], data: Any) -> list[Notice]:
-    """The book: a scalar regression ends in a Dense layer with no activation, because an
-    activation would limit the range the output can take."""
-    if data.task != "regression":
-        return []
-    act = output_activation(layers)
-    if act not in _BOUNDED:
-        return []
-    lo, hi = _BOUNDED[act]
-    y_lo, y_hi = float(np.min(data.y)), float(np.max(data.y))
-    if y_lo >= lo and y_hi <= hi:
-        return []
-    return [Notice("warning", "bounded-output",
-                   f"the last layer's {act} can only output {lo:g} to {hi:g}, but the target runs "
-                   f"from {y_lo:.4g} to {y_hi:.4g}; for scalar regression end with a Dense layer "
-                   "and no activation")]

@@ -46,6 +46,7 @@ class Notice(Event):
     level: str  # "warning" | "hint"
     code: str
     message: str
+    epoch: int = 0  # a curve diagnosis: the epoch it starts at, for the charts to mark
 
 
 @dataclass(frozen=True)

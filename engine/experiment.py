@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from dltui.engine.checkpoints import Checkpointer
+from dltui.engine.curve_doctor import advice
 from dltui.engine.data import Dataset
 from dltui.engine.errors import TrainingFailure
 from dltui.engine.events import (
@@ -33,7 +34,7 @@ from dltui.engine.loop import FoldInfo, FoldOutcome, Setup, SingleTrainee, run_e
 from dltui.engine.model import Net, build_model
 from dltui.engine.model_files import ModelCardWriter, save_arrays
 from dltui.engine.optimizers import make_optimizer
-from dltui.engine.preflight import Prepared, chance_loss
+from dltui.engine.preflight import Prepared, chance_accuracy, chance_loss
 from dltui.engine.preprocess import Preprocessing, fit_preprocessing, target_array
 from dltui.engine.presets import preset_to_toml
 from dltui.engine.results import averaged_curve, fold_row, holdout_spread, kfold_table
@@ -43,6 +44,8 @@ from dltui.engine.spec import Preset
 from dltui.engine.splits import Split, split_seed
 from dltui.engine.stacked import plan_groups, train_group
 from dltui.engine.trained import model_outputs
+
+CURVE_CODES = {"overfitting", "instability", "underfitting", "no-learning"}
 
 
 class Experiment:
@@ -58,7 +61,8 @@ class Experiment:
         p = prep.preset
         self.setup = Setup(prep.loss, list(p.train.metrics), p.train.epochs, p.train.batch_size,
                            p.train.patience, p.train.restore_best, p.train.amp,
-                           p.train.learning_rate, prep.device, chance_loss(prep))
+                           p.train.learning_rate, prep.device, chance_loss(prep),
+                           chance_accuracy(prep))
         self._hinted: set[str] = set()
         self.card: ModelCardWriter | None = None
         self.run_dir: Path | None = None
@@ -69,7 +73,7 @@ class Experiment:
 
     def emit(self, event: Event) -> None:
         """Send an event; a hint is given once per run, not once per fold."""
-        if isinstance(event, Notice) and event.level == "hint":
+        if isinstance(event, Notice) and (event.level == "hint" or event.code in CURVE_CODES):
             if event.code in self._hinted:
                 return
             self._hinted.add(event.code)
@@ -252,6 +256,8 @@ class Experiment:
                        "device": str(prep.device), "parallel": groups_note,
                        "seconds": round(seconds, 3), **(summary or self._summarise())}
             summary["headline"] = headline(summary)
+            if summary.get("folds"):
+                summary["advice"] = advice(summary, self._hinted & CURVE_CODES)
             try:
                 self.writer.write_summary(summary)
             except RunFolderError as err:  # disk full: readers see a dead writer and no summary
@@ -276,6 +282,8 @@ class Experiment:
         """The kept events of the interrupted run, re-emitted: the fresh metrics.jsonl and every
         face show the run whole; finished trainings count as if just trained."""
         for event in state.kept:
+            if isinstance(event, Notice):
+                self._hinted.add(event.code)
             self.bus.emit(event)
         for key, (out, test) in sorted(state.done.items()):
             row = fold_row(out)

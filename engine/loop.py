@@ -18,6 +18,7 @@ import torch
 from torch import nn
 
 from dltui.engine.checkpoints import Checkpointer
+from dltui.engine.curve_doctor import CurveWatch
 from dltui.engine.errors import TrainingFailure
 from dltui.engine.events import BatchProgress, EpochEnded, Event, Notice, StopToken
 from dltui.engine.losses import Loss
@@ -40,6 +41,7 @@ class Setup:
     learning_rate: float
     device: torch.device
     chance_loss: float | None = None  # crossentropy of guessing uniformly: ln(classes)
+    chance_accuracy: float | None = None  # accuracy of always answering the majority class
 
     @property
     def names(self) -> list[str]:
@@ -194,7 +196,8 @@ def run_epochs(trainee: Trainee, folds: list[FoldInfo], setup: Setup,
     active = [True] * len(folds)
     best_loss = [math.inf] * len(folds)
     best_state: list[dict[str, torch.Tensor] | None] = [None] * len(folds)
-    warned_overfit = warned_unstable = False
+    watches = [CurveWatch(setup.learning_rate, setup.chance_loss, setup.chance_accuracy)
+               for _ in folds]
     names = setup.names
     first = folds[0]
     start = 1
@@ -208,7 +211,9 @@ def run_epochs(trainee: Trainee, folds: list[FoldInfo], setup: Setup,
             out.best_epoch, out.stopped_early = best_epoch, early
         best_loss = [math.inf if v is None else v for v in loop["best_loss"]]
         active = loop["active"]
-        warned_overfit, warned_unstable = loop["warned_overfit"], loop["warned_unstable"]
+        for watch, out in zip(watches, outcomes, strict=True):  # said before: not said again
+            for epoch, (tr, va) in enumerate(out.history, start=1):
+                watch.update(epoch, tr, va)
         emit(Notice("hint", "resumed", f"resumed from the checkpoint after epoch {loop['epoch']}"))
     for epoch in range(start, epochs + 1):
         if not any(active):
@@ -250,26 +255,8 @@ def run_epochs(trainee: Trainee, folds: list[FoldInfo], setup: Setup,
                 best_loss[i], out.best_epoch = score, epoch
                 if setup.restore_best:
                     best_state[i] = trainee.snapshot(i)
-            lowest_train = min(h[0]["loss"] for h in out.history)
-            exploded = setup.chance_loss is not None and \
-                max(tr["loss"], va.get("loss", 0.0)) > 10 * setup.chance_loss
-            rose = epoch >= 2 and tr["loss"] > 2 * lowest_train + 1e-12
-            if not warned_unstable and (exploded or rose):
-                # Training loss climbing back up is the optimizer overshooting, not overfitting.
-                warned_unstable = True
-                emit(Notice("warning", "instability",
-                            f"loss {max(tr['loss'], va.get('loss', 0.0)):.4g} at epoch {epoch} "
-                            f"({'far above guessing' if exploded else 'rising again'}): training is "
-                            "unstable, not overfitting; train.learning_rate "
-                            f"{setup.learning_rate:g} is too high, try {setup.learning_rate / 10:g}"))
-            if has_val and not warned_overfit and not warned_unstable \
-                    and epoch - out.best_epoch >= 3 and tr["loss"] <= lowest_train * 1.001 \
-                    and tr["loss"] < out.history[out.best_epoch - 1][0]["loss"]:
-                warned_overfit = True
-                emit(Notice("hint", "overfitting",
-                            f"validation loss has not improved since epoch {out.best_epoch} "
-                            "while training loss keeps falling: the model is starting to "
-                            "overfit (fewer epochs, a smaller model or dropout will help)"))
+            for found in watches[i].update(epoch, tr, va):
+                emit(Notice(found.level, found.id, found.message, found.epoch))
             if setup.patience and epoch - out.best_epoch >= setup.patience:
                 active[i], out.stopped_early = False, True
                 if not setup.restore_best:  # stacked models train on; keep this one as it stopped
@@ -279,8 +266,7 @@ def run_epochs(trainee: Trainee, folds: list[FoldInfo], setup: Setup,
                 "epoch": epoch, "history": [o.history for o in outcomes],
                 "best_epoch": [o.best_epoch for o in outcomes],
                 "stopped_early": [o.stopped_early for o in outcomes], "best_loss": best_loss,
-                "active": active, "warned_overfit": warned_overfit,
-                "warned_unstable": warned_unstable}, best_state)
+                "active": active}, best_state)
     for i, state in enumerate(best_state):
         if state is not None:
             trainee.restore(i, state)

@@ -14,12 +14,13 @@ import torch
 from dltui.engine import checks
 from dltui.engine.data import Dataset, load_data
 from dltui.engine.device import resolve_device
+from dltui.engine.doctor import examine
 from dltui.engine.errors import InputError
 from dltui.engine.events import Notice
 from dltui.engine.layers import Shape
-from dltui.engine.losses import LOSSES, Loss, check_pairing
+from dltui.engine.losses import LOSSES, Loss
 from dltui.engine.metrics import SEQUENCE_METRICS
-from dltui.engine.model import build_model, infer_shapes
+from dltui.engine.model import infer_shapes
 from dltui.engine.resources import check_fits
 from dltui.engine.spec import Preset
 from dltui.engine.splits import SplitPlan, plan_splits
@@ -62,12 +63,14 @@ def prepare(preset: Preset, base_dir: Path | None = None, device: str | None = N
     t = preset.train
     params = check_fits(layers, data.input_shape, t.batch_size, t.optimizer,
                         data.x.size * 4 + data.y.size * 8, dev)
-    net = build_model(layers, data.input_shape, device="meta")  # the head, without allocating
     loss = LOSSES[preset.train.loss]
     n_out = n_outputs_for(data, loss)
-    problem = check_pairing(loss, data.task, shapes[-1], net.head, n_out)
-    if problem:
-        raise InputError(f"train.loss: {problem}")
+    # The doctor's findings: errors stop the run here (one line), the rest become notices. Its
+    # duplicate count is left to the exact per-split redundancy check below.
+    findings = [f for f in examine(preset, data) if f.id != "duplicates"]
+    for f in findings:
+        if f.severity == "error":
+            raise InputError(f"{f.where}: {f.message}")
     if "accuracy" in preset.train.metrics and data.task in ("regression", "sequence"):
         raise InputError("train.metrics: accuracy needs a classification target; use mae for "
                          "regression, ser or sequence_accuracy for ctc")
@@ -76,7 +79,7 @@ def prepare(preset: Preset, base_dir: Path | None = None, device: str | None = N
         raise InputError(f"train.metrics: {wrong[0]} does not go with {loss.name}; ctc takes "
                          "ser and sequence_accuracy, other losses accuracy, mae, mse")
     notices = [Notice("warning", "data", note) for note in data.notes]
-    notices += checks.bounded_output(layers, data)
+    notices += [Notice(f.severity, f.id, f.message) for f in findings]
     v = preset.validation
     plan = plan_splits(data.y, data.task, v, data.time_ordered, preset.train.seed)
     plan, found = checks.redundancy(data.x, plan, v.dedupe)
@@ -84,7 +87,6 @@ def prepare(preset: Preset, base_dir: Path | None = None, device: str | None = N
     notices += [Notice("warning", "splits", w) for w in plan.warnings]
     notices += checks.representativeness(data.y, data.task, plan)
     smallest = min(len(s.train_idx) for s in plan.splits)
-    notices += checks.small_data(smallest, v.scheme, v.shuffles)
     if preset.train.batch_size > smallest:
         notices.append(Notice("warning", "batch-size",
                               f"train.batch_size {preset.train.batch_size} is larger than the "
@@ -105,3 +107,11 @@ def chance_loss(prep: Prepared) -> float | None:
                           "sparse_categorical_crossentropy"):
         return math.log(max(len(prep.data.classes), 2))
     return None
+
+
+def chance_accuracy(prep: Prepared) -> float | None:
+    """Accuracy of always answering the most common class: what a model that learned nothing
+    scores."""
+    if prep.data.task not in ("binary", "multiclass") or "accuracy" not in prep.preset.train.metrics:
+        return None
+    return float(np.bincount(prep.data.y).max() / len(prep.data.y))

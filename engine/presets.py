@@ -100,11 +100,20 @@ def apply_override(raw: dict[str, Any], item: str) -> None:
     key, sep, value_text = item.partition("=")
     if not sep or not key.strip():
         raise InputError(f"--set {item}: expected KEY=VALUE, e.g. train.epochs=5")
-    parts = [m.group(1) or int(m.group(2)) for m in _PATH_PART.finditer(key.strip())]
     try:
         value = tomllib.loads(f"v = {value_text}")["v"]
     except tomllib.TOMLDecodeError:
         value = value_text
+    try:
+        set_value(raw, key, value)
+    except KeyError:
+        raise InputError(f"--set {item}: {key} does not exist in the preset") from None
+
+
+def set_value(raw: dict[str, Any], key: str, value: Any) -> None:
+    """Set `section.key` or `model.layers[2].units` in a raw preset; KeyError when the path
+    runs through something that is not there."""
+    parts = [m.group(1) or int(m.group(2)) for m in _PATH_PART.finditer(key.strip())]
     node: Any = raw
     for i, part in enumerate(parts[:-1]):
         nxt: Any = [] if isinstance(parts[i + 1], int) else {}
@@ -114,12 +123,11 @@ def apply_override(raw: dict[str, Any], item: str) -> None:
             else:
                 node = node.setdefault(part, nxt)
         except (IndexError, KeyError, TypeError, AttributeError):
-            raise InputError(f"--set {item}: {key} does not exist in the preset") from None
-    last = parts[-1]
+            raise KeyError(key) from None
     try:
-        node[last] = value
+        node[parts[-1]] = value
     except (IndexError, TypeError):
-        raise InputError(f"--set {item}: {key} does not exist in the preset") from None
+        raise KeyError(key) from None
 
 
 def _is_tag(loc: tuple[Any, ...], i: int) -> bool:

@@ -226,6 +226,7 @@ app.command()(model_commands.predict)
 app.command()(model_commands.evaluate)
 app.command()(model_commands.export)
 app.command()(model_commands.report)
+app.command()(model_commands.check)
 
 
 def main() -> None:

@@ -149,3 +149,33 @@ def report(run: RunArg, json_: Annotated[bool, typer.Option("--json")] = False,
         typer.echo(json.dumps(result))
         return
     Console(width=max(80, Console().width)).print(render_report(result))
+
+
+def check(preset: Annotated[str, typer.Argument(help="A preset file or a shipped preset's name.")],
+          set_: Annotated[list[str] | None, typer.Option("--set", help="Override a value.")] = None,
+          json_: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """The model doctor: the book's rules for this preset and its data, grouped by severity.
+    Exit 0 when there is no error, 1 when there is."""
+    from dltui.engine import load_preset
+    from dltui.engine.data import load_data
+    from dltui.engine.doctor import SEVERITIES, examine
+
+    spec, path = load_preset(preset, set_)
+    findings = examine(spec, load_data(spec.data, path.parent))
+    if json_:
+        typer.echo(json.dumps([f.to_dict() for f in findings]))
+    else:
+        if not findings:
+            typer.echo(f"{spec.name}: no findings")
+        for severity in SEVERITIES:
+            group = [f for f in findings if f.severity == severity]
+            if group:
+                typer.echo(f"{severity}s ({len(group)}):")
+            for f in group:
+                fix = ", ".join(f"{k} = {json.dumps(v)}" for k, v in f.fix.items())
+                typer.echo(f"  [{f.id}] {f.where}: {f.message}")
+                typer.echo(f"      why: {f.why}")
+                if fix:
+                    typer.echo(f"      fix: {fix}")
+    if any(f.severity == "error" for f in findings):
+        raise typer.Exit(1)

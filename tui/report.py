@@ -86,6 +86,10 @@ def result_lines(summary: dict[str, Any]) -> list[str]:
     elif summary.get("test"):
         test = ", ".join(f"{k} {fmt(v)}" for k, v in summary["test"].items())
         lines.append(f"test part ({summary.get('test_size')} samples): {test}")
+    doctor = summary.get("advice")
+    if isinstance(doctor, dict) and doctor.get("next"):
+        epochs = f"train about {doctor['epochs']} epochs; " if doctor.get("epochs") else ""
+        lines.append(f"doctor: {epochs}next: {doctor['next']}")
     return lines
 
 

@@ -46,6 +46,7 @@ class BuildScreen(Screen[None]):
         Binding("ctrl+s", "save", "Save", priority=True),
         Binding("ctrl+o", "load", "Load", priority=True),
         Binding("ctrl+r", "app.runs", "Runs", priority=True),
+        Binding("ctrl+f", "fix", "Fix", priority=True),
         Binding("f1", "app.help", "Help"),
         Binding("escape", "to_stack", "Layers", show=False),
     ]
@@ -58,6 +59,7 @@ class BuildScreen(Screen[None]):
         self.source_path = source_path
         self.data: Any = None
         self.editing: int | None = None  # layer index being edited, None when adding
+        self.findings: list[Any] = []  # the doctor's, for what is on screen
         self.insert_at = 0
 
     # -- layout -----------------------------------------------------------------------------
@@ -72,6 +74,7 @@ class BuildScreen(Screen[None]):
                 yield Input(placeholder="layer, e.g. Dense 16 relu (Enter adds)", id="layer-input")
                 yield Static("", id="layer-message")
                 yield Static("", id="totals")
+                yield Static("", id="doctor")
         yield Static("", id="status")
         yield Footer()
 
@@ -123,9 +126,56 @@ class BuildScreen(Screen[None]):
             status.update(f"✗ {describe_error(err, editing)}")
             status.set_class(True, "bad")
             return None
+        findings = self.examine(preset)
+        errors = [f for f in findings if f.severity == "error"]
+        if errors:
+            status.update(f"✗ {errors[0].where}: {errors[0].message}")
+            status.set_class(True, "bad")
+            return None
         status.set_class(False, "bad")
-        status.update("ready: ctrl+t trains")
+        status.update("ready: ctrl+t trains" if self.data is not None else "loading the data...")
         return preset
+
+    def examine(self, preset: Any) -> list[Any]:
+        """The doctor's findings for what is on screen: listed in the panel, marked on layers."""
+        from dltui.engine.doctor import examine
+
+        self.findings = examine(preset, self.data) if self.data is not None else []
+        marks = {"error": "✗", "warning": "⚠", "hint": "·"}
+        lines = []
+        for f in self.findings:
+            fix = "  (ctrl+f fixes)" if f.fix and f is self._fixable() else ""
+            lines.append(f"{marks[f.severity]} {f.where}: {f.message}{fix}")
+        if self.findings:  # the reason for the first one; `dltui check` prints them all
+            lines.append(f"  why: {self.findings[0].why}")
+        self.query_one("#doctor", Static).update("\n".join(lines))
+        self.refresh_stack()
+        return self.findings
+
+    def _fixable(self) -> Any:
+        return next((f for f in getattr(self, "findings", []) if f.fix), None)
+
+    def action_fix(self) -> None:
+        """Apply the fix of the first finding that has one (errors come first)."""
+        from dltui.engine.doctor import apply_fix
+        from dltui.engine.spec import Preset
+
+        finding = self._fixable()
+        if finding is None:
+            self.notify("the doctor has no fix to apply", severity="information")
+            return
+        raw = apply_fix(self.preset_dict(), finding.fix)
+        try:
+            fixed = Preset.model_validate(raw)
+        except ValidationError as err:
+            self.notify(f"cannot apply the fix: {err.errors()[0]['msg']}", severity="error")
+            return
+        self.model_layers = list(fixed.model.layers)
+        raw.pop("model")
+        self.raw = raw
+        self.fill_form()
+        self.validate()
+        self.notify(f"applied: {', '.join(f'{k} = {v}' for k, v in finding.fix.items())}")
 
     def _show_trainings(self) -> None:
         from dltui.engine.spec import ValidationSpec
@@ -160,11 +210,17 @@ class BuildScreen(Screen[None]):
         self.data = data
         self.query_one("#data-info", Static).update(message)
         self.refresh_stack()
+        self.validate()
 
     # -- the layer stack -----------------------------------------------------------------------
     def refresh_stack(self) -> None:
         shape = self.data.input_shape if self.data is not None else None
-        total, problem = self.query_one(LayerStack).show(self.model_layers, shape)
+        marks: dict[int, str] = {}
+        for f in getattr(self, "findings", []):
+            if f.where.startswith("model.layers["):
+                index = int(f.where.split("[")[1].split("]")[0])
+                marks.setdefault(index, f"{'✗' if f.severity == 'error' else '⚠'} {f.id}")
+        total, problem = self.query_one(LayerStack).show(self.model_layers, shape, marks)
         text = f"Total params: {total:,}   Trainable params: {total:,}   ({len(self.model_layers)} layers)"
         if problem:
             text += f"\n✗ {problem}"

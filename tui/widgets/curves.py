@@ -55,6 +55,12 @@ class CurvesPlot(PlotextPlot):
                 best = curves.best_epoch()
                 if best:
                     plt.vline(best, "red")
+                # The doctor's curve diagnoses, marked where they start ("overfitting since 5").
+                for notice in state.notices:
+                    if notice.epoch and notice.epoch <= len(epochs):
+                        plt.vline(notice.epoch, "orange")
+                        top = max((v for v in [*train, *val] if v == v), default=0.0)
+                        plt.text(f"{notice.code} {notice.epoch}", notice.epoch, top, color="orange")
         avg = state.averaged_val(name)
         if avg:
             plt.plot(*thin(list(range(1, len(avg) + 1)), avg, limit), label="val, mean of folds",

@@ -40,7 +40,8 @@ class LayerStack(DataTable):
         event.stop()
         self.post_message(self.Requested("edit", event.cursor_row))
 
-    def show(self, layers: list[LayerSpec], in_shape: Shape | None) -> tuple[int, str]:
+    def show(self, layers: list[LayerSpec], in_shape: Shape | None,
+             marks: dict[int, str] | None = None) -> tuple[int, str]:
         """Redraw; returns the total parameter count and the first problem ('' when none)."""
         row = self.cursor_row or 0
         self.clear(columns=True)
@@ -53,7 +54,7 @@ class LayerStack(DataTable):
         self.add_row("", "input", str((None, *in_shape)), "", "")
         for r in layer_rows(layers, in_shape):
             shape = str((None, *r.out_shape)) if r.out_shape is not None else "-"
-            note = f"✗ {r.error}" if r.error else ""
+            note = f"✗ {r.error}" if r.error else (marks or {}).get(r.index, "")
             if r.error and not problem:
                 problem = f"layer {r.index} ({layers[r.index].type}): {r.error}"  # type: ignore[attr-defined]
             self.add_row(r.index, r.label, shape, f"{r.params:,}", note)
