@@ -280,7 +280,7 @@ def encode(table: Table, schema: TableSchema, need_target: bool = True) -> CsvDa
 
     keep = np.ones(n, dtype=bool)
     y_raw = None
-    if schema.target in table.cells:
+    if need_target and schema.target in table.cells:  # predicting: the target is ignored
         y_raw, y_missing = _target(table, schema, notes)
         if y_missing.any():
             if schema.missing == "error" and need_target:

@@ -105,7 +105,7 @@ def read_npz(path: Path, layout: str, need_y: bool = True) -> tuple[np.ndarray, 
             if missing:
                 raise InputError(f"{path}: needs arrays 'x' and 'y', found {npz.files or 'none'}")
             x = npz["x"]
-            y = npz["y"] if "y" in npz.files else None
+            y = npz["y"] if "y" in npz.files and need_y else None  # predicting: y is ignored
     except InputError:
         raise
     except Exception as err:  # numpy raises many types for a bad archive (pickled objects too)

@@ -187,11 +187,13 @@ async def test_the_app_shows_a_finding_and_applies_its_fix_by_key(tmp_path):
         await pilot.pause(0.3)
         assert build.raw["train"]["loss"] == "mse"
         assert [f.id for f in build.findings if f.severity == "error"] == ["output-loss"]
+        assert build.query_one("#train-loss").has_class("flagged-error")
         assert "output-loss" not in str(build.query_one("#status", Static).render())
         assert "mse does not fit a binary target" in str(build.query_one("#status", Static).render())
         await pilot.press("ctrl+f")
         await pilot.pause(0.3)
         assert build.raw["train"]["loss"] == "binary_crossentropy"
         assert not [f for f in build.findings if f.severity == "error"]
+        assert not build.query_one("#train-loss").has_class("flagged-error")
         assert "ready" in str(build.query_one("#status", Static).render())
         assert np.isfinite(len(build.findings))

@@ -149,8 +149,20 @@ class BuildScreen(Screen[None]):
         if self.findings:  # the reason for the first one; `dltui check` prints them all
             lines.append(f"  why: {self.findings[0].why}")
         self.query_one("#doctor", Static).update("\n".join(lines))
+        self._flag_settings()
         self.refresh_stack()
         return self.findings
+
+    def _flag_settings(self) -> None:
+        """Mark the form fields the doctor's findings concern (layers get a note in the table)."""
+        for widget in self.query(".flagged-error, .flagged-warning"):
+            widget.remove_class("flagged-error", "flagged-warning")
+        for f in reversed(self.findings):  # errors last, so they win
+            if f.where.startswith("model") or "." not in f.where:
+                continue
+            for widget in self.query(f"#{f.where.replace('.', '-')}"):
+                widget.remove_class("flagged-error", "flagged-warning")
+                widget.add_class("flagged-error" if f.severity == "error" else "flagged-warning")
 
     def _fixable(self) -> Any:
         return next((f for f in getattr(self, "findings", []) if f.fix), None)
