@@ -100,9 +100,10 @@ class TrainScreen(Screen[None]):
         self._notices_shown = len(state.notices)
         if state.ended:
             self.refresh_bindings()  # the Stop key goes away once nothing runs
-            lines = result_lines(state.ended.summary) if state.ended.summary else []
             tail = f": {state.ended.message}" if state.ended.message else ""
-            lines.append(f"status {state.ended.status}{tail}")
+            # The status first: on a small terminal the panel may not show every line.
+            lines = [f"status {state.ended.status}{tail}"]
+            lines += result_lines(state.ended.summary) if state.ended.summary else []
             self.query_one("#result", Static).update("\n".join(lines))
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:

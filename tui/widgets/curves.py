@@ -60,7 +60,8 @@ class CurvesPlot(PlotextPlot):
                     if notice.epoch and notice.epoch <= len(epochs):
                         plt.vline(notice.epoch, "orange")
                         top = max((v for v in [*train, *val] if v == v), default=0.0)
-                        plt.text(f"{notice.code} {notice.epoch}", notice.epoch, top, color="orange")
+                        plt.text(f"{notice.code} {notice.epoch}", notice.epoch, top, color="orange",
+                                 alignment="left")
         avg = state.averaged_val(name)
         if avg:
             plt.plot(*thin(list(range(1, len(avg) + 1)), avg, limit), label="val, mean of folds",
