@@ -43,7 +43,9 @@ class CurveWatch:
         if epoch == 1 or math.isnan(self._first_train):
             self._first_train = tr
         exploded = self.chance_loss is not None and max(tr, va if va == va else 0) > 10 * self.chance_loss
-        rose = epoch >= 2 and tr > 2 * self._min_train + 1e-12
+        # Rising back to more than twice its lowest and half its first value: overshooting. (A
+        # loss near zero doubles on noise alone, so the lowest value is not enough.)
+        rose = epoch >= 2 and tr > 2 * self._min_train + 1e-12 and tr > 0.5 * self._first_train
         if exploded or rose:
             worst = max(tr, va) if va == va else tr
             out += self._say("instability", "warning", epoch,

@@ -106,9 +106,55 @@ class RunEnded(Event):
     summary: dict[str, Any]
 
 
+@dataclass(frozen=True)
+class SweepStarted(Event):
+    kind: ClassVar[str] = "sweep_started"
+    sweep_dir: str
+    preset: str
+    variants: int
+    trainings: int  # over all variants
+    epochs: int
+    keys: list[str]
+    mode: str
+    prune: bool
+    metric: str
+
+
+@dataclass(frozen=True)
+class VariantStarted(Event):
+    kind: ClassVar[str] = "variant_started"
+    index: int
+    label: str
+    changes: dict[str, Any]
+    run_dir: str
+
+
+@dataclass(frozen=True)
+class VariantEnded(Event):
+    kind: ClassVar[str] = "variant_ended"
+    index: int
+    label: str
+    status: str  # done | stopped | pruned | failed | diverged
+    metric: str
+    mean: float | None
+    std: float | None
+    best_epoch: int
+    seconds: float
+    run_dir: str
+
+
+@dataclass(frozen=True)
+class SweepEnded(Event):
+    kind: ClassVar[str] = "sweep_ended"
+    status: str
+    seconds: float
+    table: dict[str, Any]
+
+
 EVENT_TYPES: dict[str, type[Event]] = {
     cls.kind: cls for cls in (RunStarted, Notice, FoldStarted, EpochEnded, BatchProgress,
-                              FoldEnded, RunEnded)
+                              FoldEnded, RunEnded, SweepStarted, VariantStarted, VariantEnded,
+                              SweepEnded)
 }
 
 

@@ -20,6 +20,8 @@ ActivationName = Literal[
     "linear", "relu", "sigmoid", "softmax", "tanh", "elu", "prelu", "selu", "gelu", "leaky_relu"
 ]
 PosInt = Annotated[int, Field(ge=1)]
+# L1/L2 weight regularisation of a layer's kernel (the book's remedy for overfitting).
+Penalty = Annotated[float, Field(ge=0.0, le=10.0)]
 
 
 class ShapeError(ValueError):
@@ -53,6 +55,8 @@ def _need_rank(layer: str, in_shape: Shape, ranks: tuple[int, ...], what: str) -
 
 class Dense(LayerSpec):
     type: Literal["Dense"] = "Dense"
+    l1: Penalty = 0.0
+    l2: Penalty = 0.0
     units: PosInt
     activation: ActivationName = "linear"
     use_bias: bool = True
@@ -109,6 +113,8 @@ def _conv_len(size: int, kernel: int, stride: int, padding: str) -> int:
 
 class Conv2D(LayerSpec):
     type: Literal["Conv2D"] = "Conv2D"
+    l1: Penalty = 0.0
+    l2: Penalty = 0.0
     filters: PosInt
     kernel_size: PosInt = 3
     strides: PosInt = 1
@@ -229,6 +235,8 @@ class _RecurrentSpec(LayerSpec):
     units: PosInt
     return_sequences: bool = False
     bidirectional: bool = False
+    l1: Penalty = 0.0
+    l2: Penalty = 0.0
 
     def out_shape(self, in_shape: Shape) -> Shape:
         _need_rank(self.type, in_shape, (2,), "a sequence (timesteps, features)")  # type: ignore[attr-defined]

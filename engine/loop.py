@@ -108,6 +108,7 @@ class SingleTrainee:
         body = net.body  # the Sequential itself: one module call less per batch
         x, y, b = self.x, self.y, self.setup.batch_size
         keep_outputs = bool(self.setup.metrics)
+        penalised = bool(net.penalised)
         n = len(x)
         batches = len(self.weights)
         if self.modal:
@@ -124,8 +125,11 @@ class SingleTrainee:
             with amp:
                 logits = body(x[idx])
                 loss = loss_fn(logits, yb, head)
+                # The curves report the data loss; the L1/L2 term only steers the gradient,
+                # so training and validation losses stay comparable (as in Keras' val_loss).
+                total = loss + net.penalty() if penalised else loss
             opt.zero_grad(set_to_none=True)
-            loss.backward()
+            total.backward()
             opt.step()
             losses.append(loss.detach())
             if keep_outputs:

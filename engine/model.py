@@ -25,8 +25,11 @@ class LayerRow:
 
 
 class Net(nn.Module):
-    def __init__(self, modules: list[nn.Module]) -> None:
+    def __init__(self, modules: list[nn.Module],
+                 penalised: dict[int, tuple[float, float]] | None = None) -> None:
         super().__init__()
+        # body index -> (l1, l2) for layers whose kernel weights are regularised
+        self.penalised = penalised or {}
         self.head: Head = None
         if modules and isinstance(modules[-1], nn.Sigmoid | nn.Softmax):
             self.head = "sigmoid" if isinstance(modules.pop(), nn.Sigmoid) else "softmax"
@@ -38,6 +41,23 @@ class Net(nn.Module):
 
     def predict(self, x: torch.Tensor) -> torch.Tensor:
         return apply_head(self.body(x), self.head)
+
+    def penalty(self) -> torch.Tensor | None:
+        return weight_penalty(self.body, self.penalised)
+
+
+def weight_penalty(body: nn.Module, penalised: dict[int, tuple[float, float]]) -> torch.Tensor | None:
+    """The L1/L2 term added to the training loss: l1 * sum|w| + l2 * sum(w^2) over each
+    regularised layer's kernels (weights, not biases, as Keras' kernel_regularizer). For stacked
+    models it sums over the members, whose gradients stay their own."""
+    total = None
+    for index, (l1, l2) in penalised.items():
+        for name, w in body[index].named_parameters():
+            if "weight" not in name:
+                continue
+            term = (l1 * w.abs().sum() if l1 else 0) + (l2 * w.square().sum() if l2 else 0)
+            total = term if total is None else total + term
+    return total
 
 
 def layer_rows(layers: Sequence[LayerSpec], in_shape: Shape) -> list[LayerRow]:
@@ -82,8 +102,13 @@ def build_model(layers: Sequence[LayerSpec], in_shape: Shape, device: str | None
             return build_model(layers, in_shape)
     infer_shapes(layers, in_shape)
     modules: list[nn.Module] = []
+    penalised: dict[int, tuple[float, float]] = {}
     shape = in_shape
     for layer in layers:
+        inner = layer.layer if layer.type == "TimeDistributed" else layer  # type: ignore[attr-defined]
+        l1, l2 = getattr(inner, "l1", 0.0), getattr(inner, "l2", 0.0)
+        if l1 or l2:
+            penalised[len(modules)] = (l1, l2)
         modules += layer.build(shape)
         shape = layer.out_shape(shape)
-    return Net(modules)
+    return Net(modules, penalised)

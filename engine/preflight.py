@@ -49,9 +49,11 @@ def n_outputs_for(data: Dataset, loss: Loss) -> int:
     return 1 if loss.target == "column" else len(data.classes)  # sequence: symbols + blank
 
 
-def prepare(preset: Preset, base_dir: Path | None = None, device: str | None = None) -> Prepared:
-    """Everything that bad input can break, checked before any training or writing."""
-    data = load_data(preset.data, base_dir)
+def prepare(preset: Preset, base_dir: Path | None = None, device: str | None = None,
+            data: Dataset | None = None) -> Prepared:
+    """Everything that bad input can break, checked before any training or writing. `data`:
+    already loaded for the same data spec (sweep variants share it)."""
+    data = data if data is not None else load_data(preset.data, base_dir)
     dev = resolve_device(device or preset.train.device)
     layers = preset.model.layers
     shapes = infer_shapes(layers, data.input_shape)

@@ -75,6 +75,8 @@ def preset_to_toml(preset: Preset) -> str:
     import tomli_w
 
     data = preset.model_dump(mode="json", exclude_none=True)
+    if not data.get("sweep"):
+        data.pop("sweep", None)
     return tomli_w.dumps(data)
 
 

@@ -5,7 +5,7 @@ Validation happens once, here, when a preset is read; the rest of the engine tru
 
 from __future__ import annotations
 
-from typing import Annotated, Literal, Self
+from typing import Annotated, Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -102,3 +102,5 @@ class Preset(_Section):
     model: ModelSpec
     train: TrainSpec
     validation: ValidationSpec = ValidationSpec()
+    # Keys to vary and the values to try (`dltui sweep`); checked by engine/sweep.py.
+    sweep: dict[str, Any] = {}

@@ -20,7 +20,7 @@ from dltui.engine.events import FoldStarted, StopToken
 from dltui.engine.layers import _MeanOver
 from dltui.engine.loop import EVAL_CHUNK, FoldInfo, Progress, Setup, autocast_for, run_epochs
 from dltui.engine.metrics import METRICS
-from dltui.engine.model import Net
+from dltui.engine.model import Net, weight_penalty
 from dltui.engine.optimizers import make_optimizer
 from dltui.engine.preprocess import fit_preprocessing, target_array
 from dltui.engine.spec import TrainSpec
@@ -89,6 +89,7 @@ class StackedNet(nn.Module):
     def __init__(self, nets: list[Net]) -> None:
         super().__init__()
         self.head = nets[0].head
+        self.penalised = nets[0].penalised  # same layers in every member
         mods: list[nn.Module] = []
         for group in zip(*[list(n.body) for n in nets], strict=True):
             first = group[0]
@@ -243,7 +244,10 @@ class StackedTrainee:
                 else:
                     fold_loss = self.setup.loss.elementwise(logits, yb, net.head).flatten(1).mean(1)
             self.flat_grad.zero_()
-            fold_loss.sum().backward()
+            total = fold_loss.sum()
+            if net.penalised:  # each member's L1/L2 term; their sum keeps gradients apart
+                total = total + weight_penalty(net.body, net.penalised)
+            total.backward()
             opt.step()
             losses.append(fold_loss.detach())
             if self.setup.metrics:

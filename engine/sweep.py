@@ -24,7 +24,7 @@ from dltui.engine.errors import InputError
 from dltui.engine.presets import set_value, validate_preset
 from dltui.engine.spec import Preset
 
-SETTINGS = {"mode", "samples", "prune", "seed"}
+SETTINGS = {"mode", "samples", "prune", "seed", "variants"}
 # Lower is better for these; accuracy-like metrics are better higher.
 LOWER_IS_BETTER = {"loss", "mae", "mse", "ser"}
 
@@ -34,10 +34,11 @@ class Variant:
     index: int  # 1-based, as the table shows it
     changes: dict[str, Any]
     preset: Preset
+    name: str = ""  # a hand-picked variant's name
 
     @property
     def label(self) -> str:
-        return ", ".join(f"{short_key(k)}={v}" for k, v in self.changes.items()) or "base"
+        return self.name or ", ".join(f"{short_key(k)}={v}" for k, v in self.changes.items()) or "base"
 
     @property
     def slug(self) -> str:
@@ -54,7 +55,7 @@ class SweepPlan:
 
     @property
     def keys(self) -> list[str]:
-        return list(self.variants[0].changes) if self.variants else []
+        return sorted({k for v in self.variants for k in v.changes})
 
 
 def short_key(key: str) -> str:
@@ -97,6 +98,12 @@ def plan_sweep(raw: dict[str, Any], where: str, vary: dict[str, list[Any]] | Non
     mode = mode or settings.get("mode", "grid")
     if mode not in ("grid", "random"):
         raise InputError(f"{where}: sweep.mode: '{mode}' is not allowed (allowed: grid, random)")
+    explicit = settings.get("variants") or []
+    if explicit and grid:
+        raise InputError(f"{where}: sweep: give either keys with value lists or a variants list, "
+                         "not both")
+    if explicit:
+        return _explicit(raw, where, explicit, bool(prune if prune is not None else settings.get("prune")))
     combos = list(itertools.product(*grid.values())) if grid else [()]
     if mode == "random":
         n = samples or settings.get("samples")
@@ -119,12 +126,33 @@ def plan_sweep(raw: dict[str, Any], where: str, vary: dict[str, list[Any]] | Non
                 raise InputError(f"{where}: sweep variant {index} ({label}): {key} does not exist "
                                  "in the preset") from None
         variant_raw["name"] = f"{base.name}-v{index:02d}"
-        try:
-            preset = validate_preset(variant_raw, f"{where}: sweep variant {index} ({label})")
-        except InputError:
-            raise
+        preset = validate_preset(variant_raw, f"{where}: sweep variant {index} ({label})")
         variants.append(Variant(index, changes, preset))
     return SweepPlan(base, variants, mode, bool(prune if prune is not None else settings.get("prune")))
+
+
+def _explicit(raw: dict[str, Any], where: str, listed: Any, prune: bool) -> SweepPlan:
+    """`variants = [{name = "smaller", "model.layers[0].units" = 4}, ...]`: hand-picked variants,
+    for comparisons a grid cannot express (the book's original / smaller / bigger / dropout)."""
+    if not isinstance(listed, list) or not all(isinstance(v, dict) for v in listed):
+        raise InputError(f"{where}: sweep.variants: expected a list of tables of key = value")
+    base_raw = {k: v for k, v in raw.items() if k != "sweep"}
+    base = validate_preset(base_raw, where)
+    variants = []
+    for index, entry in enumerate(listed, start=1):
+        changes = {k: v for k, v in entry.items() if k != "name"}
+        variant_raw = copy.deepcopy(base_raw)
+        name = str(entry.get("name", "")) or ", ".join(f"{k}={v}" for k, v in changes.items())
+        for key, value in changes.items():
+            try:
+                set_value(variant_raw, key, value)
+            except KeyError:
+                raise InputError(f"{where}: sweep variant {index} ({name}): {key} does not exist "
+                                 "in the preset") from None
+        variant_raw["name"] = f"{base.name}-v{index:02d}"
+        preset = validate_preset(variant_raw, f"{where}: sweep variant {index} ({name})")
+        variants.append(Variant(index, changes, preset, str(entry.get("name", ""))))
+    return SweepPlan(base, variants, "list", prune)
 
 
 def rank(rows: list[dict[str, Any]], metric: str) -> list[dict[str, Any]]:

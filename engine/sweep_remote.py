@@ -41,7 +41,7 @@ def payload(variant: Variant, base_dir: Path | None) -> dict[str, Any]:
 
 def train_variant(job: dict[str, Any], device: str | None, put: Callable[[Any], None]) -> dict[str, bytes]:
     """Runs in the worker: train one variant, stream its events, return its run folder's files."""
-    from dltui.engine import Experiment, EventBus, prepare
+    from dltui.engine import EventBus, Experiment, prepare
     from dltui.engine.presets import parse_toml, validate_preset
 
     if os.environ.get(KILL_ENV) == str(job["index"]):
@@ -114,7 +114,7 @@ class RemoteSweep(SweepRunner):
               summaries: dict[int, dict[str, Any]], files: dict[str, bytes] | None,
               error: str | None) -> None:
         """A finished worker's files into its run folder; a dead one's variant marked failed."""
-        from dltui.engine.runs import write_atomic, dumps
+        from dltui.engine.runs import dumps, write_atomic
 
         index = variant.index
         for _ in range(40):  # the events of its last lines may still be in the queue

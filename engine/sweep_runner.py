@@ -143,6 +143,9 @@ class SweepRunner:
                "run_dir": str(run_dir) if run_dir else "", "status": status, "metric": metric,
                "mean": None if status in ("pruned", "failed", "diverged") else mean,
                "std": std, "best_epoch": curve.get("best_epoch") or summary.get("best_epoch"),
+               # where validation loss turns up: the mean of the folds' lowest-val-loss epochs
+               "val_loss_min_epoch": (table.get("mean") or {}).get("best_epoch"),
+               "val_loss": (table.get("mean") or {}).get("best", {}).get("loss"),
                "curve": curve.get("values", []), "seconds": summary.get("seconds", 0.0),
                "message": summary.get("message", "") if not pruned_at else
                f"pruned at epoch {pruned_at}: validation loss worse than the median"}

@@ -11,7 +11,7 @@ from typing import Annotated, Any
 
 import typer
 
-from dltui.tui import exit_codes, model_commands
+from dltui.tui import exit_codes, model_commands, sweep_commands
 
 app = typer.Typer(add_completion=False, rich_markup_mode=None,
                   help="Build, train and watch deep-learning models in the terminal.")
@@ -227,6 +227,7 @@ app.command()(model_commands.evaluate)
 app.command()(model_commands.export)
 app.command()(model_commands.report)
 app.command()(model_commands.check)
+app.command()(sweep_commands.sweep)
 
 
 def main() -> None:
