@@ -1,0 +1,174 @@
+"""Sweeps: variants planned and validated before training, each trained with its validation scheme
+into its own run folder, ranked; L1/L2 regularisation; pruning; the same results from worker
+processes and from Ray as from this process."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tomli_w
+
+from conftest import BINARY, REGRESSION, dltui, preset
+from dltui.engine import Experiment, prepare
+from dltui.engine.errors import InputError
+from dltui.engine.events import EventBus, StopToken
+from dltui.engine.spec import Preset
+from dltui.engine.sweep import parse_vary, plan_sweep, rank
+from dltui.engine.sweep_runner import SweepRunner
+
+SMALL = preset(REGRESSION, train={"epochs": 6}, validation={"scheme": "kfold", "k": 3})
+
+
+def test_a_grid_is_every_combination_and_each_variant_is_validated():
+    raw = preset(SMALL, sweep={"model.layers[0].units": [4, 16], "train.learning_rate": [1e-3, 1e-2]})
+    plan = plan_sweep(raw, "p.toml")
+    assert len(plan.variants) == 4
+    assert [v.preset.model.layers[0].units for v in plan.variants] == [4, 4, 16, 16]
+    assert plan.variants[1].label == "layers[0].units=4, learning_rate=0.01"
+    assert all(not v.preset.sweep for v in plan.variants)  # a variant is a plain preset
+    with pytest.raises(InputError, match=r"sweep variant 2 \(model.layers\[0\].units=-1\): "
+                                         r"model.layers\[0\].units: Input should be greater"):
+        plan_sweep(preset(SMALL, sweep={"model.layers[0].units": [4, -1]}), "p.toml")
+    with pytest.raises(InputError, match=r"sweep variant 1 .*train.epoch: unknown key"):
+        plan_sweep(SMALL, "p.toml", {"train.epoch": [3]})
+
+
+def test_random_mode_samples_without_repeats_and_cli_values_parse_as_toml():
+    vary = parse_vary(["train.learning_rate=1e-3,1e-2,0.1", "train.optimizer=adam,rmsprop"])
+    assert vary == {"train.learning_rate": [1e-3, 1e-2, 0.1], "train.optimizer": ["adam", "rmsprop"]}
+    plan = plan_sweep(SMALL, "p.toml", vary, mode="random", samples=4)
+    labels = [v.label for v in plan.variants]
+    assert len(labels) == 4 == len(set(labels))
+    with pytest.raises(InputError, match="random mode needs samples"):
+        plan_sweep(SMALL, "p.toml", vary, mode="random")
+
+
+def test_ranking_puts_lower_losses_and_higher_accuracies_first():
+    rows = [{"mean": 0.5}, {"mean": None}, {"mean": 0.2}]
+    assert [r["mean"] for r in rank(rows, "mae")] == [0.2, 0.5, None]
+    assert [r["mean"] for r in rank(rows, "accuracy")] == [0.5, 0.2, None]
+
+
+def test_l2_changes_training_and_stacked_folds_equal_sequential_with_it(tmp_path):
+    def run(l2: float, parallel: bool) -> dict:
+        layers = [{"type": "Dense", "units": 8, "activation": "relu", "l2": l2},
+                  {"type": "Dense", "units": 1}]
+        raw = preset(SMALL, model={"layers": layers}, validation={"parallel_folds": parallel})
+        return Experiment(prepare(Preset.model_validate(raw)), tmp_path).run()["kfold"]["mean"]["best"]
+    stacked, sequential, plain = run(0.05, True), run(0.05, False), run(0.0, False)
+    assert stacked["mae"] == pytest.approx(sequential["mae"], rel=1e-5)
+    assert plain["mae"] != pytest.approx(sequential["mae"], rel=1e-5)
+
+
+def run_sweep(raw: dict, tmp_path: Path, **kw) -> tuple[dict, list]:
+    events: list = []
+    plan = plan_sweep(raw, "p.toml", **kw)
+    result = SweepRunner(plan, tmp_path, None, "cpu", events.append, StopToken()).run()
+    return result, events
+
+
+def test_a_sweep_trains_each_variant_into_its_own_run_folder_and_ranks_them(tmp_path):
+    raw = preset(SMALL, sweep={"model.layers[0].units": [2, 32]})
+    result, events = run_sweep(raw, tmp_path)
+    sweep_dir = Path(result["dir"])
+    table = json.loads((sweep_dir / "sweep.json").read_text())
+    assert table["version"] == 1 and len(table["ranking"]) == 2
+    for row in table["ranking"]:
+        summary = json.loads((Path(row["run_dir"]) / "summary.json").read_text())
+        assert summary["kfold"]["folds"] == 3 and row["mean"] == summary["kfold"]["mean"]["best"]["mae"]
+        assert Path(row["run_dir"]).parent == sweep_dir
+    kinds = [json.loads(line)["event"] for line in (sweep_dir / "sweep.jsonl").read_text().splitlines()]
+    assert kinds == ["sweep_started", "variant_started", "variant_ended", "variant_started",
+                     "variant_ended", "sweep_ended"]
+    assert table["ranking"][0]["mean"] <= table["ranking"][1]["mean"]
+
+
+def test_pruning_stops_variants_worse_than_the_median_at_a_rung(tmp_path):
+    raw = preset(SMALL, train={"epochs": 16},
+                 sweep={"train.learning_rate": [1e-2, 1e-2, 1e-6, 1e-6], "prune": True})
+    result, _ = run_sweep(raw, tmp_path)
+    by_index = {r["index"]: r for r in result["ranking"]}
+    assert by_index[1]["status"] == "done" and by_index[2]["status"] == "done"
+    assert {by_index[3]["status"], by_index[4]["status"]} == {"pruned"}
+    assert "pruned at epoch 2" in by_index[3]["message"]
+    unpruned, _ = run_sweep(preset(raw, sweep={"prune": False}), tmp_path)
+    assert all(r["status"] == "done" for r in unpruned["ranking"])
+
+
+def test_sweep_command_prints_the_table_and_the_shipped_preset_shows_the_book(tmp_path):
+    result = dltui("sweep", "sweep-overfitting", "--set", "train.epochs=20", "--runs-dir",
+                   str(tmp_path), timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert "5 variant(s) of sweep-overfitting" in result.stderr
+    assert "bigger 512-512" in result.stdout and "best" in result.stdout
+    (sweep_dir,) = list(tmp_path.iterdir())
+    rows = {r["label"]: r for r in json.loads((sweep_dir / "sweep.json").read_text())["ranking"]}
+    turns = {label: r["val_loss_min_epoch"] for label, r in rows.items()}
+    # The book's figure: the bigger network's validation loss turns up earliest.
+    assert min(turns, key=turns.get) == "bigger 512-512"
+    assert turns["bigger 512-512"] < turns["original 16-16"] < turns["smaller 4-4"]
+
+
+def test_bad_sweeps_are_one_line_before_anything_trains(tmp_path, write_preset):
+    p = write_preset(preset(SMALL, sweep={"model.layers[0].units": [4, 0]}))
+    result = dltui("sweep", str(p), "--runs-dir", str(tmp_path / "runs"))
+    assert result.returncode == 2 and "sweep variant 2" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1 and not (tmp_path / "runs").exists()
+    bad_data = write_preset(preset(SMALL, sweep={"data.source": ["builtin:diabetes", "csv:nope.csv"]}))
+    result = dltui("sweep", str(bad_data), "--runs-dir", str(tmp_path / "runs"))
+    assert result.returncode == 2 and "sweep variant 2" in result.stderr and "nope.csv" in result.stderr
+    assert not (tmp_path / "runs").exists()
+
+
+def rankings(sweep_dir: Path) -> dict[int, float]:
+    return {r["index"]: r["mean"] for r in json.loads((sweep_dir / "sweep.json").read_text())["ranking"]}
+
+
+def test_worker_processes_give_the_local_results(tmp_path):
+    raw = preset(SMALL, sweep={"model.layers[0].units": [4, 8]})
+    (tmp_path / "p.toml").write_text(tomli_w.dumps(raw))
+    local = dltui("sweep", str(tmp_path / "p.toml"), "--runs-dir", str(tmp_path / "local"),
+                  env={"OMP_NUM_THREADS": "1"})
+    remote = dltui("sweep", str(tmp_path / "p.toml"), "--devices", "cpu,cpu", "--runs-dir",
+                   str(tmp_path / "remote"), env={"OMP_NUM_THREADS": "1"}, timeout=300)
+    assert local.returncode == 0 and remote.returncode == 0, remote.stderr
+    (a,), (b,) = list((tmp_path / "local").iterdir()), list((tmp_path / "remote").iterdir())
+    assert rankings(a) == pytest.approx(rankings(b), rel=1e-6)
+    for row in json.loads((b / "sweep.json").read_text())["ranking"]:  # whole run folders
+        run = Path(row["run_dir"])
+        assert (run / "model.json").exists() and (run / "weights").is_dir()
+        lines = (run / "metrics.jsonl").read_text().splitlines()
+        assert json.loads(lines[0])["run_dir"] == str(run) and "run_ended" in lines[-1]
+
+
+@pytest.mark.slow
+def test_ray_backend_equals_local_and_a_killed_worker_fails_only_its_variant(tmp_path):
+    pytest.importorskip("ray")
+    raw = preset(SMALL, sweep={"model.layers[0].units": [4, 8, 16]})
+    (tmp_path / "p.toml").write_text(tomli_w.dumps(raw))
+    env = {"OMP_NUM_THREADS": "1", "RAY_ADDRESS": "", "DLTUI_SWEEP_KILL_VARIANT": "2",
+           "RAY_num_cpus": "2"}
+    local = dltui("sweep", str(tmp_path / "p.toml"), "--runs-dir", str(tmp_path / "local"),
+                  env={"OMP_NUM_THREADS": "1"})
+    remote = dltui("sweep", str(tmp_path / "p.toml"), "--backend", "ray", "--runs-dir",
+                   str(tmp_path / "ray"), env=env, timeout=400)
+    assert local.returncode == 0 and remote.returncode == 0, remote.stderr[-2000:]
+    (a,), (b,) = list((tmp_path / "local").iterdir()), list((tmp_path / "ray").iterdir())
+    here, there = rankings(a), rankings(b)
+    assert there[2] is None and here[2] is not None
+    assert there[1] == pytest.approx(here[1], rel=1e-6) and there[3] == pytest.approx(here[3], rel=1e-6)
+    failed = next(r for r in json.loads((b / "sweep.json").read_text())["ranking"] if r["index"] == 2)
+    assert failed["status"] == "failed" and "died" in failed["message"]
+    assert np.isfinite(there[1])
+
+
+def test_l2_and_sweep_keys_round_trip_through_the_preset_format(tmp_path, write_preset):
+    raw = preset(BINARY, model={"layers": [{"type": "Dense", "units": 8, "activation": "relu", "l1": 0.001},
+                                           {"type": "Dense", "units": 1, "activation": "sigmoid"}]})
+    spec = Preset.model_validate(raw)
+    assert spec.model.layers[0].l1 == 0.001 and "l1=0.001" in spec.model.layers[0].describe()
+    bus = EventBus()
+    assert bus is not None
