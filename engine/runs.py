@@ -168,8 +168,8 @@ def read_summary(run_dir: Path) -> dict[str, Any] | None:
 class EventFollower:
     """Reads new whole lines of `metrics.jsonl` as another process appends them."""
 
-    def __init__(self, run_dir: Path) -> None:
-        self.path = run_dir / "metrics.jsonl"
+    def __init__(self, run_dir: Path, name: str = "metrics.jsonl") -> None:
+        self.path = run_dir / name
         self._offset = 0
         self._pending = b""
 
@@ -229,6 +229,9 @@ def list_runs(runs_dir: Path) -> list[RunInfo]:
     if not runs_dir.is_dir():
         return runs
     for path in runs_dir.iterdir():
+        if (path / "sweep.jsonl").exists():
+            runs.append(_sweep_info(path))
+            continue
         if not (path / "metrics.jsonl").exists():
             continue
         summary = read_summary(path)
@@ -241,6 +244,23 @@ def list_runs(runs_dir: Path) -> list[RunInfo]:
                             str(summary.get("scheme", "?")), str(summary.get("status", "?")),
                             str(summary.get("headline", ""))))
     return sorted(runs, key=lambda r: r.path.name, reverse=True)  # names start with the time
+
+
+def _sweep_info(path: Path) -> RunInfo:
+    """A sweep folder in the runs list: its best variant as the headline."""
+    try:
+        table = json.loads((path / "sweep.json").read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        table = None
+    if not isinstance(table, dict):
+        return RunInfo(path, path.name, "sweep", "running", "")
+    ranking = [r for r in table.get("ranking", []) if isinstance(r, dict)]
+    best = next((r for r in ranking if r.get("mean") is not None), None)
+    done = len(ranking) >= int(table.get("variants", 0) or 0)
+    headline = f"best v{best['index']:02d} ({best['label']}): val {table.get('metric')} " \
+        f"{best['mean']:.4g}" if best else ""
+    return RunInfo(path, str(table.get("preset", path.name)), "sweep",
+                   "done" if done else "running", headline)
 
 
 def _started(run_dir: Path) -> RunStarted | None:
@@ -259,7 +279,7 @@ def find_run(runs_dir: Path, ref: str) -> Path | None:
         runs = list_runs(runs_dir)
         return runs[0].path if runs else None
     for cand in (Path(ref), runs_dir / ref):
-        if (cand / "metrics.jsonl").exists() or (cand / "preset.toml").exists():
+        if any((cand / name).exists() for name in ("metrics.jsonl", "preset.toml", "sweep.jsonl")):
             return cand
     return None
 

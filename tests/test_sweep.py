@@ -73,6 +73,7 @@ def run_sweep(raw: dict, tmp_path: Path, **kw) -> tuple[dict, list]:
 def test_a_sweep_trains_each_variant_into_its_own_run_folder_and_ranks_them(tmp_path):
     raw = preset(SMALL, sweep={"model.layers[0].units": [2, 32]})
     result, events = run_sweep(raw, tmp_path)
+    assert [e.kind for e in events][-1] == "sweep_ended"
     sweep_dir = Path(result["dir"])
     table = json.loads((sweep_dir / "sweep.json").read_text())
     assert table["version"] == 1 and len(table["ranking"]) == 2
@@ -89,12 +90,12 @@ def test_a_sweep_trains_each_variant_into_its_own_run_folder_and_ranks_them(tmp_
 def test_pruning_stops_variants_worse_than_the_median_at_a_rung(tmp_path):
     raw = preset(SMALL, train={"epochs": 16},
                  sweep={"train.learning_rate": [1e-2, 1e-2, 1e-6, 1e-6], "prune": True})
-    result, _ = run_sweep(raw, tmp_path)
+    result, _events = run_sweep(raw, tmp_path)
     by_index = {r["index"]: r for r in result["ranking"]}
     assert by_index[1]["status"] == "done" and by_index[2]["status"] == "done"
     assert {by_index[3]["status"], by_index[4]["status"]} == {"pruned"}
     assert "pruned at epoch 2" in by_index[3]["message"]
-    unpruned, _ = run_sweep(preset(raw, sweep={"prune": False}), tmp_path)
+    unpruned, _events = run_sweep(preset(raw, sweep={"prune": False}), tmp_path)
     assert all(r["status"] == "done" for r in unpruned["ranking"])
 
 
@@ -172,3 +173,35 @@ def test_l2_and_sweep_keys_round_trip_through_the_preset_format(tmp_path, write_
     assert spec.model.layers[0].l1 == 0.001 and "l1=0.001" in spec.model.layers[0].describe()
     bus = EventBus()
     assert bus is not None
+
+
+async def test_the_app_shows_a_sweep_table_and_overlays_its_curves(tmp_path):
+    from textual.widgets import DataTable
+
+    from dltui.tui.app import DltuiApp
+    from dltui.tui.screens.runs import RunsScreen
+    from dltui.tui.screens.sweep import SweepScreen
+    from dltui.tui.screens.train import TrainScreen
+
+    result, _events = run_sweep(preset(SMALL, sweep={"model.layers[0].units": [2, 32]}), tmp_path)
+    app = DltuiApp(runs_dir=tmp_path)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.press("ctrl+r")
+        await pilot.pause(0.2)
+        assert isinstance(app.screen, RunsScreen) and app.screen.runs[0].scheme == "sweep"
+        await pilot.press("enter")
+        await pilot.pause(0.5)
+        sweep = app.screen
+        assert isinstance(sweep, SweepScreen) and sweep.over
+        table = sweep.query_one(DataTable)
+        assert table.row_count == 2
+        best = result["best"]["index"]
+        assert table.get_row_at(0)[1] == f"v{best:02d}" and "(best)" in table.get_row_at(0)[6]
+        shown = app.export_screenshot().replace("&#160;", " ")
+        assert "validation loss, mean over folds" in shown and f"v{best:02d}" in shown
+        await pilot.press("space")
+        await pilot.pause(0.2)
+        assert sweep.hidden == {best}
+        await pilot.press("enter")
+        await pilot.pause(0.5)
+        assert isinstance(app.screen, TrainScreen)

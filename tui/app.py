@@ -21,9 +21,10 @@ class DltuiApp(App[None]):
     ]
 
     def __init__(self, preset: str | None = None, runs_dir: Path = Path("runs"),
-                 watch_dir: Path | None = None) -> None:
+                 watch_dir: Path | None = None, sweep_dir: Path | None = None) -> None:
         super().__init__()
         self.preset_ref, self.runs_dir, self.watch_dir = preset, runs_dir, watch_dir
+        self.sweep_dir = sweep_dir
         self.training: list[InAppRun] = []  # runs started here, stopped cleanly on quit
 
     def on_mount(self) -> None:
@@ -39,6 +40,10 @@ class DltuiApp(App[None]):
             from dltui.tui.screens.train import TrainScreen
 
             self.push_screen(TrainScreen(FolderRun(self.watch_dir), self.watch_dir.name))
+        if self.sweep_dir is not None:
+            from dltui.tui.screens.sweep import SweepScreen
+
+            self.push_screen(SweepScreen(self.sweep_dir))
 
     async def action_quit(self) -> None:
         """Quitting mid-run stops it after the current batch, so its folder says `stopped`."""

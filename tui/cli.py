@@ -184,6 +184,9 @@ def watch(run_ref: Annotated[str, typer.Argument(metavar="RUN", help="A run fold
     path = find_run(runs_dir, run_ref)
     if path is None:
         raise fail(f"{run_ref}: no run folder (looked in {runs_dir})")
+    if (path / "sweep.jsonl").exists():
+        watch_sweep(path, plain or not sys.stdout.isatty(), runs_dir)
+        return
     if not plain and sys.stdout.isatty():
         _open_app(None, runs_dir, watch_dir=path)
         return
@@ -198,6 +201,32 @@ def watch(run_ref: Annotated[str, typer.Argument(metavar="RUN", help="A run fold
             printer(event)
             if isinstance(event, RunEnded):
                 return
+        time.sleep(0.2)
+
+
+def watch_sweep(path: Path, plain: bool, runs_dir: Path) -> None:
+    """A sweep: its table and overlaid curves in the app, or its variant lines as they land."""
+    import time
+
+    from dltui.engine.events import SweepEnded
+    from dltui.engine.runs import EventFollower
+    from dltui.tui.sweep_commands import SweepPrinter
+
+    if not plain:
+        _open_app(None, runs_dir, sweep_dir=path)
+        return
+    follower, printer = EventFollower(path, "sweep.jsonl"), SweepPrinter(sys.stdout, sys.stdout)
+    idle = 0.0
+    while True:
+        events = follower.poll()
+        for event in events:
+            printer(event)
+            if isinstance(event, SweepEnded):
+                return
+        idle = 0.0 if events else idle + 0.2
+        if idle > 600:  # nothing for ten minutes: the sweep's process is gone
+            typer.echo("dltui: the sweep has written nothing for 10 minutes; stopped following")
+            return
         time.sleep(0.2)
 
 
@@ -216,10 +245,11 @@ def build(runs_dir: RunsDirOpt = Path("runs")) -> None:
     _open_app(None, runs_dir)
 
 
-def _open_app(preset: str | None, runs_dir: Path, watch_dir: Path | None = None) -> None:
+def _open_app(preset: str | None, runs_dir: Path, watch_dir: Path | None = None,
+              sweep_dir: Path | None = None) -> None:
     from dltui.tui.app import DltuiApp
 
-    DltuiApp(preset=preset, runs_dir=runs_dir, watch_dir=watch_dir).run()
+    DltuiApp(preset=preset, runs_dir=runs_dir, watch_dir=watch_dir, sweep_dir=sweep_dir).run()
 
 
 app.command()(model_commands.predict)

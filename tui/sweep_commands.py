@@ -98,7 +98,7 @@ class SweepPrinter:
         elif isinstance(event, SweepEnded):
             from rich.console import Console
 
-            console = Console(file=self.out, width=max(100, Console().width))
+            console = Console(file=self.out, width=max(140, Console().width))
             console.print(ranking_table(event.table, ascii_only=not self.out.isatty()))
             text = f"sweep {event.status} in {event.seconds:.1f} s"
         if text:

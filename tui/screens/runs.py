@@ -73,7 +73,11 @@ class RunsScreen(Screen[None]):
         from dltui.tui.screens.train import TrainScreen
 
         run = self._selected()
-        if run:
+        if run and run.scheme == "sweep":
+            from dltui.tui.screens.sweep import SweepScreen
+
+            self.app.push_screen(SweepScreen(run.path))
+        elif run:
             self.app.push_screen(TrainScreen(FolderRun(run.path), run.path.name))
 
     def action_errors(self) -> None:

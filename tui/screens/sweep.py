@@ -1,0 +1,165 @@
+"""A sweep, live or finished: its ranked table filling in as variants end, and their averaged
+validation curves overlaid (the book's original vs smaller vs bigger network figure), the best
+variant marked. Follows `sweep.jsonl`, so it works the same for a sweep another process runs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Header, Static
+from textual_plotext import PlotextPlot
+
+from dltui.engine.events import SweepEnded, SweepStarted, VariantEnded, VariantStarted
+from dltui.engine.runs import EventFollower, read_events
+from dltui.engine.sweep import rank
+from dltui.tui.report import fmt
+from dltui.tui.run_state import RunState
+
+
+def averaged(run_dir: Path, name: str) -> list[float]:
+    """A variant's validation curve: the mean over its folds (or its one hold-out split)."""
+    state = RunState()
+    for event in read_events(run_dir):
+        state.apply(event)
+    curve = state.averaged_val(name)
+    if curve:
+        return curve
+    folds = [f for f in state.folds.values() if f.fold >= 0 and f.val]
+    return [v.get(name, float("nan")) for v in folds[0].val] if folds else []
+
+
+class SweepScreen(Screen[None]):
+    BINDINGS = [
+        Binding("enter", "open", "Open variant"),
+        Binding("space", "toggle", "Show/hide"),
+        Binding("m", "metric", "Loss/metric"),
+        Binding("escape", "back", "Back"),
+        Binding("question_mark", "app.help", "Help"),
+    ]
+    DEFAULT_CSS = """
+    SweepScreen #sweep-plot { height: 1fr; min-height: 10; }
+    SweepScreen #sweep-table { height: auto; max-height: 12; }
+    """
+
+    def __init__(self, sweep_dir: Path) -> None:
+        super().__init__()
+        self.dir = sweep_dir
+        self.follower = EventFollower(sweep_dir, "sweep.jsonl")
+        self.started: SweepStarted | None = None
+        self.rows: dict[int, dict[str, object]] = {}
+        self.hidden: set[int] = set()
+        self.quantity = "loss"  # the book's figure compares validation loss
+        self.over = False
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        with Vertical():
+            yield Static("", id="sweep-head")
+            yield PlotextPlot(id="sweep-plot")
+            yield DataTable(id="sweep-table", cursor_type="row", zebra_stripes=True)
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.sub_title = self.dir.name
+        self.poll()
+        self.set_interval(1.0, self.poll)
+        self.query_one(DataTable).focus()
+
+    def poll(self) -> None:
+        changed = False
+        for event in self.follower.poll():
+            changed = True
+            if isinstance(event, SweepStarted):
+                self.started = event
+            elif isinstance(event, VariantStarted):
+                self.rows[event.index] = {"index": event.index, "label": event.label,
+                                          "status": "running", "mean": None, "std": None,
+                                          "best_epoch": None, "run_dir": event.run_dir}
+            elif isinstance(event, VariantEnded):
+                self.rows[event.index] = {"index": event.index, "label": event.label,
+                                          "status": event.status, "mean": event.mean,
+                                          "std": event.std, "best_epoch": event.best_epoch,
+                                          "run_dir": event.run_dir}
+            elif isinstance(event, SweepEnded):
+                self.over = True
+        if changed:
+            self.draw()
+
+    def ranked(self) -> list[dict[str, object]]:
+        metric = self.started.metric if self.started else "loss"
+        return rank(list(self.rows.values()), metric)
+
+    def draw(self) -> None:
+        s = self.started
+        done = sum(1 for r in self.rows.values() if r["status"] != "running")
+        head = f"{s.preset}: {done}/{s.variants} variants, {s.mode}" if s else "waiting for the sweep"
+        self.query_one("#sweep-head", Static).update(head + ("  (finished)" if self.over else ""))
+        metric = s.metric if s else "loss"
+        table = self.query_one(DataTable)
+        table.clear(columns=True)
+        table.add_columns("rank", "variant", "changed", f"val {metric}", "± std", "best epoch",
+                          "status", "shown")
+        ranked = self.ranked()
+        for i, row in enumerate(ranked, start=1):
+            scored = row["mean"] is not None
+            table.add_row(str(i) if scored else "-", f"v{row['index']:02d}", str(row["label"]),
+                          fmt(row["mean"]), fmt(row["std"]), str(row["best_epoch"] or ""),
+                          str(row["status"]) + (" (best)" if i == 1 and scored else ""),
+                          "no" if row["index"] in self.hidden else "yes", key=str(row["index"]))
+        self.plot(ranked)
+
+    def plot(self, ranked: list[dict[str, object]]) -> None:
+        widget = self.query_one(PlotextPlot)
+        plt = widget.plt
+        plt.clear_data()
+        plt.clear_figure()
+        name = self.quantity if self.quantity == "loss" or not self.started else self.started.metric
+        best = next((r["index"] for r in ranked if r["mean"] is not None), None)
+        for row in ranked:
+            if row["index"] in self.hidden or not row["run_dir"]:
+                continue
+            curve = averaged(Path(str(row["run_dir"])), name)
+            if curve:
+                label = f"v{row['index']:02d} {row['label']}" + (" (best)" if row["index"] == best else "")
+                plt.plot(list(range(1, len(curve) + 1)), curve, label=label[:40], marker="braille")
+        plt.title(f"validation {name}, mean over folds, by epoch")
+        plt.xlabel("epoch")
+        widget.refresh()
+
+    def _selected(self) -> dict[str, object] | None:
+        table = self.query_one(DataTable)
+        ranked = self.ranked()
+        if table.cursor_row is None or table.cursor_row >= len(ranked):
+            return None
+        return ranked[table.cursor_row]
+
+    def action_toggle(self) -> None:
+        row = self._selected()
+        if row is not None:
+            self.hidden ^= {int(str(row["index"]))}
+            cursor = self.query_one(DataTable).cursor_row
+            self.draw()
+            self.query_one(DataTable).move_cursor(row=cursor)
+
+    def action_metric(self) -> None:
+        self.quantity = "metric" if self.quantity == "loss" else "loss"
+        self.draw()
+
+    def action_open(self) -> None:
+        from dltui.tui.run_source import FolderRun
+        from dltui.tui.screens.train import TrainScreen
+
+        row = self._selected()
+        if row is not None and row["run_dir"]:
+            path = Path(str(row["run_dir"]))
+            self.app.push_screen(TrainScreen(FolderRun(path), path.name))
+
+    def on_data_table_row_selected(self, _event: DataTable.RowSelected) -> None:
+        self.action_open()
+
+    def action_back(self) -> None:
+        self.app.pop_screen()
