@@ -112,7 +112,8 @@ class SweepRunner:
 
         preps = preps if preps is not None else self.prepare_all()
         started = time.perf_counter()
-        self.start(preps)
+        if self.dir is None:  # the app starts it first, to follow the folder at once
+            self.start(preps)
         pruner = Pruner(self.plan.base.train.epochs) if self.plan.prune else None
         for variant, prep in zip(self.plan.variants, preps, strict=True):
             if self.stop.requested:

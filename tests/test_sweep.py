@@ -205,3 +205,35 @@ async def test_the_app_shows_a_sweep_table_and_overlays_its_curves(tmp_path):
         await pilot.press("enter")
         await pilot.pause(0.5)
         assert isinstance(app.screen, TrainScreen)
+
+
+async def test_the_builder_starts_a_sweep_from_a_setting_given_several_values(tmp_path):
+    from textual.widgets import Input, Static
+
+    from dltui.tui.app import DltuiApp
+    from dltui.tui.screens.sweep import SweepScreen
+
+    p = tmp_path / "p.toml"
+    p.write_text(tomli_w.dumps(SMALL))
+    app = DltuiApp(preset=str(p), runs_dir=tmp_path / "runs")
+    async with app.run_test(size=(100, 30)) as pilot:
+        build = app.screen
+        for _ in range(100):
+            if build.data is not None:
+                break
+            await pilot.pause(0.1)
+        build.query_one("#train-learning_rate", Input).value = "0.001, 0.01"
+        await pilot.pause(0.3)
+        assert build.raw["sweep"] == {"train.learning_rate": [0.001, 0.01]}
+        assert build.raw["train"]["learning_rate"] == 0.001
+        assert "sweep of 2 variants" in str(build.query_one("#status", Static).render())
+        await pilot.press("ctrl+t")
+        await pilot.pause(0.3)
+        sweep = app.screen
+        assert isinstance(sweep, SweepScreen)
+        for _ in range(300):
+            if sweep.over:
+                break
+            await pilot.pause(0.1)
+        assert sweep.over and len(sweep.rows) == 2
+        assert {r["status"] for r in sweep.rows.values()} == {"done"}

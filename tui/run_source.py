@@ -110,3 +110,30 @@ class FolderRun:
     @property
     def can_stop(self) -> bool:
         return False
+
+
+class InAppSweep:
+    """A sweep trained in a worker thread; the sweep screen follows its folder. Variants are
+    validated and the folder made before this returns, so errors show in the builder."""
+
+    def __init__(self, plan: object, runs_dir: Path, base_dir: Path | None) -> None:
+        from dltui.engine.sweep_runner import SweepRunner
+
+        self._token = StopToken()
+        self.runner = SweepRunner(plan, runs_dir, base_dir, None, lambda _e: None, self._token)  # type: ignore[arg-type]
+        preps = self.runner.prepare_all()
+        self.dir = self.runner.start(preps)
+        self._thread = threading.Thread(target=self.runner.run, args=(preps,),
+                                        name="dltui-sweep", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._token.request()
+
+    @property
+    def can_stop(self) -> bool:
+        return self._thread.is_alive()
+
+    def finish(self, timeout: float = 30.0) -> None:
+        self.stop()
+        self._thread.join(timeout)

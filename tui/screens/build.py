@@ -91,6 +91,15 @@ class BuildScreen(Screen[None]):
 
     def _set(self, section: str, key: str, value: Any) -> None:
         part = self.raw.setdefault(section, {})
+        sweep = self.raw.setdefault("sweep", {})
+        if isinstance(value, list) and key != "metrics":
+            # "1e-3, 1e-2": a sweep varies this setting; the first value is the base preset's.
+            sweep[f"{section}.{key}"] = value
+            value = value[0] if value else None
+        else:
+            sweep.pop(f"{section}.{key}", None)
+        if not sweep:
+            self.raw.pop("sweep")
         if value is None or value == "":
             part.pop(key, None)
         else:
@@ -133,6 +142,19 @@ class BuildScreen(Screen[None]):
             status.set_class(True, "bad")
             return None
         status.set_class(False, "bad")
+        if self.raw.get("sweep") and self.data is not None:
+            from dltui.engine.errors import InputError
+            from dltui.engine.sweep import plan_sweep
+
+            try:
+                plan = plan_sweep(self.preset_dict(), "sweep")
+            except InputError as err:
+                status.update(f"✗ {err}")
+                status.set_class(True, "bad")
+                return None
+            status.update(f"ready: ctrl+t runs a sweep of {len(plan.variants)} variants "
+                          f"({', '.join(plan.keys)})")
+            return preset
         status.update("ready: ctrl+t trains" if self.data is not None else "loading the data...")
         return preset
 
@@ -333,6 +355,9 @@ class BuildScreen(Screen[None]):
             self.notify("fix the preset first (see the status line)", severity="error")
             return
         base = self.source_path.parent if self.source_path else None
+        if preset.sweep:
+            self._start_sweep(base)
+            return
         try:
             prep = prepare(preset, base)
         except InputError as err:
@@ -343,6 +368,21 @@ class BuildScreen(Screen[None]):
         run = InAppRun(prep, runs_dir)
         self.app.training.append(run)  # type: ignore[attr-defined]
         self.app.push_screen(TrainScreen(run, preset.name))
+
+    def _start_sweep(self, base: Path | None) -> None:
+        from dltui.engine.errors import InputError
+        from dltui.engine.sweep import plan_sweep
+        from dltui.tui.run_source import InAppSweep
+        from dltui.tui.screens.sweep import SweepScreen
+
+        try:
+            sweep = InAppSweep(plan_sweep(self.preset_dict(), "sweep"), self.app.runs_dir, base)  # type: ignore[attr-defined]
+        except InputError as err:
+            self.query_one("#status", Static).update(f"✗ {err}")
+            self.notify(str(err), severity="error")
+            return
+        self.app.training.append(sweep)  # type: ignore[attr-defined]
+        self.app.push_screen(SweepScreen(sweep.dir, sweep))
 
     def action_save(self) -> None:
         preset = self.validate()

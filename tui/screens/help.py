@@ -34,6 +34,15 @@ HELP = """\
 | `e` | once the run has ended: its errors on validation data (confusion matrix, worst samples) |
 | Escape | back |
 
+## Sweep
+| key | action |
+|---|---|
+| (builder) `0.001, 0.01` in a setting | vary it: `ctrl+t` then runs a sweep of every value |
+| Space | show or hide a variant's curve |
+| `m` | overlay validation loss or the primary metric |
+| Enter | open the variant's run |
+| `s` | stop a sweep this app runs |
+
 ## Runs
 | key | action |
 |---|---|

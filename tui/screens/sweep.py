@@ -5,6 +5,7 @@ variant marked. Follows `sweep.jsonl`, so it works the same for a sweep another 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -37,6 +38,7 @@ class SweepScreen(Screen[None]):
         Binding("enter", "open", "Open variant"),
         Binding("space", "toggle", "Show/hide"),
         Binding("m", "metric", "Loss/metric"),
+        Binding("s", "stop", "Stop"),
         Binding("escape", "back", "Back"),
         Binding("question_mark", "app.help", "Help"),
     ]
@@ -45,9 +47,10 @@ class SweepScreen(Screen[None]):
     SweepScreen #sweep-table { height: auto; max-height: 12; }
     """
 
-    def __init__(self, sweep_dir: Path) -> None:
+    def __init__(self, sweep_dir: Path, source: Any = None) -> None:
         super().__init__()
         self.dir = sweep_dir
+        self.source = source  # an InAppSweep this app trains, or None when only following
         self.follower = EventFollower(sweep_dir, "sweep.jsonl")
         self.started: SweepStarted | None = None
         self.rows: dict[int, dict[str, object]] = {}
@@ -88,6 +91,7 @@ class SweepScreen(Screen[None]):
                 self.over = True
         if changed:
             self.draw()
+            self.refresh_bindings()
 
     def ranked(self) -> list[dict[str, object]]:
         metric = self.started.metric if self.started else "loss"
@@ -160,6 +164,16 @@ class SweepScreen(Screen[None]):
 
     def on_data_table_row_selected(self, _event: DataTable.RowSelected) -> None:
         self.action_open()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "stop":  # only a sweep trained here can be stopped here
+            return True if self.source is not None and self.source.can_stop else None
+        return True
+
+    def action_stop(self) -> None:
+        if self.source is not None:
+            self.source.stop()
+            self.notify("stopping the sweep after the current batch")
 
     def action_back(self) -> None:
         self.app.pop_screen()

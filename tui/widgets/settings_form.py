@@ -54,6 +54,8 @@ def _typed(key: str, text: str) -> Any:
     text = text.strip()
     if key in ("source", "target"):
         return text
+    if "," in text:  # several values: the setting is varied in a sweep
+        return [parse_value(part.strip()) for part in text.split(",") if part.strip()]
     return parse_value(text) if text else None
 
 
@@ -97,14 +99,20 @@ class SettingsForm(VerticalScroll):
         yield Static("", id="trainings")
 
     def fill(self, raw: dict[str, Any]) -> None:
-        """Show a preset's values (a key it leaves out shows the spec's default)."""
+        """Show a preset's values (a key it leaves out shows the spec's default; a key its
+        sweep varies shows the values tried)."""
         from dltui.engine.spec import DataSpec, TrainSpec, ValidationSpec
 
         specs = {"data": DataSpec, "train": TrainSpec, "validation": ValidationSpec}
+        varied = raw.get("sweep") or {}
         self._filling = True
         try:
             for sec, key, _label, kind, _options in FIELDS:
                 value = raw.get(sec, {}).get(key)
+                if kind == "input" and isinstance(varied.get(f"{sec}.{key}"), list):
+                    self.query_one(f"#{sec}-{key}", Input).value = ", ".join(
+                        str(v) for v in varied[f"{sec}.{key}"])
+                    continue
                 if value is None:
                     field = specs[sec].model_fields[key]
                     value = None if field.is_required() else field.default
