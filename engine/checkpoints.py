@@ -2,8 +2,8 @@
 at the end of an epoch, the model(s), the optimizer state, every random generator the next epoch
 draws from, and the loop's bookkeeping (history, best epoch, early-stopping counters).
 
-`checkpoints/<tag>.safetensors` holds the tensors, `checkpoints/<tag>.json` the rest; the JSON is
-written last, so a checkpoint without its JSON is ignored as unfinished.
+`checkpoints/<tag>.safetensors` holds the tensors and, in its metadata, the loop's bookkeeping as
+JSON: one file renamed into place, so a checkpoint is whole or absent.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from typing import Any
 
 import torch
 
-from dltui.engine.runs import dumps, write_atomic
+from dltui.engine.runs import dumps
 
 CHECKPOINT_VERSION = 1
 
@@ -81,23 +81,25 @@ class Checkpointer:
             if state is not None:
                 tensors.update({f"best.{i}.{k}": v for k, v in state.items()})
         cpu = {k: v.detach().cpu().contiguous() for k, v in tensors.items()}
+        # The loop's bookkeeping travels in the file's own metadata: one file, renamed into
+        # place, so a kill can never pair the tensors of one epoch with the counters of another.
+        meta = dumps({"version": CHECKPOINT_VERSION, "optimizer": opt_meta, **loop})
         tmp = self.folder / f".{self.tag}.safetensors.tmp"
-        save_file(cpu, str(tmp))
+        save_file(cpu, str(tmp), metadata={"dltui": meta})
         tmp.replace(self.folder / f"{self.tag}.safetensors")
-        write_atomic(self.folder / f"{self.tag}.json", dumps(
-            {"version": CHECKPOINT_VERSION, "optimizer": opt_meta, **loop}))
         self._last = time.monotonic()
 
     def load(self, trainee: Any) -> tuple[dict[str, Any], list[dict[str, torch.Tensor] | None]] | None:
         """Restore the trainee from this tag's checkpoint; returns the loop's bookkeeping and the
         best states kept for restore_best, or None when there is no finished checkpoint."""
-        from safetensors.torch import load_file
+        from safetensors import safe_open
 
-        meta_path = self.folder / f"{self.tag}.json"
+        path = self.folder / f"{self.tag}.safetensors"
         try:
-            loop = json.loads(meta_path.read_text(encoding="utf-8"))
-            tensors = load_file(str(self.folder / f"{self.tag}.safetensors"))
-        except (OSError, json.JSONDecodeError, ValueError):
+            with safe_open(str(path), framework="pt") as fh:
+                loop = json.loads((fh.metadata() or {})["dltui"])
+                tensors = {k: fh.get_tensor(k) for k in fh.keys()}
+        except (OSError, KeyError, json.JSONDecodeError, ValueError, RuntimeError):
             return None
         dev = trainee.net_device
         trainee.net.load_state_dict({k[4:]: v for k, v in tensors.items() if k.startswith("net.")})
@@ -117,6 +119,5 @@ class Checkpointer:
         return loop, best
 
     def remove(self) -> None:
-        for suffix in (".safetensors", ".json"):
-            with contextlib.suppress(OSError):
-                (self.folder / f"{self.tag}{suffix}").unlink()
+        with contextlib.suppress(OSError):
+            (self.folder / f"{self.tag}.safetensors").unlink()

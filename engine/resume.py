@@ -33,9 +33,12 @@ def group_tag(members: list[tuple[int, int]]) -> str:
 
 
 def checkpoint_epoch(run_dir: Path, tag: str) -> int:
+    from safetensors import safe_open
+
     try:
-        return int(json.loads((run_dir / CHECKPOINTS / f"{tag}.json").read_text())["epoch"])
-    except (OSError, ValueError, KeyError, TypeError):
+        with safe_open(str(run_dir / CHECKPOINTS / f"{tag}.safetensors"), framework="pt") as fh:
+            return int(json.loads((fh.metadata() or {})["dltui"])["epoch"])
+    except (OSError, ValueError, KeyError, TypeError, RuntimeError):
         return 0
 
 
