@@ -10,6 +10,7 @@ import math
 import os
 import shutil
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -70,6 +71,12 @@ class Experiment:
         self.rows: list[dict[str, Any]] = []
         self.outcomes: list[FoldOutcome] = []
         self.finished: set[tuple[int, int]] = set()  # trainings a resumed run already has
+        self.failure: TrainingFailure | None = None  # set by a joint training this run was part of
+        self.note: dict[str, Any] = {}  # added to the summary (e.g. the variants stacked with it)
+        self.groups: list[list[Split]] = []
+        self.reason: str | None = None
+        self.groups_note = ""
+        self.started = time.perf_counter()
 
     def emit(self, event: Event) -> None:
         """Send an event; a hint is given once per run, not once per fold."""
@@ -206,34 +213,47 @@ class Experiment:
 
     # -- the run ----------------------------------------------------------------------------
     def run(self) -> dict[str, Any]:
+        self.begin()
+        return self.complete(lambda: self._train_all(self.groups, self.reason))
+
+    def begin(self) -> None:
+        """The run folder, its first lines and the notices; training follows (here, or jointly
+        with other variants' experiments in a stacked sweep group)."""
         prep, p = self.prep, self.prep.preset
-        groups, reason = plan_groups(prep, self.setup)
-        resumed = self._resume_state(groups) if self.resume_dir else None
+        self.groups, self.reason = plan_groups(prep, self.setup)
+        self.resumed = self._resume_state(self.groups) if self.resume_dir else None
         self.run_dir = self.resume_dir or new_run_dir(self.runs_dir, p.name)
-        self.writer = RunWriter(self.run_dir, fresh=resumed is not None)
+        self.writer = RunWriter(self.run_dir, fresh=self.resumed is not None)
         self.bus.subscribe(self.writer)
         self.writer.write_preset(preset_to_toml(portable(p, prep.data)))
-        self.card = ModelCardWriter(self.run_dir, self.model_card(), keep=resumed is not None)
+        self.card = ModelCardWriter(self.run_dir, self.model_card(), keep=self.resumed is not None)
         if prep.device.type == "cpu":
             # Optimizer state of dead units decays into denormal floats, which x86 CPUs handle
             # 10-20x slower; flushing them to zero changes no result a user could see. The
             # setting is process-wide, so it is put back when the run ends.
             torch.set_flush_denormal(True)
-        started = time.perf_counter()
+        self.started = time.perf_counter()
+        self.groups_note = "" if self.reason else f"{max(len(g) for g in self.groups)} at once"
+        self.bus.emit(RunStarted(
+            str(self.run_dir), p.name, p.validation.scheme, prep.plan.trainings, p.train.epochs,
+            str(prep.device), prep.data.describe(), prep.data.task, prep.params,
+            list(p.train.metrics), self.groups_note, os.getpid()))
+        if self.resumed is not None:
+            self._replay(self.resumed)
+        for notice in prep.notices if self.resumed is None else []:
+            self.emit(notice)
+
+    def complete(self, train: Callable[[], None] | None) -> dict[str, Any]:
+        """Train (unless already trained elsewhere), summarise, final fit, and close the folder
+        whatever happened."""
+        prep, p = self.prep, self.prep.preset
         status, message = "done", ""
         summary: dict[str, Any] = {}
-        groups_note = ""
         try:
-            groups_note = "" if reason else f"{max(len(g) for g in groups)} at once"
-            self.bus.emit(RunStarted(
-                str(self.run_dir), p.name, p.validation.scheme, prep.plan.trainings, p.train.epochs,
-                str(prep.device), prep.data.describe(), prep.data.task, prep.params,
-                list(p.train.metrics), groups_note, os.getpid()))
-            if resumed is not None:
-                self._replay(resumed)
-            for notice in prep.notices if resumed is None else []:
-                self.emit(notice)
-            self._train_all(groups, reason)
+            if train is not None:
+                train()
+            if self.failure is not None:
+                raise self.failure
             summary = self._summarise()
             if p.validation.final_fit and not self.stop.requested and summary.get("averaged_curve"):
                 summary["final_fit"] = self._final_fit(summary["averaged_curve"]["best_epoch"])
@@ -250,11 +270,12 @@ class Experiment:
             status, message = "failed", f"{type(err).__name__}: {err}"
             summary = self._summarise()
         finally:
-            seconds = time.perf_counter() - started
+            assert self.writer is not None and self.run_dir is not None
+            seconds = time.perf_counter() - self.started
             summary = {"status": status, "message": message, "preset": p.name,
                        "scheme": p.validation.scheme, "task": prep.data.task,
-                       "device": str(prep.device), "parallel": groups_note,
-                       "seconds": round(seconds, 3), **(summary or self._summarise())}
+                       "device": str(prep.device), "parallel": self.groups_note,
+                       "seconds": round(seconds, 3), **self.note, **(summary or self._summarise())}
             summary["headline"] = headline(summary)
             if summary.get("folds"):
                 summary["advice"] = advice(summary, self._hinted & CURVE_CODES)

@@ -63,6 +63,7 @@ class FoldOutcome:
     best_epoch: int = 0
     stopped_early: bool = False
     interrupted: bool = False  # a stop request ended it before its epochs: resume continues it
+    diverged: TrainingFailure | None = None  # in a joint training: this model alone diverged
 
     @property
     def best(self) -> dict[str, float]:
@@ -191,17 +192,21 @@ def _finite(values: dict[str, float]) -> bool:
 
 def run_epochs(trainee: Trainee, folds: list[FoldInfo], setup: Setup,
                emit: Callable[[Event], None], stop: StopToken, epochs: int | None = None,
-               has_val: bool = True, checkpoint: Checkpointer | None = None) -> list[FoldOutcome]:
+               has_val: bool = True, checkpoint: Checkpointer | None = None,
+               member_emits: list[Callable[[Event], None]] | None = None,
+               learning_rates: list[float] | None = None) -> list[FoldOutcome]:
     """Train for the epochs asked (or until early stopping / a stop request) and return each
     model's history. Raises TrainingFailure('diverged') on a NaN or infinite loss. With a
-    checkpointer, continues from its checkpoint when there is one and writes new ones."""
+    checkpointer, continues from its checkpoint when there is one and writes new ones.
+    `member_emits`: each model's events go to its own run (stacked sweep variants); a model
+    that diverges then stops alone, with `diverged` set, and the others train on."""
     epochs = epochs or setup.epochs
     outcomes = [FoldOutcome(f) for f in folds]
     active = [True] * len(folds)
     best_loss = [math.inf] * len(folds)
     best_state: list[dict[str, torch.Tensor] | None] = [None] * len(folds)
-    watches = [CurveWatch(setup.learning_rate, setup.chance_loss, setup.chance_accuracy)
-               for _ in folds]
+    rates = learning_rates or [setup.learning_rate] * len(folds)
+    watches = [CurveWatch(rate, setup.chance_loss, setup.chance_accuracy) for rate in rates]
     names = setup.names
     first = folds[0]
     start = 1
@@ -245,14 +250,19 @@ def run_epochs(trainee: Trainee, folds: list[FoldInfo], setup: Setup,
                 continue
             tr = dict(zip(names, rows[0][i], strict=True))
             va = dict(zip(names, rows[1][i], strict=True)) if has_val else {}
+            send = member_emits[i] if member_emits else emit
             if not _finite(tr) or (has_val and not _finite(va)):
-                raise TrainingFailure(
+                failure = TrainingFailure(
                     f"the loss became {tr['loss'] if not _finite(tr) else va['loss']} at epoch "
                     f"{epoch} (repeat {info.repeat}, fold {info.fold}): training diverged; try "
-                    f"a smaller train.learning_rate (now {setup.learning_rate:g})", "diverged")
+                    f"a smaller train.learning_rate (now {rates[i]:g})", "diverged")
+                if member_emits is None:
+                    raise failure
+                outcomes[i].diverged, active[i] = failure, False
+                continue
             out = outcomes[i]
             out.history.append((tr, va))
-            emit(EpochEnded(info.repeat, info.fold, epoch, epochs, tr, va, seconds,
+            send(EpochEnded(info.repeat, info.fold, epoch, epochs, tr, va, seconds,
                             info.train_size / seconds if seconds > 0 else 0.0))
             score = va["loss"] if has_val else tr["loss"]
             if score < best_loss[i]:
@@ -260,7 +270,7 @@ def run_epochs(trainee: Trainee, folds: list[FoldInfo], setup: Setup,
                 if setup.restore_best:
                     best_state[i] = trainee.snapshot(i)
             for found in watches[i].update(epoch, tr, va):
-                emit(Notice(found.level, found.id, found.message, found.epoch))
+                send(Notice(found.level, found.id, found.message, found.epoch))
             if setup.patience and epoch - out.best_epoch >= setup.patience:
                 active[i], out.stopped_early = False, True
                 if not setup.restore_best:  # stacked models train on; keep this one as it stopped

@@ -9,7 +9,7 @@ independent optimizers. A fold's result therefore equals sequential training up 
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -20,7 +20,7 @@ from dltui.engine.events import FoldStarted, StopToken
 from dltui.engine.layers import _MeanOver
 from dltui.engine.loop import EVAL_CHUNK, FoldInfo, Progress, Setup, autocast_for, run_epochs
 from dltui.engine.metrics import METRICS
-from dltui.engine.model import Net, weight_penalty
+from dltui.engine.model import Net
 from dltui.engine.optimizers import make_optimizer
 from dltui.engine.preprocess import fit_preprocessing, target_array
 from dltui.engine.spec import TrainSpec
@@ -89,7 +89,12 @@ class StackedNet(nn.Module):
     def __init__(self, nets: list[Net]) -> None:
         super().__init__()
         self.head = nets[0].head
-        self.penalised = nets[0].penalised  # same layers in every member
+        # body index -> per-member (l1, l2) vectors: sweep variants stacked together may differ
+        self.members = len(nets)
+        indices = sorted({i for n in nets for i in n.penalised})
+        self.penalised = {i: (torch.tensor([n.penalised.get(i, (0.0, 0.0))[0] for n in nets]),
+                              torch.tensor([n.penalised.get(i, (0.0, 0.0))[1] for n in nets]))
+                          for i in indices}
         mods: list[nn.Module] = []
         for group in zip(*[list(n.body) for n in nets], strict=True):
             first = group[0]
@@ -109,6 +114,31 @@ class StackedNet(nn.Module):
         for step in self._steps:
             x = step(x)
         return x
+
+    def penalty(self) -> torch.Tensor:
+        """Each member's L1/L2 term over its own slice of the stacked kernels (members are
+        contiguous blocks along the first axis), summed: gradients stay each member's own."""
+        total = torch.zeros((), device=next(self.parameters()).device)
+        for index, (l1, l2) in self.penalised.items():
+            for name, w in self.body[index].named_parameters():
+                if "weight" not in name:
+                    continue
+                rows = w.reshape(self.members, -1)
+                if l1.any():
+                    total = total + (l1.to(w.device) * rows.abs().sum(1)).sum()
+                if l2.any():
+                    total = total + (l2.to(w.device) * rows.square().sum(1)).sum()
+        return total
+
+    def member_index(self) -> torch.Tensor:
+        """For every element of the flat parameter buffer (in parameters() order), the member
+        it belongs to."""
+        parts = []
+        for p in self.parameters():
+            per = p.shape[0] // self.members
+            ids = torch.arange(p.shape[0], device=p.device) // per
+            parts.append(ids.reshape(-1, *([1] * (p.dim() - 1))).expand(p.shape).reshape(-1))
+        return torch.cat(parts)
 
     def unstack(self, i: int) -> dict[str, torch.Tensor]:
         out = {}
@@ -196,10 +226,18 @@ def _pad(rows: list[torch.Tensor], device: torch.device) -> tuple[torch.Tensor, 
 class StackedTrainee:
     def __init__(self, net: StackedNet, setup: Setup, train: TrainSpec, xs: torch.Tensor,
                  y: torch.Tensor, splits: list[Split], test_idx: np.ndarray,
-                 seeds: list[int]) -> None:
+                 seeds: list[int], trains: list[TrainSpec] | None = None) -> None:
         self.net, self.setup, self.xs, self.y = net, setup, xs, y
+        members = net.member_index()
         flat, self.flat_grad = flatten_parameters(net)
-        self.opt = make_optimizer([flat], train)
+        if trains and any((t.learning_rate, t.weight_decay) != (train.learning_rate, train.weight_decay)
+                          for t in trains):
+            from dltui.engine.flat_optim import flat_optimizer
+
+            # Sweep variants stacked together: each member steps with its own settings.
+            self.opt: Any = flat_optimizer(flat, members, trains)
+        else:
+            self.opt = make_optimizer([flat], train)
         dev = setup.device
         self.k = len(splits)
         self.kk = torch.arange(self.k, device=dev)[:, None]
@@ -246,7 +284,7 @@ class StackedTrainee:
             self.flat_grad.zero_()
             total = fold_loss.sum()
             if net.penalised:  # each member's L1/L2 term; their sum keeps gradients apart
-                total = total + weight_penalty(net.body, net.penalised)
+                total = total + net.penalty()
             total.backward()
             opt.step()
             losses.append(fold_loss.detach())

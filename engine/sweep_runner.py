@@ -108,29 +108,63 @@ class SweepRunner:
         return self.dir
 
     def run(self, preps: list[Any] | None = None) -> dict[str, Any]:
-        from dltui.engine.experiment import Experiment
 
         preps = preps if preps is not None else self.prepare_all()
         started = time.perf_counter()
         if self.dir is None:  # the app starts it first, to follow the folder at once
             self.start(preps)
         pruner = Pruner(self.plan.base.train.epochs) if self.plan.prune else None
-        for variant, prep in zip(self.plan.variants, preps, strict=True):
+        from dltui.engine.stacked_variants import joint_groups
+
+        for group in joint_groups(preps, self.plan.prune):
             if self.stop.requested:
                 break
-            bus, token = EventBus(), StopToken()
-            verdict: dict[str, Any] = {"pruned_at": 0}
-            if pruner is not None:
-                watch, verdict = pruner.watch(token)
-                bus.subscribe(watch)
-            if self.inner is not None:
-                bus.subscribe(lambda e, v=variant: self.inner(v, e))  # type: ignore[misc]
-            bus.subscribe(lambda e, t=token: t.request() if self.stop.requested else None)
-            experiment = Experiment(prep, self.dir, bus, token)
-            self.emit(VariantStarted(variant.index, variant.label, variant.changes, ""))
-            summary = experiment.run()
-            self.finish_variant(variant, experiment.run_dir, summary, verdict["pruned_at"])
+            if len(group) == 1:
+                self._run_alone(self.plan.variants[group[0]], preps[group[0]], pruner)
+            else:
+                self._run_jointly([self.plan.variants[i] for i in group], [preps[i] for i in group])
         return self.finish(started)
+
+    def _experiment(self, variant: Variant, prep: Any, bus: EventBus, token: StopToken) -> Any:
+        from dltui.engine.experiment import Experiment
+
+        if self.inner is not None:
+            bus.subscribe(lambda e, v=variant: self.inner(v, e))  # type: ignore[misc]
+        bus.subscribe(lambda e, t=token: t.request() if self.stop.requested else None)
+        return Experiment(prep, self.dir, bus, token)
+
+    def _run_alone(self, variant: Variant, prep: Any, pruner: Pruner | None) -> None:
+        bus, token = EventBus(), StopToken()
+        verdict: dict[str, Any] = {"pruned_at": 0}
+        if pruner is not None:
+            watch, verdict = pruner.watch(token)
+            bus.subscribe(watch)
+        experiment = self._experiment(variant, prep, bus, token)
+        self.emit(VariantStarted(variant.index, variant.label, variant.changes, ""))
+        summary = experiment.run()
+        self.finish_variant(variant, experiment.run_dir, summary, verdict["pruned_at"])
+
+    def _run_jointly(self, variants: list[Variant], preps: list[Any]) -> None:
+        """Variants that differ only in stackable settings: one stacked model for all of them
+        and all their folds, each variant still its own run folder and summary."""
+        from dltui.engine.errors import TrainingFailure
+        from dltui.engine.stacked_variants import train_jointly
+
+        experiments = []
+        for variant, prep in zip(variants, preps, strict=True):
+            experiment = self._experiment(variant, prep, EventBus(), StopToken())
+            self.emit(VariantStarted(variant.index, variant.label, variant.changes, ""))
+            experiment.begin()
+            experiments.append(experiment)
+        try:
+            train_jointly(experiments)
+        except TrainingFailure as failure:  # out of memory: every variant of the group failed
+            for experiment in experiments:
+                experiment.failure = failure
+        for variant, experiment in zip(variants, experiments, strict=True):
+            experiment.note["stacked_with"] = [v.index for v in variants if v is not variant]
+            summary = experiment.complete(None)
+            self.finish_variant(variant, experiment.run_dir, summary)
 
     def finish_variant(self, variant: Variant, run_dir: Path | None, summary: dict[str, Any],
                        pruned_at: int = 0) -> dict[str, Any]:

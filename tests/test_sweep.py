@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import tomli_w
+import torch
 
 from conftest import BINARY, REGRESSION, dltui, preset
 from dltui.engine import Experiment, prepare
@@ -237,3 +238,59 @@ async def test_the_builder_starts_a_sweep_from_a_setting_given_several_values(tm
             await pilot.pause(0.1)
         assert sweep.over and len(sweep.rows) == 2
         assert {r["status"] for r in sweep.rows.values()} == {"done"}
+
+
+def test_variants_differing_in_rates_and_l2_train_as_one_stacked_model_equal_to_alone(tmp_path):
+    from dltui.engine.stacked_variants import joint_groups
+
+    vary = {"train.learning_rate": [1e-3, 1e-2], "model.layers[0].l2": [0.0, 0.05]}
+    raw = preset(SMALL, train={"epochs": 8}, sweep=vary)
+    plan = plan_sweep(raw, "p.toml")
+    runner = SweepRunner(plan, tmp_path, None, "cpu", lambda _e: None, StopToken())
+    preps = runner.prepare_all()
+    assert joint_groups(preps, prune=False) == [[0, 1, 2, 3]]
+    result = runner.run(preps)
+    for variant in plan.variants:
+        summary = json.loads((Path(next(r["run_dir"] for r in result["ranking"]
+                                        if r["index"] == variant.index)) / "summary.json").read_text())
+        assert len(summary["stacked_with"]) == 3
+        sequential = variant.preset.validation.model_copy(update={"parallel_folds": False})
+        alone_preset = variant.preset.model_copy(update={"validation": sequential})
+        alone = Experiment(prepare(alone_preset), tmp_path / "alone").run()
+        for mine, theirs in zip(summary["folds"], alone["folds"], strict=True):
+            assert mine["best_epoch"] == theirs["best_epoch"]
+            assert mine["best"]["mae"] == pytest.approx(theirs["best"]["mae"], rel=1e-5)
+            assert mine["last"]["loss"] == pytest.approx(theirs["last"]["loss"], rel=1e-5)
+
+
+def test_a_diverging_variant_fails_alone_in_a_stacked_group(tmp_path):
+    raw = preset(SMALL, train={"epochs": 6, "optimizer": "sgd"},
+                 sweep={"train.learning_rate": [1e-3, 5.0]})
+    result, _events = run_sweep(raw, tmp_path)
+    status = {r["index"]: r["status"] for r in result["ranking"]}
+    assert status == {1: "done", 2: "diverged"}
+
+
+def test_the_flat_optimizer_matches_torch_optim():
+    from dltui.engine.flat_optim import FlatOptimizer
+    from dltui.engine.spec import TrainSpec
+
+    for kind, momentum, wd in (("rmsprop", 0.0, 0.0), ("rmsprop", 0.9, 0.01), ("adam", 0.0, 0.01),
+                               ("adamw", 0.0, 0.01), ("sgd", 0.9, 0.01), ("sgd", 0.0, 0.0)):
+        from dltui.engine.optimizers import make_optimizer
+
+        torch_p = torch.nn.Parameter(torch.linspace(-1, 1, 50))
+        flat_p = torch.nn.Parameter(torch_p.detach().clone())
+        spec = TrainSpec(loss="mse", optimizer=kind, learning_rate=0.01, momentum=momentum,
+                         weight_decay=wd)
+        ref = make_optimizer([torch_p], spec)
+        ours = FlatOptimizer(flat_p, kind, torch.full((50,), 0.01), torch.full((50,), wd), momentum)
+        for step in range(5):
+            grad = torch.sin(torch.arange(50.0) * (step + 1))
+            torch_p.grad, flat_p.grad = grad.clone(), grad.clone()
+            ref.step()
+            ours.step()
+        if kind.startswith("adam"):  # addcdiv with a per-element step: at most 1 ulp apart
+            assert torch.allclose(torch_p, flat_p, rtol=0, atol=6e-8), kind
+        else:
+            assert torch.equal(torch_p, flat_p), kind

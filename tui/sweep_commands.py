@@ -92,7 +92,8 @@ class SweepPrinter:
                 self.estimated = True
                 spent = time.perf_counter() - self.started
                 left = spent / (self.epochs_done - 1) * (self.total_epochs - self.epochs_done)
-                text = f"estimate from the first epochs: about {left:.0f} s more"
+                if left >= 2:  # a sweep that ends sooner needs no estimate
+                    text = f"estimate from the first epochs: about {left:.0f} s more"
         elif isinstance(event, FoldEnded) and event.fold >= 0 and variant is not None:
             text = f"[v{variant:02d} r{event.repeat} f{event.fold}] best epoch {event.best_epoch}"
         elif isinstance(event, SweepEnded):
