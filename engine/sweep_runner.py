@@ -68,8 +68,9 @@ class Pruner:
 class SweepRunner:
     def __init__(self, plan: SweepPlan, runs_dir: Path, base_dir: Path | None,
                  device: str | None, emit: Callable[[Event], None], stop: StopToken,
-                 inner: Inner | None = None) -> None:
+                 inner: Inner | None = None, stack_variants: bool = True) -> None:
         self.plan, self.runs_dir, self.base_dir, self.device = plan, runs_dir, base_dir, device
+        self.stack_variants = stack_variants  # off: one variant after another (bench, debugging)
         self.emit_outer, self.stop, self.inner = emit, stop, inner
         self.rows: list[dict[str, Any]] = []
         self.dir: Path | None = None
@@ -116,7 +117,7 @@ class SweepRunner:
         pruner = Pruner(self.plan.base.train.epochs) if self.plan.prune else None
         from dltui.engine.stacked_variants import joint_groups
 
-        for group in joint_groups(preps, self.plan.prune):
+        for group in joint_groups(preps, self.plan.prune or not self.stack_variants):
             if self.stop.requested:
                 break
             if len(group) == 1:
