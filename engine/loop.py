@@ -171,6 +171,11 @@ class SingleTrainee:
     def generators(self) -> list[torch.Generator]:
         return [self.gen]
 
+    @torch.no_grad()
+    def penalties(self) -> torch.Tensor | None:
+        value = self.net.penalty()
+        return None if value is None else value.detach().reshape(1)
+
     @property
     def net_device(self) -> torch.device:
         return self.setup.device
@@ -240,6 +245,9 @@ def run_epochs(trainee: Trainee, folds: list[FoldInfo], setup: Setup,
                 break
             val = trainee.evaluate("val") if has_val else torch.full_like(train, math.nan)
             rows = torch.stack([train, val]).tolist()  # the epoch's one host sync
+            # The L1/L2 term, reported beside the data loss (a second sync, regularised runs only).
+            penalties = trainee.penalties() if hasattr(trainee, "penalties") else None
+            penalty_rows = penalties.tolist() if penalties is not None else None
         except torch.OutOfMemoryError:
             raise TrainingFailure(
                 f"out of memory at batch size {setup.batch_size}; try a smaller "
@@ -249,6 +257,8 @@ def run_epochs(trainee: Trainee, folds: list[FoldInfo], setup: Setup,
             if not active[i]:
                 continue
             tr = dict(zip(names, rows[0][i], strict=True))
+            if penalty_rows is not None:
+                tr["penalty"] = penalty_rows[i]
             va = dict(zip(names, rows[1][i], strict=True)) if has_val else {}
             send = member_emits[i] if member_emits else emit
             if not _finite(tr) or (has_val and not _finite(va)):

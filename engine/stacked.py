@@ -118,16 +118,19 @@ class StackedNet(nn.Module):
     def penalty(self) -> torch.Tensor:
         """Each member's L1/L2 term over its own slice of the stacked kernels (members are
         contiguous blocks along the first axis), summed: gradients stay each member's own."""
-        total = torch.zeros((), device=next(self.parameters()).device)
+        return self.member_penalties().sum()
+
+    def member_penalties(self) -> torch.Tensor:
+        total = torch.zeros(self.members, device=next(self.parameters()).device)
         for index, (l1, l2) in self.penalised.items():
             for name, w in self.body[index].named_parameters():
                 if "weight" not in name:
                     continue
                 rows = w.reshape(self.members, -1)
                 if l1.any():
-                    total = total + (l1.to(w.device) * rows.abs().sum(1)).sum()
+                    total = total + l1.to(w.device) * rows.abs().sum(1)
                 if l2.any():
-                    total = total + (l2.to(w.device) * rows.square().sum(1)).sum()
+                    total = total + l2.to(w.device) * rows.square().sum(1)
         return total
 
     def member_index(self) -> torch.Tensor:
@@ -320,6 +323,10 @@ class StackedTrainee:
     @property
     def generators(self) -> list[torch.Generator]:
         return self.gens
+
+    @torch.no_grad()
+    def penalties(self) -> torch.Tensor | None:
+        return self.net.member_penalties() if self.net.penalised else None
 
     @property
     def net_device(self) -> torch.device:

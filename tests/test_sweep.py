@@ -294,3 +294,47 @@ def test_the_flat_optimizer_matches_torch_optim():
             assert torch.allclose(torch_p, flat_p, rtol=0, atol=6e-8), kind
         else:
             assert torch.equal(torch_p, flat_p), kind
+
+
+async def test_a_layer_field_with_several_values_is_varied_and_follows_its_layer(tmp_path):
+    from dltui.tui.app import DltuiApp
+
+    raw = preset(SMALL, model={"layers": [{"type": "Dense", "units": 1}]})
+    p = tmp_path / "p.toml"
+    p.write_text(tomli_w.dumps(raw))
+    app = DltuiApp(preset=str(p), runs_dir=tmp_path / "runs")
+    async with app.run_test(size=(100, 30)) as pilot:
+        build = app.screen
+        for _ in range(100):
+            if build.data is not None:
+                break
+            await pilot.pause(0.1)
+        await pilot.press("i")  # insert above the selection (the output layer)
+        for key in "Dense 4,32 relu":
+            await pilot.press({" ": "space", ",": "comma"}.get(key, key))
+        await pilot.press("enter", "escape")
+        await pilot.pause(0.2)
+        assert build.raw["sweep"] == {"model.layers[0].units": [4, 32]}
+        assert build.model_layers[0].units == 4
+        build.query_one("LayerStack").move_cursor(row=1)
+        await pilot.press("i")
+        for key in "Dense 8 relu":
+            await pilot.press({" ": "space"}.get(key, key))
+        await pilot.press("enter", "escape")
+        await pilot.pause(0.2)
+        assert build.raw["sweep"] == {"model.layers[1].units": [4, 32]}
+        plan = plan_sweep(build.preset_dict(), "app")
+        assert [v.preset.model.layers[1].units for v in plan.variants] == [4, 32]
+
+
+def test_the_penalty_is_reported_beside_the_data_loss(tmp_path):
+    layers = [{"type": "Dense", "units": 8, "activation": "relu", "l2": 0.01}, {"type": "Dense", "units": 1}]
+    for parallel in (True, False):
+        raw = preset(SMALL, model={"layers": layers}, validation={"parallel_folds": parallel})
+        summary = Experiment(prepare(Preset.model_validate(raw)), tmp_path).run()
+        assert all(r["best"]["loss"] > 0 for r in summary["folds"])
+    from dltui.engine.runs import read_events
+
+    runs = sorted(tmp_path.iterdir())
+    epochs = [e for e in read_events(runs[-1]) if e.kind == "epoch"]
+    assert all(e.train["penalty"] > 0 for e in epochs) and "penalty" not in epochs[0].val

@@ -76,6 +76,37 @@ def parse_layer(text: str) -> LayerSpec:
         raise LayerSyntaxError(f"{kind} {loc}: {msg}") from None
 
 
+def parse_varied_layer(text: str) -> tuple[LayerSpec, dict[str, list[Any]]]:
+    """`Dense 4,16,64 relu` or `Dense 16 relu l2=0,0.01`: the layer with each varied field at its
+    first value, and the values a sweep tries for those fields."""
+    varied: dict[str, list[Any]] = {}
+    words = text.split()
+    kind = _BY_LOWER.get(words[0].lower()) if words else None
+    slots = list(POSITIONAL.get(kind or "", []))
+    plain = words[:1]
+    for word in words[1:]:
+        key, sep, val = word.partition("=")
+        name = key if sep else (slots.pop(0) if slots else "")
+        value = val if sep else word
+        if "," in value and name:
+            varied[name] = [parse_value(v) for v in value.split(",") if v]
+            value = value.split(",")[0]
+        plain.append(f"{key}={value}" if sep else value)
+    layer = parse_layer(" ".join(plain))
+    for name, values in varied.items():  # every value must make a valid layer, not just the first
+        for v in values:
+            parse_layer(" ".join(w if w.split("=")[0] != name else f"{name}={v}" for w in plain)
+                        if f"{name}=" in " ".join(plain) else _with_slot(plain, kind, name, v))
+    return layer, varied
+
+
+def _with_slot(words: list[str], kind: str | None, name: str, value: Any) -> str:
+    slots = POSITIONAL.get(kind or "", [])
+    out = list(words)
+    out[1 + slots.index(name)] = str(value)
+    return " ".join(out)
+
+
 def format_layer(layer: LayerSpec) -> str:
     """The inverse of parse_layer: what the editor shows for an existing layer."""
     kind = layer.type  # type: ignore[attr-defined]

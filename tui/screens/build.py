@@ -4,6 +4,7 @@ validated as you type; train, save and load presets from here."""
 from __future__ import annotations
 
 import copy
+import re
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Header, Input, Label, Static
 
 from dltui.engine.layers import LayerSpec
-from dltui.tui.layer_syntax import LayerSyntaxError, format_layer, parse_layer
+from dltui.tui.layer_syntax import LayerSyntaxError, format_layer, parse_varied_layer
 from dltui.tui.screens.prompt import PromptScreen
 from dltui.tui.widgets.layer_stack import LayerStack
 from dltui.tui.widgets.settings_form import SettingsForm
@@ -266,10 +267,11 @@ class BuildScreen(Screen[None]):
             message.update("")
             return
         try:
-            layer = parse_layer(text)
+            layer, varied = parse_varied_layer(text)
         except LayerSyntaxError as err:
             message.update(f"✗ {err}")
             return
+        tried = "".join(f"; sweep tries {k} = {', '.join(map(str, v))}" for k, v in varied.items())
         preview = self.model_layers.copy()
         if self.editing is not None:
             preview[self.editing] = layer
@@ -283,22 +285,26 @@ class BuildScreen(Screen[None]):
         row = layer_rows(preview, self.data.input_shape)[self.insert_at if self.editing is None
                                                          else self.editing]
         message.update(f"✗ {row.error}" if row.error else
-                       f"ok: output {(None, *(row.out_shape or ()))}, {row.params:,} params")
+                       f"ok: output {(None, *(row.out_shape or ()))}, {row.params:,} params{tried}")
 
     @on(Input.Submitted, "#layer-input")
     def _layer_submitted(self, event: Input.Submitted) -> None:
         try:
-            layer = parse_layer(event.value)
+            layer, varied = parse_varied_layer(event.value)
         except LayerSyntaxError as err:
             self.query_one("#layer-message", Static).update(f"✗ {err}")
             return
         if self.editing is not None:
-            self.model_layers[self.editing] = layer
+            index = self.editing
+            self.model_layers[index] = layer
             self.editing = None
             self.query_one(LayerStack).focus()
         else:
+            index = self.insert_at
+            self._shift_layer_sweeps(lambda i: i + 1 if i >= index else i)
             self.model_layers.insert(self.insert_at, layer)
             self.insert_at += 1  # keep typing: the next layer goes after this one
+        self._set_layer_sweep(index, varied)
         event.input.value = ""
         self.refresh_stack()
         self.query_one(LayerStack).move_cursor(row=self.insert_at if self.editing is None else 0)
@@ -325,18 +331,51 @@ class BuildScreen(Screen[None]):
             return
         if event.what == "delete":
             del self.model_layers[index]
+            gone = index
+            self._shift_layer_sweeps(lambda i: None if i == gone else i - 1 if i > gone else i)
         elif event.what == "duplicate":
             self.model_layers.insert(index + 1, self.model_layers[index])
+            after = index
+            self._shift_layer_sweeps(lambda i: i + 1 if i > after else i)
             index += 1
         elif event.what in ("up", "down"):
             other = index - 1 if event.what == "up" else index + 1
             if 0 <= other < len(self.model_layers):
                 stack = self.model_layers
                 stack[index], stack[other] = stack[other], stack[index]
+                a, b = index, other
+                self._shift_layer_sweeps(lambda i: b if i == a else a if i == b else i)
                 index = other
         self.refresh_stack()
         self.query_one(LayerStack).move_cursor(row=min(index, len(self.model_layers) - 1) + 1)
         self.validate()
+
+    def _set_layer_sweep(self, index: int, varied: dict[str, Any]) -> None:
+        """The values a sweep tries for this layer's fields (typed as `Dense 4,16,64 relu`)."""
+        sweep = {k: v for k, v in (self.raw.get("sweep") or {}).items()
+                 if not k.startswith(f"model.layers[{index}].")}
+        sweep.update({f"model.layers[{index}].{name}": values for name, values in varied.items()})
+        if sweep:
+            self.raw["sweep"] = sweep
+        else:
+            self.raw.pop("sweep", None)
+
+    def _shift_layer_sweeps(self, move: Any) -> None:
+        """Keep varied layer fields on their layer when layers are inserted, deleted or moved."""
+        sweep = self.raw.get("sweep") or {}
+        out = {}
+        for key, values in sweep.items():
+            found = re.match(r"^model\.layers\[(\d+)\]\.(.+)$", key)
+            if not found:
+                out[key] = values
+                continue
+            new = move(int(found.group(1)))
+            if new is not None:
+                out[f"model.layers[{new}].{found.group(2)}"] = values
+        if out:
+            self.raw["sweep"] = out
+        else:
+            self.raw.pop("sweep", None)
 
     def action_to_stack(self) -> None:
         self.editing = None
