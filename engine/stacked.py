@@ -85,6 +85,21 @@ class SPerSample(nn.Module):
         return y.reshape(x.shape[0], x.shape[1], *y.shape[1:])
 
 
+class SDropout(nn.Module):
+    """Dropout with a rate per stacked member (sweep variants that vary it); inputs (K, B, ...)."""
+
+    def __init__(self, rates: list[float]) -> None:
+        super().__init__()
+        self.register_buffer("rates", torch.tensor(rates))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training:
+            return x
+        p = self.rates.reshape(-1, *([1] * (x.dim() - 1))).to(x.dtype)
+        keep = torch.rand_like(x) >= p
+        return x * keep / (1 - p)
+
+
 class StackedNet(nn.Module):
     def __init__(self, nets: list[Net]) -> None:
         super().__init__()
@@ -104,6 +119,8 @@ class StackedNet(nn.Module):
                 mods.append(SConv2d(list(group)))
             elif isinstance(first, nn.MaxPool2d | nn.Flatten | _MeanOver):
                 mods.append(SPerSample(first))
+            elif isinstance(first, nn.Dropout) and len({m.p for m in group}) > 1:
+                mods.append(SDropout([m.p for m in group]))  # sweep variants' own rates
             else:  # elementwise: activations, dropout (each fold gets its own mask)
                 mods.append(first)
         self.body = nn.Sequential(*mods)

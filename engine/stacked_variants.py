@@ -1,15 +1,16 @@
 """Sweep variants that share an architecture, trained together with all their folds as one
-stacked model. Variants that differ only in the learning rate, the weight decay or the layers'
-L1/L2 factors build identical modules, so their members stack like folds do; each member keeps its
-own settings inside the step (a flat optimizer with per-element rates, per-member penalties), and
-each member's events go to its own variant's run folder. Everything else about a variant (its
-summary, final fit, model files) is its own Experiment's, exactly as when trained alone.
+stacked model. Variants that differ only in the learning rate, the weight decay, the layers' L1/L2
+factors, dropout rates or the seed (without a test part) build identical modules, so their members
+stack like folds do; each member keeps its own settings inside the step (a flat optimizer with
+per-element rates, per-member penalties and dropout rates), and each member's events go to its own
+variant's run folder. Everything else about a variant (its summary, final fit, model files) is its
+own Experiment's, exactly as when trained alone.
 """
 
 from __future__ import annotations
 
 import json
-import re
+import math
 from typing import Any
 
 import numpy as np
@@ -22,22 +23,19 @@ from dltui.engine.spec import Preset
 from dltui.engine.splits import split_seed
 from dltui.engine.stacked import MEMORY_BUDGET, StackedNet, StackedTrainee, unsupported_reason
 
-# Keys that may differ between variants trained as one stacked model.
-_STACKABLE = re.compile(r"^(train\.(learning_rate|weight_decay)|model\.layers\[\d+\]\.(l1|l2))$")
-
-
-def stackable_key(key: str) -> bool:
-    return bool(_STACKABLE.match(key))
-
 
 def signature(preset: Preset) -> str:
     """Everything that must be equal for two variants to train as one stacked model."""
     data = preset.model_dump(mode="json", exclude={"name", "description", "sweep"})
     data["train"].pop("learning_rate")
     data["train"].pop("weight_decay")
+    if not preset.validation.test_fraction:  # with a test part, every seed would carve its own
+        data["train"].pop("seed")
     for layer in data["model"]["layers"]:
         layer.pop("l1", None)
         layer.pop("l2", None)
+        if layer["type"] == "Dropout":
+            layer.pop("rate")
     return json.dumps(data, sort_keys=True)
 
 
@@ -72,10 +70,15 @@ def train_jointly(experiments: list[Any]) -> None:
     keep the per-member data copies within the memory budget."""
     members = [(exp, split) for exp in experiments for split in exp.prep.plan.splits
                if (split.repeat, split.fold) not in exp.finished]
+    batch = experiments[0].prep.preset.train.batch_size
+    by_batches: dict[int, list[tuple[Any, Any]]] = {}
+    for member in members:  # stacked members step together: the same number of batches each
+        by_batches.setdefault(math.ceil(len(member[1].train_idx) / batch), []).append(member)
     per_copy = max(experiments[0].prep.data.x.nbytes, 1)
-    size = max(1, min(len(members), MEMORY_BUDGET // per_copy))
-    for start in range(0, len(members), size):
-        _train_chunk(members[start:start + size])
+    for same in by_batches.values():
+        size = max(1, min(len(same), MEMORY_BUDGET // per_copy))
+        for start in range(0, len(same), size):
+            _train_chunk(same[start:start + size])
 
 
 def _train_chunk(members: list[tuple[Any, Any]]) -> None:

@@ -338,3 +338,34 @@ def test_the_penalty_is_reported_beside_the_data_loss(tmp_path):
     runs = sorted(tmp_path.iterdir())
     epochs = [e for e in read_events(runs[-1]) if e.kind == "epoch"]
     assert all(e.train["penalty"] > 0 for e in epochs) and "penalty" not in epochs[0].val
+
+
+def test_seeds_and_dropout_rates_stack_too_and_each_member_keeps_its_own(tmp_path):
+    from dltui.engine.stacked_variants import joint_groups
+
+    layers = [{"type": "Dense", "units": 8, "activation": "relu"}, {"type": "Dropout", "rate": 0.1},
+              {"type": "Dense", "units": 1}]
+    raw = preset(SMALL, model={"layers": layers},
+                 sweep={"train.seed": [0, 1], "model.layers[1].rate": [0.0, 0.5]})
+    plan = plan_sweep(raw, "p.toml")
+    runner = SweepRunner(plan, tmp_path, None, "cpu", lambda _e: None, StopToken())
+    preps = runner.prepare_all()
+    assert joint_groups(preps, prune=False) == [[0, 1, 2, 3]]
+    result = runner.run(preps)
+    assert {r["status"] for r in result["ranking"]} == {"done"}
+    # dropout-free variants equal their sequential selves; seeds give their own splits
+    for variant in plan.variants:
+        if variant.changes["model.layers[1].rate"]:
+            continue
+        row = next(r for r in result["ranking"] if r["index"] == variant.index)
+        summary = json.loads((Path(row["run_dir"]) / "summary.json").read_text())
+        sequential = variant.preset.validation.model_copy(update={"parallel_folds": False})
+        alone = Experiment(prepare(variant.preset.model_copy(update={"validation": sequential})),
+                           tmp_path / "alone").run()
+        assert [f["val_size"] for f in summary["folds"]] == [f["val_size"] for f in alone["folds"]]
+        for mine, theirs in zip(summary["folds"], alone["folds"], strict=True):
+            assert mine["best"]["mae"] == pytest.approx(theirs["best"]["mae"], rel=1e-5)
+    with_test = preset(raw, validation={"test_fraction": 0.2})
+    preps = SweepRunner(plan_sweep(with_test, "p"), tmp_path, None, "cpu", lambda _e: None,
+                        StopToken()).prepare_all()
+    assert len(joint_groups(preps, prune=False)) == 2  # one test part per seed: seeds apart
