@@ -1,6 +1,7 @@
 """Sweep variants trained away from this process: one worker process per local GPU
 (`--devices cuda:0,cuda:1`), or Ray tasks on a cluster (`--backend ray`). Both use the same
-protocol: a worker trains one variant into a scratch folder, sends every event back through a
+protocol: a worker trains one group of variants (those that stack train as one model, as they
+would locally) into a scratch folder, sends every event back through a
 queue (Ray's `ray.util.queue.Queue`, or a multiprocessing queue), and returns the folder's files;
 this process writes them into the sweep folder exactly as a local run would, so `watch`, `predict`
 and the runs screen cannot tell the difference. A worker that dies marks its variant failed and
@@ -39,29 +40,46 @@ def payload(variant: Variant, base_dir: Path | None) -> dict[str, Any]:
     return {"index": variant.index, "toml": preset_to_toml(variant.preset), "data": data}
 
 
-def train_variant(job: dict[str, Any], device: str | None, put: Callable[[Any], None]) -> dict[str, bytes]:
-    """Runs in the worker: train one variant, stream its events, return its run folder's files."""
+def train_group(jobs: list[dict[str, Any]], device: str | None,
+                put: Callable[[Any], None]) -> dict[int, dict[str, bytes]]:
+    """Runs in the worker: train a group of variants (one stacked model when they share an
+    architecture, as locally), stream their events tagged with the variant's index, and return
+    each variant's run folder files."""
     from dltui.engine import EventBus, Experiment, prepare
     from dltui.engine.presets import parse_toml, validate_preset
+    from dltui.engine.stacked_variants import train_jointly
 
-    if os.environ.get(KILL_ENV) == str(job["index"]):
+    if any(os.environ.get(KILL_ENV) == str(job["index"]) for job in jobs):
         os._exit(17)
-    with tempfile.TemporaryDirectory(prefix="dltui-variant-") as scratch:
-        raw = parse_toml(job["toml"], "variant")
-        if job["data"] is not None:
-            kind, blob = job["data"]
-            path = Path(scratch) / f"data.{kind}"
-            path.write_bytes(blob)
-            raw["data"]["source"] = f"{kind}:{path}"
-        preset = validate_preset(raw, "variant")
-        bus = EventBus()
-        bus.subscribe(lambda e: put((job["index"], e.to_dict())))
-        experiment = Experiment(prepare(preset, None, device), Path(scratch) / "runs", bus)
-        experiment.run()
-        run_dir = experiment.run_dir
-        assert run_dir is not None
-        return {str(p.relative_to(run_dir)): p.read_bytes() for p in run_dir.rglob("*")
-                if p.is_file() and p.name not in ("metrics.jsonl", "summary.json")}
+    with tempfile.TemporaryDirectory(prefix="dltui-variants-") as scratch:
+        experiments = []
+        for job in jobs:
+            raw = parse_toml(job["toml"], "variant")
+            if job["data"] is not None:
+                kind, blob = job["data"]
+                path = Path(scratch) / f"data-{job['index']}.{kind}"
+                path.write_bytes(blob)
+                raw["data"]["source"] = f"{kind}:{path}"
+            bus = EventBus()
+            bus.subscribe(lambda e, i=job["index"]: put((i, e.to_dict())))
+            runs = Path(scratch) / f"runs-{job['index']}"
+            experiments.append(Experiment(prepare(validate_preset(raw, "variant"), None, device), runs, bus))
+        if len(experiments) == 1:
+            experiments[0].run()
+        else:
+            for experiment in experiments:
+                experiment.begin()
+            train_jointly(experiments)
+            for job, experiment in zip(jobs, experiments, strict=True):
+                experiment.note["stacked_with"] = [j["index"] for j in jobs if j is not job]
+                experiment.complete(None)
+        out = {}
+        for job, experiment in zip(jobs, experiments, strict=True):
+            run_dir = experiment.run_dir
+            assert run_dir is not None
+            out[job["index"]] = {str(p.relative_to(run_dir)): p.read_bytes() for p in run_dir.rglob("*")
+                                 if p.is_file() and p.name not in ("metrics.jsonl", "summary.json")}
+        return out
 
 
 class RemoteSweep(SweepRunner):
@@ -81,7 +99,13 @@ class RemoteSweep(SweepRunner):
         writers: dict[int, RunWriter] = {}
         dirs: dict[int, Path] = {}
         summaries: dict[int, dict[str, Any]] = {}
-        pending = {self.backend.submit(payload(v, self.base_dir)): v.index for v in self.plan.variants}
+        from dltui.engine.stacked_variants import joint_groups
+
+        # One task per group of variants that stack (as locally), so a GPU trains them at once.
+        pending = {}
+        for group in joint_groups(preps, self.plan.prune):
+            jobs = [payload(self.plan.variants[i], self.base_dir) for i in group]
+            pending[self.backend.submit(jobs)] = [self.plan.variants[i].index for i in group]
         while pending:
             for index, data in self.backend.events():
                 event = event_from_dict(data)
@@ -98,8 +122,9 @@ class RemoteSweep(SweepRunner):
                 if self.inner is not None:
                     self.inner(variant, event)
             for handle, files, error in self.backend.poll_done(list(pending)):
-                index = pending.pop(handle)
-                self._land(variants[index], dirs, writers, summaries, files, error)
+                for index in pending.pop(handle):
+                    self._land(variants[index], dirs, writers, summaries,
+                               (files or {}).get(index), error)
             if self.stop.requested:
                 self.backend.cancel(list(pending))
             time.sleep(0.05)
@@ -171,10 +196,10 @@ class ProcessBackend:
         self.pool = concurrent.futures.ProcessPoolExecutor(len(devices), mp_context=ctx)
         self._n = 0
 
-    def submit(self, job: dict[str, Any]) -> Any:
+    def submit(self, job: list[dict[str, Any]]) -> Any:
         device = self.devices[self._n % len(self.devices)]
         self._n += 1
-        return self.pool.submit(train_variant, job, device, self.queue.put)
+        return self.pool.submit(train_group, job, device, self.queue.put)
 
     def events(self) -> list[tuple[int, dict[str, Any]]]:
         out = []
@@ -221,8 +246,8 @@ class RayBackend:
         self.device = "cuda" if gpus else "cpu"
         self.task = ray.remote(**options)(_ray_train)
 
-    def submit(self, job: dict[str, Any]) -> Any:
-        return self.task.remote(job, self.device, self.queue)
+    def submit(self, jobs: list[dict[str, Any]]) -> Any:
+        return self.task.remote(jobs, self.device, self.queue)
 
     def events(self) -> list[tuple[int, dict[str, Any]]]:
         from ray.util.queue import Empty
@@ -252,5 +277,5 @@ class RayBackend:
         self.queue.shutdown()
 
 
-def _ray_train(job: dict[str, Any], device: str, queue: Any) -> dict[str, bytes]:
-    return train_variant(job, device, queue.put)
+def _ray_train(jobs: list[dict[str, Any]], device: str, queue: Any) -> dict[int, dict[str, bytes]]:
+    return train_group(jobs, device, queue.put)

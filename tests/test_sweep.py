@@ -130,7 +130,8 @@ def rankings(sweep_dir: Path) -> dict[int, float]:
 
 
 def test_worker_processes_give_the_local_results(tmp_path):
-    raw = preset(SMALL, sweep={"model.layers[0].units": [4, 8]})
+    # two architectures x two learning rates: two groups of two stacked variants, one task each
+    raw = preset(SMALL, sweep={"model.layers[0].units": [4, 8], "train.learning_rate": [1e-3, 1e-2]})
     (tmp_path / "p.toml").write_text(tomli_w.dumps(raw))
     local = dltui("sweep", str(tmp_path / "p.toml"), "--runs-dir", str(tmp_path / "local"),
                   env={"OMP_NUM_THREADS": "1"})
@@ -141,6 +142,7 @@ def test_worker_processes_give_the_local_results(tmp_path):
     assert rankings(a) == pytest.approx(rankings(b), rel=1e-6)
     for row in json.loads((b / "sweep.json").read_text())["ranking"]:  # whole run folders
         run = Path(row["run_dir"])
+        assert len(json.loads((run / "summary.json").read_text())["stacked_with"]) == 1
         assert (run / "model.json").exists() and (run / "weights").is_dir()
         lines = (run / "metrics.jsonl").read_text().splitlines()
         assert json.loads(lines[0])["run_dir"] == str(run) and "run_ended" in lines[-1]
