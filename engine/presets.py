@@ -203,6 +203,8 @@ def describe_error(err: ValidationError, prefer: tuple[str, ...] = ()) -> str:
         hint = f"; did you mean '{close[0]}'?" if close else ""
         what = f"unknown layer type '{given}'" if given else "layer has no 'type'"
         return f"{path}.type: {what}{hint} (allowed: {', '.join(LAYER_TYPES)})"
+    if kind == "too_short" and path == "model.layers":
+        return "model.layers: the model has no layers yet; add one (e.g. Dense 16 relu)"
     msg = first["msg"].removeprefix("Value error, ")
     shown = "" if isinstance(given, dict | list) else f" (got {given!r})"
     return f"{path}: {msg}{shown}"

@@ -153,8 +153,8 @@ def test_ray_backend_equals_local_and_a_killed_worker_fails_only_its_variant(tmp
     pytest.importorskip("ray")
     raw = preset(SMALL, sweep={"model.layers[0].units": [4, 8, 16]})
     (tmp_path / "p.toml").write_text(tomli_w.dumps(raw))
-    env = {"OMP_NUM_THREADS": "1", "RAY_ADDRESS": "", "DLTUI_SWEEP_KILL_VARIANT": "2",
-           "RAY_num_cpus": "2"}
+    # no address: `dltui sweep` starts a local Ray instance (all of this machine's cores)
+    env = {"OMP_NUM_THREADS": "1", "RAY_ADDRESS": "", "DLTUI_SWEEP_KILL_VARIANT": "2"}
     local = dltui("sweep", str(tmp_path / "p.toml"), "--runs-dir", str(tmp_path / "local"),
                   env={"OMP_NUM_THREADS": "1"})
     remote = dltui("sweep", str(tmp_path / "p.toml"), "--backend", "ray", "--runs-dir",
