@@ -112,13 +112,30 @@ def plan_sweep(raw: dict[str, Any], where: str, vary: dict[str, list[Any]] | Non
         rng = np.random.default_rng(settings.get("seed", 0))
         picked = rng.choice(len(combos), size=min(n, len(combos)), replace=False)
         combos = [combos[i] for i in sorted(picked)]
+    entries = [dict(zip(grid, combo, strict=True)) for combo in combos]
+    return _variants(raw, where, entries, mode,
+                     bool(prune if prune is not None else settings.get("prune")))
+
+
+def _explicit(raw: dict[str, Any], where: str, listed: Any, prune: bool) -> SweepPlan:
+    """`variants = [{name = "smaller", "model.layers[0].units" = 4}, ...]`: hand-picked variants,
+    for comparisons a grid cannot express (the book's original / smaller / bigger / dropout)."""
+    if not isinstance(listed, list) or not all(isinstance(v, dict) for v in listed):
+        raise InputError(f"{where}: sweep.variants: expected a list of tables of key = value")
+    return _variants(raw, where, listed, "list", prune)
+
+
+def _variants(raw: dict[str, Any], where: str, entries: list[dict[str, Any]], mode: str,
+              prune: bool) -> SweepPlan:
+    """Each entry's changes (and optional `name`) applied to the base preset and validated."""
     base_raw = {k: v for k, v in raw.items() if k != "sweep"}
     base = validate_preset(base_raw, where)
     variants = []
-    for index, combo in enumerate(combos, start=1):
-        changes = dict(zip(grid, combo, strict=True))
+    for index, entry in enumerate(entries, start=1):
+        changes = {k: v for k, v in entry.items() if k != "name"}
+        name = str(entry.get("name", ""))
+        label = name or ", ".join(f"{k}={v}" for k, v in changes.items())
         variant_raw = copy.deepcopy(base_raw)
-        label = ", ".join(f"{k}={v}" for k, v in changes.items())
         for key, value in changes.items():
             try:
                 set_value(variant_raw, key, value)
@@ -127,32 +144,8 @@ def plan_sweep(raw: dict[str, Any], where: str, vary: dict[str, list[Any]] | Non
                                  "in the preset") from None
         variant_raw["name"] = f"{base.name}-v{index:02d}"
         preset = validate_preset(variant_raw, f"{where}: sweep variant {index} ({label})")
-        variants.append(Variant(index, changes, preset))
-    return SweepPlan(base, variants, mode, bool(prune if prune is not None else settings.get("prune")))
-
-
-def _explicit(raw: dict[str, Any], where: str, listed: Any, prune: bool) -> SweepPlan:
-    """`variants = [{name = "smaller", "model.layers[0].units" = 4}, ...]`: hand-picked variants,
-    for comparisons a grid cannot express (the book's original / smaller / bigger / dropout)."""
-    if not isinstance(listed, list) or not all(isinstance(v, dict) for v in listed):
-        raise InputError(f"{where}: sweep.variants: expected a list of tables of key = value")
-    base_raw = {k: v for k, v in raw.items() if k != "sweep"}
-    base = validate_preset(base_raw, where)
-    variants = []
-    for index, entry in enumerate(listed, start=1):
-        changes = {k: v for k, v in entry.items() if k != "name"}
-        variant_raw = copy.deepcopy(base_raw)
-        name = str(entry.get("name", "")) or ", ".join(f"{k}={v}" for k, v in changes.items())
-        for key, value in changes.items():
-            try:
-                set_value(variant_raw, key, value)
-            except KeyError:
-                raise InputError(f"{where}: sweep variant {index} ({name}): {key} does not exist "
-                                 "in the preset") from None
-        variant_raw["name"] = f"{base.name}-v{index:02d}"
-        preset = validate_preset(variant_raw, f"{where}: sweep variant {index} ({name})")
-        variants.append(Variant(index, changes, preset, str(entry.get("name", ""))))
-    return SweepPlan(base, variants, "list", prune)
+        variants.append(Variant(index, changes, preset, name))
+    return SweepPlan(base, variants, mode, prune)
 
 
 def rank(rows: list[dict[str, Any]], metric: str) -> list[dict[str, Any]]:

@@ -22,7 +22,26 @@ class RunSource(Protocol):
     def can_stop(self) -> bool: ...
 
 
-class InAppRun:
+class _InThread:
+    """Training that runs in a thread of this app: stoppable, and joined on quit."""
+
+    _token: StopToken
+    _thread: threading.Thread
+
+    def stop(self) -> None:
+        self._token.request()
+
+    @property
+    def can_stop(self) -> bool:
+        return self._thread.is_alive()
+
+    def finish(self, timeout: float = 30.0) -> None:
+        """Stop after the current batch and wait until the summary is written."""
+        self.stop()
+        self._thread.join(timeout)
+
+
+class InAppRun(_InThread):
     """Trains a prepared preset in a worker thread; events queue up for the view to drain."""
 
     def __init__(self, prep: object, runs_dir: Path) -> None:
@@ -52,17 +71,6 @@ class InAppRun:
             out.append(self._events.popleft())
         return out
 
-    def stop(self) -> None:
-        self._token.request()
-
-    @property
-    def can_stop(self) -> bool:
-        return self._thread.is_alive()
-
-    def finish(self, timeout: float = 30.0) -> None:
-        """Stop after the current batch and wait until the summary is written."""
-        self.stop()
-        self._thread.join(timeout)
 
 
 class FolderRun:
@@ -112,7 +120,7 @@ class FolderRun:
         return False
 
 
-class InAppSweep:
+class InAppSweep(_InThread):
     """A sweep trained in a worker thread; the sweep screen follows its folder. Variants are
     validated and the folder made before this returns, so errors show in the builder."""
 
@@ -127,13 +135,3 @@ class InAppSweep:
                                         name="dltui-sweep", daemon=True)
         self._thread.start()
 
-    def stop(self) -> None:
-        self._token.request()
-
-    @property
-    def can_stop(self) -> bool:
-        return self._thread.is_alive()
-
-    def finish(self, timeout: float = 30.0) -> None:
-        self.stop()
-        self._thread.join(timeout)

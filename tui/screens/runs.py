@@ -112,11 +112,13 @@ class RunsScreen(Screen[None]):
         self.app.pop_screen()
 
 
-def validation_curve(run_dir: Path) -> tuple[str, list[float]]:
+def validation_curve(run_dir: Path, name: str | None = None) -> tuple[str, list[float]]:
+    """A run's validation curve of `name` (its primary metric when None): the mean over its
+    folds, or its one hold-out split."""
     state = RunState()
     for event in read_events(run_dir):
         state.apply(event)
-    metric = state.metric
+    metric = name or state.metric
     avg = state.averaged_val(metric)
     if avg:
         return metric, avg

@@ -15,22 +15,10 @@ from textual.widgets import DataTable, Footer, Header, Static
 from textual_plotext import PlotextPlot
 
 from dltui.engine.events import SweepEnded, SweepStarted, VariantEnded, VariantStarted
-from dltui.engine.runs import EventFollower, read_events
+from dltui.engine.runs import EventFollower
 from dltui.engine.sweep import rank
 from dltui.tui.report import fmt
-from dltui.tui.run_state import RunState
-
-
-def averaged(run_dir: Path, name: str) -> list[float]:
-    """A variant's validation curve: the mean over its folds (or its one hold-out split)."""
-    state = RunState()
-    for event in read_events(run_dir):
-        state.apply(event)
-    curve = state.averaged_val(name)
-    if curve:
-        return curve
-    folds = [f for f in state.folds.values() if f.fold >= 0 and f.val]
-    return [v.get(name, float("nan")) for v in folds[0].val] if folds else []
+from dltui.tui.screens.runs import validation_curve
 
 
 class SweepScreen(Screen[None]):
@@ -126,7 +114,7 @@ class SweepScreen(Screen[None]):
         for row in ranked:
             if row["index"] in self.hidden or not row["run_dir"]:
                 continue
-            curve = averaged(Path(str(row["run_dir"])), name)
+            _, curve = validation_curve(Path(str(row["run_dir"])), name)
             if curve:
                 label = f"v{row['index']:02d} {row['label']}" + (" (best)" if row["index"] == best else "")
                 plt.plot(list(range(1, len(curve) + 1)), curve, label=label[:40], marker="braille")
