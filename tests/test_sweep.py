@@ -199,7 +199,7 @@ async def test_the_app_shows_a_sweep_table_and_overlays_its_curves(tmp_path):
         table = sweep.query_one(DataTable)
         assert table.row_count == 2
         best = result["best"]["index"]
-        assert table.get_row_at(0)[1] == f"v{best:02d}" and "(best)" in table.get_row_at(0)[6]
+        assert table.get_row_at(0)[1] == f"v{best:02d}" and "(best)" in table.get_row_at(0)[5]
         shown = app.export_screenshot().replace("&#160;", " ")
         assert "validation loss, mean over folds" in shown and f"v{best:02d}" in shown
         await pilot.press("space")

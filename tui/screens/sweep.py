@@ -93,15 +93,17 @@ class SweepScreen(Screen[None]):
         metric = s.metric if s else "loss"
         table = self.query_one(DataTable)
         table.clear(columns=True)
-        table.add_columns("rank", "variant", "changed", f"val {metric}", "± std", "best epoch",
-                          "status", "shown")
+        # Few, compact columns: the table must read at 80 columns too.
+        table.add_columns("#", "variant", "changed", f"val {metric} ± std", "best ep", "status")
         ranked = self.ranked()
         for i, row in enumerate(ranked, start=1):
             scored = row["mean"] is not None
-            table.add_row(str(i) if scored else "-", f"v{row['index']:02d}", str(row["label"]),
-                          fmt(row["mean"]), fmt(row["std"]), str(row["best_epoch"] or ""),
+            hidden = " (hidden)" if row["index"] in self.hidden else ""
+            table.add_row(str(i) if scored else "-", f"v{row['index']:02d}{hidden}", str(row["label"]),
+                          f"{fmt(row['mean'])} ± {fmt(row['std'])}" if scored else "",
+                          str(row["best_epoch"] or ""),
                           str(row["status"]) + (" (best)" if i == 1 and scored else ""),
-                          "no" if row["index"] in self.hidden else "yes", key=str(row["index"]))
+                          key=str(row["index"]))
         self.plot(ranked)
 
     def plot(self, ranked: list[dict[str, object]]) -> None:
@@ -154,8 +156,8 @@ class SweepScreen(Screen[None]):
         self.action_open()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action == "stop":  # only a sweep trained here can be stopped here
-            return True if self.source is not None and self.source.can_stop else None
+        if action == "stop":  # only a sweep trained here can be stopped here: else not offered
+            return self.source is not None and self.source.can_stop
         return True
 
     def action_stop(self) -> None:
