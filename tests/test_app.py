@@ -118,7 +118,8 @@ async def test_save_then_load_gives_the_same_preset(tmp_path):
         await type_text(pilot, str(target))
         await pilot.press("enter")
         await wait_for(pilot, target.exists)
-    original, _ = load_preset("kfold-boston")
+    shipped, _ = load_preset("kfold-boston")
+    original = shipped.model_copy(update={"name": "saved"})  # a saved copy gets its own name
     saved, _ = load_preset(target)
     assert saved == original
     app2 = DltuiApp(preset=str(target), runs_dir=tmp_path)
@@ -330,3 +331,40 @@ async def test_errors_view_from_the_runs_screen_and_unreadable_runs_listed(tmp_p
         await pilot.press("escape", "down", "enter")
         await pilot.pause(0.5)
         assert isinstance(app.screen, TrainScreen)  # the unreadable run opens without a crash
+
+
+async def test_save_never_overwrites_without_asking_and_never_writes_a_shipped_preset(tmp_path, monkeypatch):
+    from dltui.engine.presets import shipped_presets
+    from dltui.tui.screens.prompt import ConfirmScreen, PromptScreen
+
+    monkeypatch.chdir(tmp_path)
+    shipped = shipped_presets()["binary-imdb"]
+    before = shipped.read_text()
+    (tmp_path / "binary-imdb.toml").write_text("# mine\n")
+    app = DltuiApp(preset="binary-imdb", runs_dir=tmp_path / "runs")
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.press("ctrl+s")
+        await pilot.pause(0.2)
+        prompt = app.screen
+        assert isinstance(prompt, PromptScreen)
+        assert prompt.query_one("#answer").value == "binary-imdb-2.toml"  # a new file, not the shipped one
+        await pilot.press("enter")
+        await pilot.pause(0.2)
+        saved = tmp_path / "binary-imdb-2.toml"
+        assert saved.exists() and 'name = "binary-imdb-2"' in saved.read_text()
+        await pilot.press("ctrl+s")  # now the user's own file: asks before writing over it
+        await pilot.pause(0.2)
+        prompt = app.screen
+        prompt.query_one("#answer").value = "binary-imdb.toml"
+        await pilot.press("enter")
+        await pilot.pause(0.2)
+        assert isinstance(app.screen, ConfirmScreen)
+        await pilot.press("n")
+        await pilot.pause(0.2)
+        assert (tmp_path / "binary-imdb.toml").read_text() == "# mine\n"
+        await pilot.press("ctrl+s")
+        await pilot.pause(0.2)
+        app.screen.query_one("#answer").value = str(shipped)
+        await pilot.press("enter")
+        await pilot.pause(0.2)
+    assert shipped.read_text() == before

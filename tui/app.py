@@ -21,8 +21,10 @@ class DltuiApp(App[None]):
     ]
 
     def __init__(self, preset: str | None = None, runs_dir: Path = Path("runs"),
-                 watch_dir: Path | None = None, sweep_dir: Path | None = None) -> None:
+                 watch_dir: Path | None = None, sweep_dir: Path | None = None,
+                 overrides: list[str] | None = None) -> None:
         super().__init__()
+        self.overrides = overrides or []
         self.preset_ref, self.runs_dir, self.watch_dir = preset, runs_dir, watch_dir
         self.sweep_dir = sweep_dir
         self.training: list[InAppRun] = []  # runs started here, stopped cleanly on quit
@@ -32,7 +34,8 @@ class DltuiApp(App[None]):
         if self.preset_ref:
             from dltui.engine.presets import load_preset
 
-            preset, path = load_preset(self.preset_ref)  # the CLI reports a bad one before this
+            # the CLI reports a bad preset or override before this
+            preset, path = load_preset(self.preset_ref, self.overrides)
             build = BuildScreen.for_preset(preset, path)
         self.push_screen(build)
         if self.watch_dir is not None:

@@ -231,12 +231,12 @@ def watch_sweep(path: Path, plain: bool, runs_dir: Path) -> None:
 
 
 @app.command("open")
-def open_(preset: PresetArg, runs_dir: RunsDirOpt = Path("runs")) -> None:
-    """Open the app with a preset loaded."""
+def open_(preset: PresetArg, set_: SetOpt = None, runs_dir: RunsDirOpt = Path("runs")) -> None:
+    """Open the app with a preset loaded (and overridden, like `run`)."""
     from dltui.engine import load_preset
 
-    load_preset(preset)  # a bad preset is the one-line error here, not inside the app
-    _open_app(preset, runs_dir)
+    load_preset(preset, set_)  # a bad preset is the one-line error here, not inside the app
+    _open_app(preset, runs_dir, overrides=set_)
 
 
 @app.command()
@@ -246,10 +246,11 @@ def build(runs_dir: RunsDirOpt = Path("runs")) -> None:
 
 
 def _open_app(preset: str | None, runs_dir: Path, watch_dir: Path | None = None,
-              sweep_dir: Path | None = None) -> None:
+              sweep_dir: Path | None = None, overrides: list[str] | None = None) -> None:
     from dltui.tui.app import DltuiApp
 
-    DltuiApp(preset=preset, runs_dir=runs_dir, watch_dir=watch_dir, sweep_dir=sweep_dir).run()
+    DltuiApp(preset=preset, runs_dir=runs_dir, watch_dir=watch_dir, sweep_dir=sweep_dir,
+             overrides=overrides).run()
 
 
 app.command()(model_commands.predict)

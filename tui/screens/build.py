@@ -31,6 +31,15 @@ EMPTY: dict[str, Any] = {
 }
 
 
+def _shipped(path: Path) -> bool:
+    from dltui.engine.presets import shipped_presets
+
+    try:
+        return path.resolve() in {p.resolve() for p in shipped_presets().values()}
+    except OSError:
+        return False
+
+
 def preset_label(path: Path) -> str:
     """A shipped preset by its name; the user's own by its path."""
     from dltui.engine.presets import shipped_presets
@@ -428,16 +437,45 @@ class BuildScreen(Screen[None]):
         if preset is None:
             self.notify("fix the preset before saving it", severity="error")
             return
-        default = str(self.source_path or Path(f"{preset.name}.toml"))
-        self.app.push_screen(PromptScreen("Save preset as (TOML path):", default), self._save_to)
+        self.app.push_screen(PromptScreen("Save preset as (TOML path):", str(self._save_default(preset))),
+                             self._save_to)
+
+    def _save_default(self, preset: Any) -> Path:
+        """The user's own file, or for a shipped preset a new file in the working directory
+        (the shipped ones are never written from the app)."""
+        if self.source_path is not None and not _shipped(self.source_path):
+            return self.source_path
+        path, n = Path(f"{preset.name}.toml"), 2
+        while path.exists():
+            path, n = Path(f"{preset.name}-{n}.toml"), n + 1
+        return path
 
     def _save_to(self, answer: str | None) -> None:
+        from dltui.tui.screens.prompt import ConfirmScreen
+
+        if not answer:
+            return
+        path = Path(answer).expanduser()
+        if _shipped(path):
+            self.notify("the shipped presets are read-only; save under another path",
+                        severity="error")
+            return
+        if path.exists():
+            self.app.push_screen(ConfirmScreen(f"{path} exists. Overwrite it?"),
+                                 lambda yes: self._write_preset(path) if yes else None)
+            return
+        self._write_preset(path)
+
+    def _write_preset(self, path: Path) -> None:
         from dltui.engine.presets import preset_to_toml
 
         preset = self.validate()
-        if not answer or preset is None:
+        if preset is None:
             return
-        path = Path(answer).expanduser()
+        if self.source_path is not None and _shipped(self.source_path) \
+                and preset.name == self.source_path.stem:
+            preset = preset.model_copy(update={"name": path.stem})  # its own name, not the shipped one
+            self.raw["name"] = path.stem
         preset = self._rebased(preset, path.parent)
         try:
             path.write_text(preset_to_toml(preset), encoding="utf-8")
