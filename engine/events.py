@@ -36,6 +36,7 @@ class RunStarted(Event):
     metrics: list[str]
     parallel: str  # "" when folds train one after another, else how many at once
     pid: int = 0  # the writing process, so a reader on the same machine can tell it died
+    learning_rate: float = 0.0
 
 
 @dataclass(frozen=True)

@@ -237,7 +237,7 @@ class Experiment:
         self.bus.emit(RunStarted(
             str(self.run_dir), p.name, p.validation.scheme, prep.plan.trainings, p.train.epochs,
             str(prep.device), prep.data.describe(), prep.data.task, prep.params,
-            list(p.train.metrics), self.groups_note, os.getpid()))
+            list(p.train.metrics), self.groups_note, os.getpid(), p.train.learning_rate))
         if self.resumed is not None:
             self._replay(self.resumed)
         for notice in prep.notices if self.resumed is None else []:

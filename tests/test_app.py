@@ -299,7 +299,39 @@ async def test_quitting_mid_run_leaves_a_stopped_run(tmp_path):
         build.query_one("#train-epochs").focus()
         await pilot.press("ctrl+a", "ctrl+k", *"5000", "escape", "ctrl+t")
         await wait_for(pilot, lambda: app.screen.state.epoch >= 1)
-        await pilot.press("ctrl+q")
+        await pilot.press("ctrl+q")  # asks first: n keeps training
+        await pilot.pause(0.2)
+        await pilot.press("n")
+        await pilot.pause(0.2)
+        assert app.running() is not None and "lr 0.001" in app.screen.state.progress_text()
+        await pilot.press("ctrl+q", "y")
+    (run,) = tmp_path.iterdir()
+    assert read_summary(run)["status"] == "stopped"
+
+
+async def test_escape_mid_run_keeps_the_run_reachable_and_stoppable(tmp_path):
+    from dltui.engine.runs import read_summary
+
+    app = DltuiApp(preset="binary-imdb", runs_dir=tmp_path)
+    async with app.run_test(size=(100, 30)) as pilot:
+        build = app.screen
+        await wait_for(pilot, lambda: build.data is not None)
+        build.query_one("#train-epochs").focus()
+        await pilot.press("ctrl+a", "ctrl+k", *"5000", "escape", "ctrl+t")
+        await wait_for(pilot, lambda: app.screen.state.epoch >= 1)
+        await pilot.press("escape")  # back to the builder: the run goes on
+        await pilot.pause(0.2)
+        assert app.screen is build and app.running() is not None
+        await pilot.press("ctrl+t")  # one training at a time
+        await pilot.pause(0.2)
+        assert len(app.training) == 1
+        await pilot.press("ctrl+r")
+        await pilot.pause(0.3)
+        await pilot.press("enter")  # the running run, on its live source
+        await pilot.pause(0.3)
+        assert isinstance(app.screen, TrainScreen) and app.screen.source.can_stop
+        await pilot.press("s")
+        await wait_for(pilot, lambda: app.running() is None)
     (run,) = tmp_path.iterdir()
     assert read_summary(run)["status"] == "stopped"
 

@@ -49,12 +49,25 @@ class DltuiApp(App[None]):
             self.push_screen(SweepScreen(self.sweep_dir))
 
     async def action_quit(self) -> None:
-        """Quitting mid-run stops it after the current batch, so its folder says `stopped`."""
+        """Quitting mid-run asks first; then the run stops after the current batch, so its
+        folder says `stopped` (and `dltui resume` can continue it)."""
+        from dltui.tui.screens.prompt import ConfirmScreen
+
+        if any(run.can_stop for run in self.training):
+            self.push_screen(ConfirmScreen("A training is running. Stop it and quit?"),
+                             lambda yes: self._stop_and_exit() if yes else None)
+            return
+        self.exit()
+
+    def _stop_and_exit(self) -> None:
         for run in self.training:
             if run.can_stop:
-                self.notify("stopping the training run before quitting")
                 run.finish()
         self.exit()
+
+    def running(self) -> object | None:
+        """The training this app runs now, if any (one at a time)."""
+        return next((run for run in self.training if run.can_stop), None)
 
     def action_help(self) -> None:
         if not isinstance(self.screen, HelpScreen):

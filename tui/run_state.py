@@ -136,7 +136,8 @@ class RunState:
         batch = f" batch {self.batch}/{self.batches}" if self.batches and not self.ended else ""
         return (f"{self.status}  {where}  epoch {self.epoch}/{self.epochs}{batch}  "
                 f"trainings {done}/{s.trainings}  {elapsed:.0f}s{remaining}  "
-                f"{self.samples_per_s:,.0f} samples/s  device {s.device}")
+                f"{self.samples_per_s:,.0f} samples/s  device {s.device}"
+                + (f"  lr {s.learning_rate:g}" if s.learning_rate else ""))
 
     def table_rows(self) -> list[dict[str, Any]]:
         rows = []

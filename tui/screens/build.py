@@ -402,6 +402,10 @@ class BuildScreen(Screen[None]):
         if preset is None:
             self.notify("fix the preset first (see the status line)", severity="error")
             return
+        if self.app.running() is not None:  # type: ignore[attr-defined]
+            self.notify("a training is already running: stop it first (ctrl+r, Enter on it, s)",
+                        severity="warning")
+            return
         base = self.source_path.parent if self.source_path else None
         if preset.sweep:
             self._start_sweep(base)

@@ -78,7 +78,10 @@ class RunsScreen(Screen[None]):
 
             self.app.push_screen(SweepScreen(run.path))
         elif run:
-            self.app.push_screen(TrainScreen(FolderRun(run.path), run.path.name))
+            # A run this app trains opens on its live source, so `s` still stops it.
+            live = next((t for t in self.app.training  # type: ignore[attr-defined]
+                         if getattr(t, "run_dir", None) == run.path and t.can_stop), None)
+            self.app.push_screen(TrainScreen(live or FolderRun(run.path), run.path.name))
 
     def action_errors(self) -> None:
         from dltui.tui.screens.errors import ErrorsScreen
