@@ -221,6 +221,9 @@ class RunInfo:
     scheme: str
     status: str
     best: str
+    seconds: float = 0.0
+    epochs: int = 0  # the most epochs any training of the run ran
+    params: int = 0
 
 
 def list_runs(runs_dir: Path) -> list[RunInfo]:
@@ -240,9 +243,16 @@ def list_runs(runs_dir: Path) -> list[RunInfo]:
             status = "running" if started and writer_alive(path, started.pid) else "failed"
             summary = {"status": status, "preset": started.preset if started else path.name,
                        "scheme": started.scheme if started else "?"}
+        started = _started(path)
+        folds = [f for f in summary.get("folds", []) if isinstance(f, dict)] \
+            if isinstance(summary.get("folds"), list) else []
+        seconds = summary.get("seconds", 0.0)
         runs.append(RunInfo(path, str(summary.get("preset", path.name)),
                             str(summary.get("scheme", "?")), str(summary.get("status", "?")),
-                            str(summary.get("headline", ""))))
+                            str(summary.get("headline", "")),
+                            float(seconds) if isinstance(seconds, int | float) else 0.0,
+                            max((int(f.get("epochs_run", 0) or 0) for f in folds), default=0),
+                            started.params if started else 0))
     return sorted(runs, key=lambda r: r.path.name, reverse=True)  # names start with the time
 
 
@@ -283,3 +293,26 @@ def find_run(runs_dir: Path, ref: str) -> Path | None:
             return cand
     return None
 
+
+
+def write_curves_csv(run_dir: Path) -> Path:
+    """Every epoch of every training as `curves.csv` (repeat, fold, epoch, train_*, val_*), for
+    spreadsheets and plotting tools; the final fit is fold -1."""
+    import csv
+
+    from dltui.engine.events import EpochEnded
+
+    epochs = [e for e in read_events(run_dir) if isinstance(e, EpochEnded)]
+    train_keys = sorted({k for e in epochs for k in e.train})
+    val_keys = sorted({k for e in epochs for k in e.val})
+    path = run_dir / "curves.csv"
+    tmp = path.with_name(".curves.csv.tmp")
+    with tmp.open("w", newline="", encoding="utf-8") as fh:
+        out = csv.writer(fh)
+        out.writerow(["repeat", "fold", "epoch", *[f"train_{k}" for k in train_keys],
+                      *[f"val_{k}" for k in val_keys]])
+        for e in epochs:
+            out.writerow([e.repeat, e.fold, e.epoch, *[e.train.get(k, "") for k in train_keys],
+                          *["" if e.val.get(k) != e.val.get(k) else e.val.get(k, "") for k in val_keys]])
+    os.replace(tmp, path)
+    return path

@@ -148,8 +148,9 @@ async def test_watch_view_follows_a_folder_being_written(tmp_path):
 
 def test_snapshot_build_screen(snap_compare):
     async def loaded(pilot):
-        await wait_for(pilot, lambda: pilot.app.screen.data is not None)
-        await pilot.pause(0.2)
+        # data loaded and the doctor's panel drawn (binary-imdb has its small-data hint)
+        await wait_for(pilot, lambda: pilot.app.screen.data is not None and pilot.app.screen.findings)
+        await pilot.pause(0.3)
 
     assert snap_compare(DltuiApp(preset="binary-imdb"), terminal_size=(100, 30),
                         run_before=loaded)
@@ -400,3 +401,24 @@ async def test_save_never_overwrites_without_asking_and_never_writes_a_shipped_p
         await pilot.press("enter")
         await pilot.pause(0.2)
     assert shipped.read_text() == before
+
+
+async def test_runs_screen_sorts_and_exports_curves_csv(tmp_path):
+    import csv
+
+    for run in FIXTURES.iterdir():
+        shutil.copytree(run, tmp_path / run.name)
+    app = DltuiApp(runs_dir=tmp_path)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("ctrl+r")
+        await pilot.pause(0.2)
+        runs = app.screen
+        assert [r.path.name for r in runs.runs] == sorted((p.name for p in tmp_path.iterdir()), reverse=True)
+        assert all(r.epochs == 12 for r in runs.runs)
+        await pilot.press("o")  # by preset
+        await pilot.pause(0.2)
+        assert runs.sort == "preset" and [r.preset for r in runs.runs] == sorted(r.preset for r in runs.runs)
+        await pilot.press("x")
+        await pilot.pause(0.2)
+        rows = list(csv.DictReader((runs.runs[0].path / "curves.csv").read_text().splitlines()))
+        assert rows and {"repeat", "fold", "epoch", "train_loss", "val_loss"} <= set(rows[0])

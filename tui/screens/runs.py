@@ -22,6 +22,14 @@ def _date(run: RunInfo) -> str:
     return ""
 
 
+SORTS = {  # name -> (key, reverse); `o` cycles through them
+    "newest": (lambda r: r.path.name, True),
+    "preset": (lambda r: (r.preset, r.path.name), False),
+    "status": (lambda r: (r.status, r.path.name), False),
+    "duration": (lambda r: r.seconds, True),
+}
+
+
 class RunsScreen(Screen[None]):
     BINDINGS = [
         Binding("enter", "open", "Open"),
@@ -29,6 +37,8 @@ class RunsScreen(Screen[None]):
         Binding("c", "compare", "Compare 2"),
         Binding("e", "errors", "Errors"),
         Binding("g", "reload", "Reload"),
+        Binding("o", "sort", "Sort"),
+        Binding("x", "export_curves", "Curves CSV"),
         Binding("escape", "back", "Back"),
         Binding("question_mark", "app.help", "Help"),
     ]
@@ -38,6 +48,7 @@ class RunsScreen(Screen[None]):
         self.runs_dir = runs_dir
         self.runs: list[RunInfo] = []
         self.marked: list[Path] = []
+        self.sort = "newest"
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -52,12 +63,17 @@ class RunsScreen(Screen[None]):
     def action_reload(self) -> None:
         table = self.query_one("#runs", DataTable)
         table.clear(columns=True)
-        table.add_columns("", "date", "preset", "scheme", "status", "best")
-        self.runs = list_runs(self.runs_dir)
+        table.add_columns("", "started", "preset", "scheme", "epochs", "params", "time",
+                          "status", "headline")
+        key, reverse = SORTS[self.sort]
+        self.runs = sorted(list_runs(self.runs_dir), key=key, reverse=reverse)
         for run in self.runs:
             mark = "*" if run.path in self.marked else ""
-            table.add_row(mark, _date(run), run.preset, run.scheme, run.status, run.best,
+            table.add_row(mark, _date(run), run.preset, run.scheme, str(run.epochs or ""),
+                          f"{run.params:,}" if run.params else "",
+                          f"{run.seconds:.1f}s" if run.seconds else "", run.status, run.best,
                           key=str(run.path))
+        self.sub_title = f"runs in {self.runs_dir}, by {self.sort}"
         hint = (f"{len(self.runs)} run(s). Enter opens one; Space marks two, c compares them."
                 if self.runs else f"no runs yet in {self.runs_dir}: train one first")
         self.query_one("#runs-hint", Static).update(hint)
@@ -82,6 +98,20 @@ class RunsScreen(Screen[None]):
             live = next((t for t in self.app.training  # type: ignore[attr-defined]
                          if getattr(t, "run_dir", None) == run.path and t.can_stop), None)
             self.app.push_screen(TrainScreen(live or FolderRun(run.path), run.path.name))
+
+    def action_sort(self) -> None:
+        names = list(SORTS)
+        self.sort = names[(names.index(self.sort) + 1) % len(names)]
+        self.action_reload()
+
+    def action_export_curves(self) -> None:
+        from dltui.engine.runs import write_curves_csv
+
+        run = self._selected()
+        if run is None or run.scheme == "sweep":
+            self.notify("select a run (a sweep's variants are runs of their own)", severity="warning")
+            return
+        self.notify(f"wrote {write_curves_csv(run.path)}")
 
     def action_errors(self) -> None:
         from dltui.tui.screens.errors import ErrorsScreen
