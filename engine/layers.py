@@ -7,7 +7,7 @@ can never disagree.
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, ClassVar, Literal
 
 import torch
 from pydantic import BaseModel, ConfigDict, Field
@@ -41,9 +41,14 @@ class LayerSpec(BaseModel):
     def build(self, in_shape: Shape) -> list[nn.Module]:
         raise NotImplementedError
 
+    ALWAYS_SHOWN: ClassVar[tuple[str, ...]] = ()  # settings a table shows even at their default
+
     def describe(self) -> str:
         """Short label for tables: the type and its main settings."""
-        fields = {k: v for k, v in self.model_dump(exclude_defaults=True).items() if k != "type"}
+        set_ = self.model_dump(exclude_defaults=True)
+        fields = {k: getattr(self, k) if k in self.ALWAYS_SHOWN else set_[k]
+                  for k in type(self).model_fields
+                  if k != "type" and (k in set_ or k in self.ALWAYS_SHOWN)}
         inner = ", ".join(f"{k}={v}" for k, v in fields.items())
         return f"{self.type}({inner})" if inner else self.type  # type: ignore[attr-defined]
 
@@ -113,6 +118,7 @@ def _conv_len(size: int, kernel: int, stride: int, padding: str) -> int:
 
 class Conv2D(LayerSpec):
     type: Literal["Conv2D"] = "Conv2D"
+    ALWAYS_SHOWN = ("kernel_size", "strides")
     l1: Penalty = 0.0
     l2: Penalty = 0.0
     filters: PosInt
@@ -138,6 +144,7 @@ class Conv2D(LayerSpec):
 
 class MaxPool2D(LayerSpec):
     type: Literal["MaxPool2D"] = "MaxPool2D"
+    ALWAYS_SHOWN = ("pool_size",)
     pool_size: PosInt = 2
     strides: PosInt | None = None
 
@@ -276,6 +283,7 @@ class Conv3D(LayerSpec):
     """Convolution over frames, height and width of a video (the book's 5D tensors)."""
 
     type: Literal["Conv3D"] = "Conv3D"
+    ALWAYS_SHOWN = ("kernel_size",)
     filters: PosInt
     kernel_size: PosInt = 3
     padding: Literal["valid", "same"] = "valid"
@@ -297,6 +305,7 @@ class Conv3D(LayerSpec):
 
 class MaxPool3D(LayerSpec):
     type: Literal["MaxPool3D"] = "MaxPool3D"
+    ALWAYS_SHOWN = ("pool_size",)
     pool_size: PosInt = 2
 
     def out_shape(self, in_shape: Shape) -> Shape:

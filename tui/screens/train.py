@@ -107,8 +107,8 @@ class TrainScreen(Screen[None]):
             self.query_one("#result", Static).update("\n".join(lines))
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action == "stop":  # a run followed from another process is stopped there
-            return True if self.source.can_stop else None
+        if action == "stop":  # a run followed from another process (or finished) is not offered
+            return self.source.can_stop
         if action == "errors":  # validation predictions exist once a run has ended
             return True if self.state.ended is not None and self.source.run_dir else None
         return True
