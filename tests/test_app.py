@@ -223,7 +223,12 @@ async def test_runs_screen_overlays_two_runs(tmp_path):
         await pilot.pause(0.2)
         await pilot.press("space", "down", "space", "c")
         await pilot.pause(0.2)
-        assert isinstance(app.screen, CompareScreen) and len(app.screen.runs) == 2
+        compare = app.screen
+        assert isinstance(compare, CompareScreen) and len(compare.runs) == 2
+        # wine (accuracy) and breast cancer (accuracy): loss, then accuracy; never mixed
+        assert compare.shared == ["loss", "accuracy"] and compare.metric == "loss"
+        await pilot.press("m")
+        assert compare.metric == "accuracy"
         await pilot.press("escape", "enter")
         await pilot.pause(0.3)
         assert isinstance(app.screen, TrainScreen)
@@ -422,3 +427,17 @@ async def test_runs_screen_sorts_and_exports_curves_csv(tmp_path):
         await pilot.pause(0.2)
         rows = list(csv.DictReader((runs.runs[0].path / "curves.csv").read_text().splitlines()))
         assert rows and {"repeat", "fold", "epoch", "train_loss", "val_loss"} <= set(rows[0])
+
+
+def test_compare_offers_only_quantities_every_run_has(tmp_path):
+    from conftest import REGRESSION, preset
+    from dltui.engine import Experiment, prepare
+    from dltui.engine.spec import Preset
+    from dltui.tui.screens.runs import shared_metrics
+
+    shutil.copytree(FIXTURES / "20260102-090000-binary-demo", tmp_path / "a")
+    Experiment(prepare(Preset.model_validate(preset(REGRESSION, validation={"scheme": "holdout"}))),
+               tmp_path / "r").run()
+    (reg,) = (tmp_path / "r").iterdir()
+    assert shared_metrics([tmp_path / "a", reg]) == ["loss"]  # accuracy and mae never share axes
+    assert shared_metrics([tmp_path / "a"]) == ["loss", "accuracy"]

@@ -34,7 +34,7 @@ class RunsScreen(Screen[None]):
     BINDINGS = [
         Binding("enter", "open", "Open"),
         Binding("space", "mark", "Mark"),
-        Binding("c", "compare", "Compare 2"),
+        Binding("c", "compare", "Compare"),
         Binding("e", "errors", "Errors"),
         Binding("g", "reload", "Reload"),
         Binding("o", "sort", "Sort"),
@@ -74,7 +74,7 @@ class RunsScreen(Screen[None]):
                           f"{run.seconds:.1f}s" if run.seconds else "", run.status, run.best,
                           key=str(run.path))
         self.sub_title = f"runs in {self.runs_dir}, by {self.sort}"
-        hint = (f"{len(self.runs)} run(s). Enter opens one; Space marks two, c compares them."
+        hint = (f"{len(self.runs)} run(s). Enter opens one; Space marks runs, c compares them."
                 if self.runs else f"no runs yet in {self.runs_dir}: train one first")
         self.query_one("#runs-hint", Static).update(hint)
         table.focus()
@@ -130,14 +130,14 @@ class RunsScreen(Screen[None]):
         if run.path in self.marked:
             self.marked.remove(run.path)
         else:
-            self.marked = [*self.marked[-1:], run.path]
+            self.marked = [*self.marked, run.path]
         row = self.query_one("#runs", DataTable).cursor_row
         self.action_reload()
         self.query_one("#runs", DataTable).move_cursor(row=row)
 
     def action_compare(self) -> None:
-        if len(self.marked) != 2:
-            self.notify("mark two runs with Space first", severity="warning")
+        if len(self.marked) < 2:
+            self.notify("mark two or more runs with Space first", severity="warning")
             return
         self.app.push_screen(CompareScreen(self.marked))
 
@@ -160,7 +160,11 @@ def validation_curve(run_dir: Path, name: str | None = None) -> tuple[str, list[
 
 
 class CompareScreen(ModalScreen[None]):
-    BINDINGS = [Binding("escape,q", "dismiss", "Close")]
+    """Validation curves of several runs overlaid, one quantity at a time: `m` cycles through
+    the loss and the metrics every marked run has (a curve of accuracy never shares axes with
+    one of MAE)."""
+
+    BINDINGS = [Binding("escape,q", "dismiss", "Close"), Binding("m", "next_metric", "Metric")]
     DEFAULT_CSS = """
     CompareScreen { align: center middle; }
     CompareScreen > PlotextPlot { width: 95%; height: 90%; border: round $accent; }
@@ -169,17 +173,43 @@ class CompareScreen(ModalScreen[None]):
     def __init__(self, runs: list[Path]) -> None:
         super().__init__()
         self.runs = runs
+        self.shared = shared_metrics(runs)
+        self.metric = "loss"
 
     def compose(self) -> ComposeResult:
         yield PlotextPlot(id="compare")
 
     def on_mount(self) -> None:
-        plt = self.query_one(PlotextPlot).plt
-        names = []
+        self.draw()
+
+    def action_next_metric(self) -> None:
+        self.metric = self.shared[(self.shared.index(self.metric) + 1) % len(self.shared)]
+        self.draw()
+
+    def draw(self) -> None:
+        widget = self.query_one(PlotextPlot)
+        plt = widget.plt
+        plt.clear_data()
+        plt.clear_figure()
         for path in self.runs:
-            metric, curve = validation_curve(path)
-            names.append(metric)
+            _, curve = validation_curve(path, self.metric)
             if curve:
-                plt.plot(list(range(1, len(curve) + 1)), curve, label=path.name, marker="braille")
-        plt.title(f"validation {' / '.join(sorted(set(names)))} by epoch")
+                plt.plot(list(range(1, len(curve) + 1)), curve, label=path.name[-38:],
+                         marker="braille")
+        others = [m for m in self.shared if m != self.metric]
+        hint = f" (m: {', '.join(others)})" if others else ""
+        plt.title(f"validation {self.metric} by epoch, {len(self.runs)} runs{hint}")
         plt.xlabel("epoch")
+        widget.refresh()
+
+
+def shared_metrics(runs: list[Path]) -> list[str]:
+    """The loss, then the metrics that every run recorded: only those can be overlaid."""
+    from dltui.engine.events import RunStarted
+
+    common: set[str] | None = None
+    for path in runs:
+        started = next((e for e in read_events(path) if isinstance(e, RunStarted)), None)
+        names = set(started.metrics) if started else set()
+        common = names if common is None else common & names
+    return ["loss", *sorted(common or set())]
