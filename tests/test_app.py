@@ -228,6 +228,7 @@ async def test_runs_screen_overlays_two_runs(tmp_path):
         # wine (accuracy) and breast cancer (accuracy): loss, then accuracy; never mixed
         assert compare.shared == ["loss", "accuracy"] and compare.metric == "loss"
         await pilot.press("m")
+        await pilot.pause(0.2)
         assert compare.metric == "accuracy"
         await pilot.press("escape", "enter")
         await pilot.pause(0.3)
