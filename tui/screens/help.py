@@ -46,9 +46,11 @@ HELP = """\
 ## Runs
 | key | action |
 |---|---|
-| Enter | open the run's curves and table |
+| Enter | open the run's curves and table (a run this app trains: live, `s` stops it) |
 | `e` | the run's errors on validation data |
-| Space | mark a run; `c` overlays the validation curves of two marked runs |
+| `o` | sort: newest, preset, status, duration |
+| `x` | write the run's curves as `curves.csv` in its folder |
+| Space | mark runs; `c` overlays their validation curves (`m` there: loss or a metric they all have) |
 | `g` | reload the list |
 
 `?` opens this help anywhere; `ctrl+q` quits.
