@@ -46,6 +46,7 @@ class Case:
     preset: Preset
     data: Any
     shapes: list[tuple[int, ...]] | None
+    skip: frozenset[str] = frozenset()  # finding ids the caller checks better itself
 
     @property
     def layers(self) -> list[Any]:
@@ -253,8 +254,8 @@ def protocol(case: Case) -> list[Finding]:
                                f"about {int(val)} validation samples: the score will be mostly noise",
                                "The book: a validation score is only as good as the number of "
                                "samples it averages over.", {"validation.scheme": "kfold"}))
-        dups = _duplicate_rows(case.data.x)
-        if dups and not v.dedupe:
+        dups = 0 if "duplicates" in case.skip or v.dedupe else _duplicate_rows(case.data.x)
+        if dups:
             out.append(Finding("duplicates", "warning", "validation.dedupe",
                                f"{dups} sample(s) repeat another exactly: copies can land in both "
                                "the training and the validation part",
@@ -297,8 +298,9 @@ def learning_rate(case: Case) -> list[Finding]:
                     {"train.learning_rate": _DEFAULT_LR[t.optimizer]})]
 
 
-def examine(preset: Preset, data: Any) -> list[Finding]:
-    """Every finding for this preset and data, errors first."""
+def examine(preset: Preset, data: Any, skip: frozenset[str] = frozenset()) -> list[Finding]:
+    """Every finding for this preset and data, errors first; `skip` leaves some out (a run
+    counts duplicates exactly, per split, instead)."""
     from dltui.engine.model import infer_shapes
 
     shapes, found = None, []
@@ -310,7 +312,7 @@ def examine(preset: Preset, data: Any) -> list[Finding]:
             found.append(Finding("shapes", "error", where, str(err),
                                  "Each layer's input shape is the previous layer's output shape.",
                                  {}))
-    case = Case(preset, data, shapes)
+    case = Case(preset, data, shapes, skip)
     for fn in CHECKS:
         found += fn(case)
     return sorted(found, key=lambda f: SEVERITIES.index(f.severity))

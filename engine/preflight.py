@@ -69,7 +69,7 @@ def prepare(preset: Preset, base_dir: Path | None = None, device: str | None = N
     n_out = n_outputs_for(data, loss)
     # The doctor's findings: errors stop the run here (one line), the rest become notices. Its
     # duplicate count is left to the exact per-split redundancy check below.
-    findings = [f for f in examine(preset, data) if f.id != "duplicates"]
+    findings = examine(preset, data, skip=frozenset({"duplicates"}))
     for f in findings:
         if f.severity == "error":
             raise InputError(f"{f.where}: {f.message}")
