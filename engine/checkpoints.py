@@ -17,7 +17,7 @@ from typing import Any
 
 import torch
 
-from dltui.engine.runs import dumps
+from dltui.engine.runs import dumps, replace_atomic
 
 CHECKPOINT_VERSION = 1
 
@@ -84,9 +84,8 @@ class Checkpointer:
         # The loop's bookkeeping travels in the file's own metadata: one file, renamed into
         # place, so a kill can never pair the tensors of one epoch with the counters of another.
         meta = dumps({"version": CHECKPOINT_VERSION, "optimizer": opt_meta, **loop})
-        tmp = self.folder / f".{self.tag}.safetensors.tmp"
-        save_file(cpu, str(tmp), metadata={"dltui": meta})
-        tmp.replace(self.folder / f"{self.tag}.safetensors")
+        replace_atomic(self.folder / f"{self.tag}.safetensors",
+                       lambda tmp: save_file(cpu, str(tmp), metadata={"dltui": meta}))
         self._last = time.monotonic()
 
     def load(self, trainee: Any) -> tuple[dict[str, Any], list[dict[str, torch.Tensor] | None]] | None:

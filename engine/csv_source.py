@@ -62,6 +62,7 @@ class Table:
     path: Path
     header: list[str]
     cells: dict[str, Any]  # column name -> pyarrow string array, whitespace trimmed
+    parsed: dict[str, Any] = field(default_factory=dict)  # column name -> _Parsed, once each
 
     def __len__(self) -> int:
         return len(next(iter(self.cells.values()))) if self.cells else 0
@@ -157,6 +158,12 @@ class _Parsed:
 
 
 def _parse(table: Table, name: str) -> _Parsed:
+    if name not in table.parsed:  # fit_schema and encode both ask: parse each column once
+        table.parsed[name] = _parse_column(table, name)
+    return table.parsed[name]
+
+
+def _parse_column(table: Table, name: str) -> _Parsed:
     import pyarrow as pa
     import pyarrow.compute as pc
 

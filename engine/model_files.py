@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +17,7 @@ import numpy as np
 import torch
 
 from dltui.engine.preprocess import Preprocessing
-from dltui.engine.runs import RunFolderError, dumps, write_atomic
+from dltui.engine.runs import dumps, replace_atomic, write_atomic
 
 MODEL_CARD_VERSION = 1
 
@@ -62,14 +61,7 @@ def save_weights(path: Path, state: dict[str, torch.Tensor]) -> None:
     from safetensors.torch import save_file
 
     cpu = {k: v.detach().cpu().contiguous() for k, v in state.items()}
-    tmp = path.with_name(f".{path.name}.tmp")
-    try:
-        save_file(cpu, str(tmp))
-        os.replace(tmp, path)
-    except OSError as err:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
-        raise RunFolderError(path, err) from None
+    replace_atomic(path, lambda tmp: save_file(cpu, str(tmp)))
 
 
 def load_weights(path: Path) -> dict[str, torch.Tensor]:
@@ -99,14 +91,7 @@ def read_model_card(run_dir: Path) -> dict[str, Any]:
 
 def save_arrays(path: Path, **arrays: np.ndarray) -> None:
     """Plain arrays (never objects, so reading needs no pickle), written atomically."""
-    tmp = path.with_name(f".{path.stem}.tmp.npz")
-    try:
-        np.savez(tmp, **arrays)
-        os.replace(tmp, path)
-    except OSError as err:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
-        raise RunFolderError(path, err) from None
+    replace_atomic(path, lambda tmp: np.savez(tmp, **arrays), suffix=".tmp.npz")
 
 
 def load_arrays(path: Path) -> dict[str, np.ndarray]:

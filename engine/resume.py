@@ -56,6 +56,7 @@ def resume_state(run_dir: Path, tags: dict[tuple[int, int], str]) -> ResumeState
     complete = {name for name, m in models.items() if isinstance(m, dict) and m.get("complete")}
     state = ResumeState()
     history: dict[tuple[int, int], list[tuple[dict[str, float], dict[str, float]]]] = {}
+    reached_by_tag: dict[str, int] = {}
     for e in read_events(run_dir):
         if isinstance(e, Notice):
             if e.code != "resumed":
@@ -65,7 +66,10 @@ def resume_state(run_dir: Path, tags: dict[tuple[int, int], str]) -> ResumeState
             continue  # run_started and run_ended are written afresh
         key = (e.repeat, e.fold)
         finished = split_tag(*key) in complete
-        reached = checkpoint_epoch(run_dir, tags.get(key, split_tag(*key)))
+        tag = tags.get(key, split_tag(*key))
+        if tag not in reached_by_tag:  # one read per checkpoint, not one per event
+            reached_by_tag[tag] = checkpoint_epoch(run_dir, tag)
+        reached = reached_by_tag[tag]
         if isinstance(e, EpochEnded):
             if not finished and e.epoch > reached:
                 continue

@@ -70,9 +70,16 @@ def new_run_dir(runs_dir: Path, preset_name: str) -> Path:
 def write_atomic(path: Path, text: str) -> None:
     """Write to a temporary file and rename: a reader never sees half a file, even when the writer
     is killed. (No fsync: that guards against power loss, at milliseconds per write.)"""
-    tmp = path.with_name(f".{path.name}.tmp")
+    replace_atomic(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+
+
+def replace_atomic(path: Path, write: Any, suffix: str = ".tmp") -> None:
+    """`write(tmp)` then rename over `path`; on a failed write (disk full) the temporary file is
+    removed and the run fails with one line. `suffix` keeps a format's extension (np.savez adds
+    .npz to names without it)."""
+    tmp = path.with_name(f".{path.stem if suffix != '.tmp' else path.name}{suffix}")
     try:
-        tmp.write_text(text, encoding="utf-8")
+        write(tmp)
         os.replace(tmp, path)
     except OSError as err:
         with contextlib.suppress(OSError):

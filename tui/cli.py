@@ -104,12 +104,8 @@ def resume(run_ref: Annotated[str, typer.Argument(metavar="RUN", help="A run fol
            runs_dir: RunsDirOpt = Path("runs")) -> None:
     """Continue a stopped, killed or failed run in its own folder from its last checkpoint."""
     from dltui.engine import load_preset, prepare
-    from dltui.engine.runs import find_run
-
     check_device(device)
-    path = find_run(runs_dir, run_ref)
-    if path is None:
-        raise fail(f"{run_ref}: no run folder (looked in {runs_dir})")
+    path = model_commands.run_folder(run_ref, runs_dir)
     spec, preset_path = load_preset(path / "preset.toml")
     prep = prepare(spec, preset_path.parent, device)
     train_headless(prep, runs_dir, json_, resume_dir=path)
@@ -179,11 +175,7 @@ def watch(run_ref: Annotated[str, typer.Argument(metavar="RUN", help="A run fold
     a terminal, lines when piped or with --plain."""
     import time
 
-    from dltui.engine.runs import find_run
-
-    path = find_run(runs_dir, run_ref)
-    if path is None:
-        raise fail(f"{run_ref}: no run folder (looked in {runs_dir})")
+    path = model_commands.run_folder(run_ref, runs_dir)
     if (path / "sweep.jsonl").exists():
         watch_sweep(path, plain or not sys.stdout.isatty(), runs_dir)
         return

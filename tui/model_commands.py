@@ -19,7 +19,7 @@ ModelOpt = Annotated[str | None, typer.Option(
                     "fit if the run has one, else the ensemble.")]
 
 
-def _run_dir(ref: str, runs_dir: Path) -> Path:
+def run_folder(ref: str, runs_dir: Path) -> Path:
     from dltui.engine.errors import InputError
     from dltui.engine.runs import find_run
 
@@ -43,7 +43,7 @@ def predict(run: RunArg, data: Annotated[Path, typer.Argument(
     probability per class, the value in target units, or the decoded symbol string."""
     from dltui.engine.trained import load_run
 
-    trained = load_run(_run_dir(run, runs_dir))
+    trained = load_run(run_folder(run, runs_dir))
     preds = trained.predict(data, model)
     for note in trained.last_notes:
         _note(f"warning: {note}")
@@ -73,7 +73,7 @@ def evaluate(run: RunArg, data: Annotated[Path, typer.Argument(
     from dltui.engine.trained import load_run
     from dltui.tui.report import fmt
 
-    trained = load_run(_run_dir(run, runs_dir))
+    trained = load_run(run_folder(run, runs_dir))
     result = trained.evaluate(data, model)
     for note in result["notes"]:
         _note(f"warning: {note}")
@@ -109,7 +109,7 @@ def export(run: RunArg,
     from dltui.engine.errors import InputError
     from dltui.engine.export import FORMATS, export_tensorboard
 
-    run_dir = _run_dir(run, runs_dir)
+    run_dir = run_folder(run, runs_dir)
     if format_ not in FORMATS:
         raise InputError(f"--format {format_}: allowed: {', '.join(FORMATS)}")
     suffix = {"pt2": ".pt2", "torchscript": ".torchscript.pt", "onnx": ".onnx"}
@@ -144,7 +144,7 @@ def report(run: RunArg, json_: Annotated[bool, typer.Option("--json")] = False,
     from dltui.engine.error_report import error_report
     from dltui.tui.error_tables import render_report
 
-    result = error_report(_run_dir(run, runs_dir), worst)
+    result = error_report(run_folder(run, runs_dir), worst)
     if json_:
         typer.echo(json.dumps(result))
         return

@@ -45,6 +45,7 @@ class SweepScreen(Screen[None]):
         self.hidden: set[int] = set()
         self.quantity = "loss"  # the book's figure compares validation loss
         self.over = False
+        self._curves: dict[tuple[str, str], list[float]] = {}
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -116,13 +117,23 @@ class SweepScreen(Screen[None]):
         for row in ranked:
             if row["index"] in self.hidden or not row["run_dir"]:
                 continue
-            _, curve = validation_curve(Path(str(row["run_dir"])), name)
+            curve = self.curve(row, name)
             if curve:
                 label = f"v{row['index']:02d} {row['label']}" + (" (best)" if row["index"] == best else "")
                 plt.plot(list(range(1, len(curve) + 1)), curve, label=label[:40], marker="braille")
         plt.title(f"validation {name}, mean over folds, by epoch")
         plt.xlabel("epoch")
         widget.refresh()
+
+    def curve(self, row: dict[str, object], name: str) -> list[float]:
+        """A variant's curve, read from its folder once it has ended (redraws reuse it)."""
+        key = (str(row["run_dir"]), name)
+        if key in self._curves:
+            return self._curves[key]
+        _, values = validation_curve(Path(key[0]), name)
+        if row["status"] != "running":
+            self._curves[key] = values
+        return values
 
     def _selected(self) -> dict[str, object] | None:
         table = self.query_one(DataTable)
