@@ -17,9 +17,10 @@ from typing import Any
 
 import torch
 
+from dltui.engine.errors import InputError
 from dltui.engine.runs import dumps, replace_atomic
 
-CHECKPOINT_VERSION = 1
+CHECKPOINT_VERSION = 2  # 2: one flat optimizer state (dltui's own optimizer)
 
 
 def _optimizer_tensors(opt: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
@@ -100,6 +101,10 @@ class Checkpointer:
                 tensors = {k: fh.get_tensor(k) for k in fh.keys()}
         except (OSError, KeyError, json.JSONDecodeError, ValueError, RuntimeError):
             return None
+        if loop.get("version") != CHECKPOINT_VERSION:
+            raise InputError(f"{path}: written by another dltui version (checkpoint version "
+                             f"{loop.get('version')}, this one reads {CHECKPOINT_VERSION}); it "
+                             "cannot be resumed: run the preset again")
         dev = trainee.net_device
         trainee.net.load_state_dict({k[4:]: v for k, v in tensors.items() if k.startswith("net.")})
         trainee.opt.load_state_dict(_optimizer_state(

@@ -5,7 +5,11 @@ Each loader returns (x, y, task, classes, time_ordered, about).
 
 from __future__ import annotations
 
+import contextlib
+import importlib.metadata
+import os
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -17,19 +21,56 @@ from dltui.engine.spec import DataSpec
 Loaded = tuple[np.ndarray, np.ndarray, str, list[str], bool, str]
 
 
+def _cache_path(name: str) -> Path | None:
+    try:
+        version = importlib.metadata.version("scikit-learn")
+    except importlib.metadata.PackageNotFoundError:
+        return None
+    root = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return root / "dltui" / f"scikit-learn-{version}" / f"{name}.npz"
+
+
+def _bundled(name: str) -> dict[str, np.ndarray]:
+    """A scikit-learn bundled set's arrays. Kept in a cache keyed by scikit-learn's version
+    after the first load, since importing scikit-learn costs about a second of every start-up;
+    the cache holds the arrays scikit-learn returned, untouched."""
+    path = _cache_path(name)
+    if path is not None:
+        with contextlib.suppress(OSError, ValueError, KeyError):
+            with np.load(path, allow_pickle=False) as cached:
+                return {k: cached[k] for k in ("data", "target", "target_names", "descr")}
+    from sklearn import datasets as skd
+
+    bunch: Any = getattr(skd, f"load_{name}")()
+    names = getattr(bunch, "target_names", np.unique(bunch.target))
+    arrays = {"data": np.asarray(bunch.data), "target": np.asarray(bunch.target),
+              "target_names": np.asarray([str(c) for c in names]),
+              "descr": np.asarray(bunch.DESCR)}
+    if path is not None:  # a read-only home only costs the next start-up the import again
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with open(tmp, "wb") as fh:
+                np.savez(fh, **arrays)
+            os.replace(tmp, path)
+        except OSError:
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+    return arrays
+
+
 def _sklearn(name: str) -> Callable[[DataSpec], Loaded]:
     def load(spec: DataSpec) -> Loaded:
-        from sklearn import datasets as skd  # deferred: sklearn's import costs ~0.5 s
-
-        bunch: Any = getattr(skd, f"load_{name}")()
-        x = np.asarray(bunch.data, dtype=np.float32)
+        bunch = _bundled(name)
+        x = np.asarray(bunch["data"], dtype=np.float32)
+        target = bunch["target"]
         if name == "digits" and spec.view == "image":
             x = x.reshape(-1, 1, 8, 8)
         if name == "diabetes":
-            return x, bunch.target.astype(np.float32), "regression", [], False, bunch.DESCR
-        classes = [str(c) for c in getattr(bunch, "target_names", np.unique(bunch.target))]
+            return x, target.astype(np.float32), "regression", [], False, str(bunch["descr"])
+        classes = [str(c) for c in bunch["target_names"]]
         task = "binary" if len(classes) == 2 else "multiclass"
-        return x, bunch.target.astype(np.int64), task, classes, False, name
+        return x, target.astype(np.int64), task, classes, False, name
     return load
 
 

@@ -121,7 +121,7 @@ class Experiment:
         tensors, pre = self.tensors(split.train_idx, parts)
         seed = split_seed(self.prep.preset.train.seed, split)
         net = self.new_net(seed)
-        trainee = SingleTrainee(net, make_optimizer(net.parameters(), self.prep.preset.train),
+        trainee = SingleTrainee(net, make_optimizer(net, self.prep.preset.train),
                                 self.setup, tensors, seed)
         info = FoldInfo(split.repeat, split.fold, len(split.train_idx), len(split.val_idx))
         self.bus.emit(FoldStarted(info.repeat, info.fold, info.train_size, info.val_size))
@@ -172,7 +172,7 @@ class Experiment:
         tensors, pre = self.tensors(plan.rest_idx, parts)
         seed = self.prep.preset.train.seed
         net = self.new_net(seed)
-        trainee = SingleTrainee(net, make_optimizer(net.parameters(), self.prep.preset.train),
+        trainee = SingleTrainee(net, make_optimizer(net, self.prep.preset.train),
                                 self.setup, tensors, seed)
         info = FoldInfo(-1, -1, len(plan.rest_idx), 0)
         self.bus.emit(FoldStarted(-1, -1, info.train_size, 0))

@@ -24,6 +24,7 @@ from dltui.engine.events import BatchProgress, EpochEnded, Event, Notice, StopTo
 from dltui.engine.losses import Loss
 from dltui.engine.metrics import METRICS
 from dltui.engine.model import Net
+from dltui.engine.optimizers import FlatOptimizer
 
 EVAL_CHUNK = 4096
 Progress = Callable[[int, int], None]
@@ -92,7 +93,7 @@ def autocast_for(setup: Setup) -> contextlib.AbstractContextManager[Any]:
 class SingleTrainee:
     """One model on one split. Tensors are already on the device: batches are index slices."""
 
-    def __init__(self, net: Net, optimizer: torch.optim.Optimizer, setup: Setup,
+    def __init__(self, net: Net, optimizer: FlatOptimizer, setup: Setup,
                  parts: dict[str, tuple[torch.Tensor, torch.Tensor]], seed: int) -> None:
         self.net, self.opt, self.setup, self.parts = net, optimizer, setup, parts
         self.gen = torch.Generator(device=setup.device).manual_seed(seed)
@@ -129,7 +130,7 @@ class SingleTrainee:
                 # The curves report the data loss; the L1/L2 term only steers the gradient,
                 # so training and validation losses stay comparable (as in Keras' val_loss).
                 total = loss + net.penalty() if penalised else loss
-            opt.zero_grad(set_to_none=True)
+            opt.zero_grad()
             total.backward()
             opt.step()
             losses.append(loss.detach())

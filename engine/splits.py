@@ -1,6 +1,8 @@
-"""Splitters yield index arrays, never models (scikit-learn's model_selection, whose splitters these
-wrap). A split is (repeat, fold, train_idx, val_idx); the test part is carved off first and is never
-seen until the end."""
+"""Splitters yield index arrays, never models. K-fold schemes wrap scikit-learn's model_selection
+(imported when one is asked for: it costs about a second of start-up); hold-out splits are drawn
+here in numpy with scikit-learn's own algorithm (ShuffleSplit / StratifiedShuffleSplit), tested
+equal to `train_test_split`. A split is (repeat, fold, train_idx, val_idx); the test part is carved
+off first and is never seen until the end."""
 
 from __future__ import annotations
 
@@ -8,14 +10,6 @@ import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
-from sklearn.model_selection import (
-    KFold,
-    RepeatedKFold,
-    RepeatedStratifiedKFold,
-    StratifiedKFold,
-    TimeSeriesSplit,
-    train_test_split,
-)
 
 from dltui.engine.errors import InputError
 from dltui.engine.spec import ValidationSpec
@@ -88,9 +82,8 @@ def _carve(y: np.ndarray, spec: ValidationSpec, shuffle: bool, stratify: bool, s
         elif not shuffle:  # the most recent samples are the test part
             rest, test = everything[:-test_n], everything[-test_n:]
         else:
-            rest, test = train_test_split(everything, test_size=test_n, random_state=seed,
-                                          stratify=y if stratify else None)
-            rest, test = np.sort(rest), np.sort(test)
+            rest, test = shuffle_split(n, test_n, seed, y if stratify else None)
+            rest, test = np.sort(everything[rest]), np.sort(everything[test])
         splits = _scheme_splits(y[rest], spec, shuffle, stratify, seed, n, time_ordered)
     except ValueError as err:  # sklearn: too few members of a class, too few samples, ...
         raise InputError(f"validation: {err}") from None
@@ -108,10 +101,17 @@ def _scheme_splits(y: np.ndarray, spec: ValidationSpec, shuffle: bool, stratify:
             return [Split(0, 0, idx[:-val_n], idx[-val_n:])]
         out = []
         for r in range(spec.shuffles):
-            tr, va = train_test_split(idx, test_size=val_n, random_state=seed + r,
-                                      stratify=y if stratify else None)
+            tr, va = shuffle_split(len(idx), val_n, seed + r, y if stratify else None)
             out.append(Split(r, 0, np.sort(tr), np.sort(va)))
         return out
+    from sklearn.model_selection import (
+        KFold,
+        RepeatedKFold,
+        RepeatedStratifiedKFold,
+        StratifiedKFold,
+        TimeSeriesSplit,
+    )
+
     if spec.scheme == "kfold":
         if time_ordered:
             # Forward chaining: train on the past, validate on the next block.
@@ -124,3 +124,49 @@ def _scheme_splits(y: np.ndarray, spec: ValidationSpec, shuffle: bool, stratify:
     rkf = (RepeatedStratifiedKFold if stratify else RepeatedKFold)(
         n_splits=spec.k, n_repeats=spec.repeats, random_state=seed)
     return [Split(i // spec.k, i % spec.k, tr, va) for i, (tr, va) in enumerate(rkf.split(idx, y))]
+
+
+def shuffle_split(n: int, n_test: int, seed: int,
+                  y: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    """(train, test) positions as `train_test_split(range(n), test_size=n_test,
+    random_state=seed, stratify=y)` draws them: the same generator calls in the same order."""
+    rng = np.random.RandomState(seed)
+    n_train = n - n_test
+    if y is None:
+        permutation = rng.permutation(n)
+        return permutation[n_test:], permutation[:n_test]
+    classes, y_indices, counts = np.unique(y, return_inverse=True, return_counts=True)
+    if counts.min() < 2:
+        raise ValueError(f"the least populated classes have only 1 member, too few to stratify: "
+                         f"{classes[counts < 2].tolist()}")
+    if min(n_train, n_test) < len(classes):
+        raise ValueError(f"a part of {min(n_train, n_test)} samples cannot hold each of the "
+                         f"{len(classes)} classes")
+    by_class = np.split(np.argsort(y_indices, kind="stable"), np.cumsum(counts)[:-1])
+    n_i = _approximate_mode(counts, n_train, rng)
+    t_i = _approximate_mode(counts - n_i, n_test, rng)
+    train: list[int] = []
+    test: list[int] = []
+    for i, members in enumerate(by_class):
+        drawn = members.take(rng.permutation(counts[i]), mode="clip")
+        train.extend(drawn[:n_i[i]])
+        test.extend(drawn[n_i[i]:n_i[i] + t_i[i]])
+    return rng.permutation(train), rng.permutation(test)
+
+
+def _approximate_mode(counts: np.ndarray, draws: int, rng: np.random.RandomState) -> np.ndarray:
+    """scikit-learn's approximate mode of the multivariate hypergeometric: per class, how many of
+    `draws` samples a stratified draw takes, ties broken by the generator."""
+    continuous = counts / counts.sum() * draws
+    floored = np.floor(continuous)
+    need = int(draws - floored.sum())
+    if need > 0:
+        remainder = continuous - floored
+        for value in np.sort(np.unique(remainder))[::-1]:
+            (inds,) = np.where(remainder == value)
+            add_now = min(len(inds), need)
+            floored[rng.choice(inds, size=add_now, replace=False)] += 1
+            need -= add_now
+            if need == 0:
+                break
+    return floored.astype(int)

@@ -9,7 +9,7 @@ independent optimizers. A fold's result therefore equals sequential training up 
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -21,7 +21,7 @@ from dltui.engine.layers import _MeanOver
 from dltui.engine.loop import EVAL_CHUNK, FoldInfo, Progress, Setup, autocast_for, run_epochs
 from dltui.engine.metrics import METRICS
 from dltui.engine.model import Net
-from dltui.engine.optimizers import make_optimizer
+from dltui.engine.optimizers import flatten_parameters, stacked_optimizer
 from dltui.engine.preprocess import fit_preprocessing, target_array
 from dltui.engine.spec import TrainSpec
 from dltui.engine.splits import Split, split_seed
@@ -179,27 +179,6 @@ class StackedNet(nn.Module):
                 m.bias[i * f:(i + 1) * f] = state[f"body.{j}.bias"]
 
 
-def flatten_parameters(net: nn.Module) -> tuple[nn.Parameter, torch.Tensor]:
-    """Re-home every parameter (and its gradient) as a view into one flat buffer, so the optimizer
-    steps one tensor instead of one per parameter: the step's fixed per-tensor cost dominated K
-    small models. Autograd accumulates into the existing `.grad` views in place."""
-    params = list(net.parameters())
-    total = sum(p.numel() for p in params)
-    ref = params[0]
-    flat = torch.empty(total, dtype=ref.dtype, device=ref.device)
-    grad = torch.zeros_like(flat)
-    offset = 0
-    for p in params:
-        n = p.numel()
-        flat[offset:offset + n].copy_(p.detach().reshape(-1))
-        p.data = flat[offset:offset + n].view_as(p)
-        p.grad = grad[offset:offset + n].view_as(p)
-        offset += n
-    whole = nn.Parameter(flat)
-    whole.grad = grad
-    return whole, grad
-
-
 def unsupported_reason(prep: Prepared) -> str | None:
     if prep.loss.name == "ctc":
         return "the ctc loss has no stacked version"
@@ -249,15 +228,9 @@ class StackedTrainee:
                  seeds: list[int], trains: list[TrainSpec] | None = None) -> None:
         self.net, self.setup, self.xs, self.y = net, setup, xs, y
         members = net.member_index()
-        flat, self.flat_grad = flatten_parameters(net)
-        if trains and any((t.learning_rate, t.weight_decay) != (train.learning_rate, train.weight_decay)
-                          for t in trains):
-            from dltui.engine.flat_optim import flat_optimizer
-
-            # Sweep variants stacked together: each member steps with its own settings.
-            self.opt: Any = flat_optimizer(flat, members, trains)
-        else:
-            self.opt = make_optimizer([flat], train)
+        flat, _ = flatten_parameters(net)
+        # Sweep variants stacked together: each member steps with its own settings.
+        self.opt = stacked_optimizer(flat, members, trains or [train])
         dev = setup.device
         self.k = len(splits)
         self.kk = torch.arange(self.k, device=dev)[:, None]
@@ -301,7 +274,7 @@ class StackedTrainee:
                     fold_loss = (self._per_sample_loss(logits, yb) * wb).sum(1) / wb.sum(1)
                 else:
                     fold_loss = self.setup.loss.elementwise(logits, yb, net.head).flatten(1).mean(1)
-            self.flat_grad.zero_()
+            opt.zero_grad()
             total = fold_loss.sum()
             if net.penalised:  # each member's L1/L2 term; their sum keeps gradients apart
                 total = total + net.penalty()

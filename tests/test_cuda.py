@@ -48,7 +48,7 @@ def test_no_host_sync_inside_a_cuda_epoch(tmp_path):
     split = prep.plan.splits[0]
     tensors, _ = exp.tensors(split.train_idx, {"val": split.val_idx})
     net = exp.new_net(0)
-    trainee = SingleTrainee(net, make_optimizer(net.parameters(), prep.preset.train),
+    trainee = SingleTrainee(net, make_optimizer(net, prep.preset.train),
                             exp.setup, tensors, 0)
     trainee.train_epoch(StopToken(), None)  # warm-up: lazy init may sync once
     torch.cuda.set_sync_debug_mode("error")

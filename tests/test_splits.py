@@ -104,3 +104,47 @@ def test_more_folds_than_members_of_a_class_is_reported():
 def test_too_few_samples_for_the_folds_is_a_clear_error():
     with pytest.raises(InputError, match="validation"):
         plan_splits(np.arange(3.0), "regression", ValidationSpec(scheme="kfold", k=5), False, 0)
+
+
+def test_hold_out_draws_equal_scikit_learns_train_test_split():
+    """The hold-out splitter is numpy (no scikit-learn import at start-up) but draws exactly what
+    train_test_split draws, stratified or not, for sizes, imbalances and seeds of all kinds."""
+    from sklearn.model_selection import train_test_split
+
+    from dltui.engine.splits import shuffle_split
+
+    rng = np.random.default_rng(0)
+    for case in range(300):
+        n = int(rng.integers(10, 400))
+        n_test = int(rng.integers(3, n // 2))
+        seed = int(rng.integers(0, 2**31))
+        classes = int(rng.integers(2, 6))
+        weights = rng.dirichlet(np.ones(classes) * (0.5 if case % 3 == 0 else 5))
+        y = rng.choice(classes, size=n, p=weights)
+        if np.bincount(y, minlength=classes).min() < 2:
+            continue
+        for stratify in (None, y):
+            try:
+                theirs = train_test_split(np.arange(n), test_size=n_test, random_state=seed,
+                                          stratify=stratify)
+            except ValueError:  # both refuse the same impossible stratifications
+                with pytest.raises(ValueError):
+                    shuffle_split(n, n_test, seed, stratify)
+                continue
+            ours = shuffle_split(n, n_test, seed, stratify)
+            assert np.array_equal(ours[0], theirs[0]) and np.array_equal(ours[1], theirs[1]), \
+                (case, stratify is not None)
+
+
+def test_a_hold_out_run_imports_no_scikit_learn():
+    """Start-up: a hold-out plan on in-memory data does not import scikit-learn (~1 s)."""
+    import subprocess
+    import sys
+
+    code = ("import sys, numpy as np\n"
+            "from dltui.engine.splits import plan_splits\n"
+            "from dltui.engine.spec import ValidationSpec\n"
+            "y = np.arange(100) % 2\n"
+            "plan_splits(y, 'binary', ValidationSpec(), False, 0)\n"
+            "assert 'sklearn' not in sys.modules, 'sklearn imported'\n")
+    subprocess.run([sys.executable, "-c", code], check=True)

@@ -274,28 +274,60 @@ def test_a_diverging_variant_fails_alone_in_a_stacked_group(tmp_path):
 
 
 def test_the_flat_optimizer_matches_torch_optim():
-    from dltui.engine.flat_optim import FlatOptimizer
+    """dltui's own optimizer, with scalar settings (one model) and per-element settings
+    (stacked variants), against torch.optim with Keras' RMSprop rho and epsilon."""
+    from dltui.engine.optimizers import FlatOptimizer
+
+    torch_make = {
+        "rmsprop": lambda p, lr, m, wd: torch.optim.RMSprop(p, lr=lr, alpha=0.9, eps=1e-7,
+                                                            momentum=m, weight_decay=wd),
+        "sgd": lambda p, lr, m, wd: torch.optim.SGD(p, lr=lr, momentum=m, weight_decay=wd),
+        "adam": lambda p, lr, m, wd: torch.optim.Adam(p, lr=lr, eps=1e-7, weight_decay=wd),
+        "adamw": lambda p, lr, m, wd: torch.optim.AdamW(p, lr=lr, eps=1e-7, weight_decay=wd),
+    }
+    for kind, momentum, wd in (("rmsprop", 0.0, 0.0), ("rmsprop", 0.9, 0.01), ("adam", 0.0, 0.01),
+                               ("adam", 0.0, 0.0), ("adamw", 0.0, 0.01), ("sgd", 0.9, 0.01),
+                               ("sgd", 0.0, 0.0)):
+        for per_element in (False, True):
+            torch_p = torch.nn.Parameter(torch.linspace(-1, 1, 50))
+            flat_p = torch.nn.Parameter(torch_p.detach().clone())
+            ref = torch_make[kind]([torch_p], 0.01, momentum, wd)
+            lr, decay = ((torch.full((50,), 0.01), torch.full((50,), wd)) if per_element
+                         else (0.01, wd))
+            ours = FlatOptimizer(flat_p, kind, lr, decay, momentum)
+            for step in range(5):
+                grad = torch.sin(torch.arange(50.0) * (step + 1))
+                torch_p.grad, flat_p.grad = grad.clone(), grad.clone()
+                ref.step()
+                ours.step()
+            if kind.startswith("adam") and per_element:  # a per-element step: at most 1 ulp
+                assert torch.allclose(torch_p, flat_p, rtol=0, atol=6e-8), kind
+            else:
+                assert torch.equal(torch_p, flat_p), (kind, per_element)
+
+
+def test_a_model_steps_as_one_flat_buffer_and_trains_as_torch_optim_would():
+    """The single-model path: parameters re-homed into one buffer, gradients filled in place,
+    the same weights as torch.optim after a few batches."""
+    from dltui.engine.optimizers import make_optimizer
     from dltui.engine.spec import TrainSpec
 
-    for kind, momentum, wd in (("rmsprop", 0.0, 0.0), ("rmsprop", 0.9, 0.01), ("adam", 0.0, 0.01),
-                               ("adamw", 0.0, 0.01), ("sgd", 0.9, 0.01), ("sgd", 0.0, 0.0)):
-        from dltui.engine.optimizers import make_optimizer
-
-        torch_p = torch.nn.Parameter(torch.linspace(-1, 1, 50))
-        flat_p = torch.nn.Parameter(torch_p.detach().clone())
-        spec = TrainSpec(loss="mse", optimizer=kind, learning_rate=0.01, momentum=momentum,
-                         weight_decay=wd)
-        ref = make_optimizer([torch_p], spec)
-        ours = FlatOptimizer(flat_p, kind, torch.full((50,), 0.01), torch.full((50,), wd), momentum)
-        for step in range(5):
-            grad = torch.sin(torch.arange(50.0) * (step + 1))
-            torch_p.grad, flat_p.grad = grad.clone(), grad.clone()
-            ref.step()
-            ours.step()
-        if kind.startswith("adam"):  # addcdiv with a per-element step: at most 1 ulp apart
-            assert torch.allclose(torch_p, flat_p, rtol=0, atol=6e-8), kind
-        else:
-            assert torch.equal(torch_p, flat_p), kind
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.ReLU(), torch.nn.Linear(8, 1))
+    twin = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.ReLU(), torch.nn.Linear(8, 1))
+    twin.load_state_dict(net.state_dict())
+    ours = make_optimizer(net, TrainSpec(loss="mse", learning_rate=0.01))
+    ref = torch.optim.RMSprop(twin.parameters(), lr=0.01, alpha=0.9, eps=1e-7)
+    x, y = torch.randn(16, 4), torch.randn(16, 1)
+    for _ in range(4):
+        ours.zero_grad()
+        ((net(x) - y) ** 2).mean().backward()
+        ours.step()
+        ref.zero_grad()
+        ((twin(x) - y) ** 2).mean().backward()
+        ref.step()
+    for a, b in zip(net.state_dict().values(), twin.state_dict().values(), strict=True):
+        assert torch.equal(a, b)
 
 
 async def test_a_layer_field_with_several_values_is_varied_and_follows_its_layer(tmp_path):

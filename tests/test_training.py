@@ -172,7 +172,7 @@ def test_epoch_loop_never_syncs_with_the_host_per_batch(tmp_path, monkeypatch):
     net = exp.new_net(0)
     from dltui.engine.optimizers import make_optimizer
 
-    trainee = loop.SingleTrainee(net, make_optimizer(net.parameters(), prep.preset.train),
+    trainee = loop.SingleTrainee(net, make_optimizer(net, prep.preset.train),
                                  exp.setup, tensors, 0)
     calls["n"] = 0
     trainee.train_epoch(StopToken(), None)  # 57 batches
