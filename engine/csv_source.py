@@ -1,4 +1,5 @@
-"""CSV tables under one set of data rules: read with pyarrow's reader (strict about field counts),
+"""Tables (CSV, Parquet, Feather/Arrow IPC) under one set of data rules: CSV read with pyarrow's
+reader (strict about field counts), Parquet and Feather with pyarrow's own readers,
 each column settled as numbers or text, and every cell that cannot mean what the user meant
 refused with file, column and line. The settled columns are a `TableSchema` that a run folder keeps,
 so `predict` encodes new rows exactly as training did."""
@@ -61,8 +62,15 @@ class TableSchema:
 class Table:
     path: Path
     header: list[str]
-    cells: dict[str, Any]  # column name -> pyarrow string array, whitespace trimmed
+    cells: dict[str, Any]  # column name -> pyarrow array: numbers, or text with whitespace trimmed
     parsed: dict[str, Any] = field(default_factory=dict)  # column name -> _Parsed, once each
+    skip_rows: int = 1
+    texts: dict[str, Any] = field(default_factory=dict)  # a numeric column's cells as written
+    is_csv: bool = True  # Parquet/Feather tables have rows, not lines
+
+    def place(self, row: int) -> str:
+        """Where data row `row` is, in the words the file's format uses."""
+        return f"line {self.line_of(row)}" if self.is_csv else f"row {row + 1}"
 
     def __len__(self) -> int:
         return len(next(iter(self.cells.values()))) if self.cells else 0
@@ -81,7 +89,17 @@ class Table:
         return row + 2
 
     def strings(self, name: str) -> np.ndarray:
-        return np.asarray(self.cells[name].to_numpy(zero_copy_only=False), dtype=object)
+        import pyarrow as pa
+
+        col = self.cells[name]
+        if not pa.types.is_string(col.type):  # read as numbers: error messages quote the file
+            if not self.is_csv:
+                return np.asarray(["" if v is None else str(v) for v in col.to_pylist()], dtype=object)
+            if name not in self.texts:
+                self.texts[name] = _read_strings(self.path, self.header, self.skip_rows,
+                                                 [name])[name]
+            col = self.texts[name]
+        return np.asarray(col.to_numpy(zero_copy_only=False), dtype=object)
 
 
 @dataclass
@@ -93,9 +111,20 @@ class CsvData:
     notes: list[str] = field(default_factory=list)
 
 
+def _marker_spellings() -> list[str]:
+    """The missing markers as people write them, for pyarrow's typed read. A spelling not listed
+    (say 'nOne') only sends its column down the text path, which applies the full rule."""
+    out = set()
+    for m in MISSING_MARKERS:
+        out |= {m, m.upper(), m.title(), m.capitalize()}
+    return sorted(out | {"NaN", "-nan", "+nan", "-NaN", "+NaN"})
+
+
 def read_table(path: Path) -> Table:
+    """Read with pyarrow: one typed pass (numeric columns straight to numbers, as pandas' reader
+    does), then the columns that are not plainly numeric read again as text, where the data rules
+    decide what each cell means."""
     import pyarrow as pa
-    import pyarrow.compute as pc
     from pyarrow import csv as pacsv
 
     try:
@@ -112,20 +141,103 @@ def read_table(path: Path) -> Table:
                          "give every column its own name")
     if "" in header:
         raise InputError(f"{path}: column {header.index('') + 1} of the header has no name")
+    skip = _header_skip(path)
     keys = [f"c{i}" for i in range(len(header))]
+    try:
+        typed = pacsv.read_csv(
+            path, read_options=pacsv.ReadOptions(column_names=keys, skip_rows=skip),
+            convert_options=pacsv.ConvertOptions(
+                null_values=_marker_spellings(), strings_can_be_null=False,
+                quoted_strings_can_be_null=False, true_values=[], false_values=[]))
+        cells = {h: typed.column(k) for h, k in zip(header, keys, strict=True)}
+    except (pa.ArrowInvalid, OSError):
+        # A later block contradicts the type guessed from the first one (a junk cell deep in a
+        # numeric column), or a field count is wrong: the text read finds out which.
+        cells = dict.fromkeys(header)
+    numeric = {h for h, c in cells.items() if c is not None
+               and (pa.types.is_integer(c.type) or pa.types.is_floating(c.type))}
+    text = [h for h in header if h not in numeric]
+    if text:
+        cells.update(_read_strings(path, header, skip, text))
+    table = Table(path, header, {h: _chunkless(cells[h]) for h in header}, skip_rows=skip)
+    if len(table) == 0:
+        raise InputError(f"{path}: needs a header row and at least one data row")
+    return table
+
+
+def _chunkless(col: Any) -> Any:
+    return col.combine_chunks() if hasattr(col, "combine_chunks") else col
+
+
+def _read_strings(path: Path, header: list[str], skip: int, names: list[str]) -> dict[str, Any]:
+    """Columns `names` as text, whitespace trimmed, every cell kept as written."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    from pyarrow import csv as pacsv
+
+    keys = [f"c{i}" for i in range(len(header))]
+    wanted = [keys[header.index(n)] for n in names]
     try:
         table = pacsv.read_csv(
             path,
-            read_options=pacsv.ReadOptions(column_names=keys, skip_rows=_header_skip(path)),
+            read_options=pacsv.ReadOptions(column_names=keys, skip_rows=skip),
             convert_options=pacsv.ConvertOptions(
-                column_types=dict.fromkeys(keys, pa.string()), strings_can_be_null=False,
-                quoted_strings_can_be_null=False))
+                include_columns=wanted, column_types=dict.fromkeys(wanted, pa.string()),
+                strings_can_be_null=False, quoted_strings_can_be_null=False))
     except (pa.ArrowInvalid, OSError) as err:
         raise InputError(f"{path}: {_parse_problem(path, len(header), err)}") from None
-    if table.num_rows == 0:
-        raise InputError(f"{path}: needs a header row and at least one data row")
-    cells = {h: pc.utf8_trim_whitespace(table.column(k)) for h, k in zip(header, keys, strict=True)}
-    return Table(path, header, cells)
+    return {n: pc.utf8_trim_whitespace(table.column(k)) for n, k in zip(names, wanted, strict=True)}
+
+
+TABLE_SUFFIXES = {".parquet": "parquet", ".pq": "parquet", ".feather": "feather",
+                  ".arrow": "feather", ".ipc": "feather"}
+
+
+def read_any(path: Path) -> Table:
+    """A table by its file's kind (CSV unless the suffix says Parquet or Feather/Arrow)."""
+    kind = TABLE_SUFFIXES.get(path.suffix.lower())
+    return read_columnar(path, kind) if kind else read_table(path)
+
+
+def read_columnar(path: Path, kind: str) -> Table:
+    """A Parquet or Feather/Arrow IPC file: columns arrive typed; text-like columns (strings,
+    booleans, dates, dictionary-encoded categories) become text for the same data rules."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    try:
+        if kind == "parquet":
+            import pyarrow.parquet as pq
+
+            arrow = pq.read_table(path)
+        else:
+            import pyarrow.feather as pf
+
+            arrow = pf.read_table(path)
+    except (pa.ArrowException, OSError) as err:
+        raise InputError(f"{path}: cannot read as {kind}: {str(err).splitlines()[0]}") from None
+    header = [str(n).strip() for n in arrow.column_names]
+    repeated = sorted({h for h in header if header.count(h) > 1})
+    if repeated or "" in header:
+        raise InputError(f"{path}: column names must be unique and non-empty (found "
+                         f"{', '.join(map(repr, repeated or ['']))})")
+    if arrow.num_rows == 0:
+        raise InputError(f"{path}: has no rows")
+    cells: dict[str, Any] = {}
+    for name, col in zip(header, arrow.columns, strict=True):
+        col = col.combine_chunks()
+        t = col.type
+        if pa.types.is_dictionary(t):
+            col, t = col.dictionary_decode(), t.value_type
+        if pa.types.is_integer(t) or pa.types.is_floating(t):
+            cells[name] = col
+        elif pa.types.is_nested(t) or pa.types.is_binary(t) or pa.types.is_large_binary(t):
+            raise InputError(f"{path}: column '{name}' holds {t} values, which cannot be a "
+                             "feature or a target; add it to data.drop")
+        else:  # a null cell is a missing value, as an empty CSV cell is
+            text = pc.utf8_trim_whitespace(pc.cast(col, pa.string()))
+            cells[name] = pc.fill_null(text, "")
+    return Table(path, header, cells, is_csv=False)
 
 
 def _header_skip(path: Path) -> int:
@@ -168,6 +280,10 @@ def _parse_column(table: Table, name: str) -> _Parsed:
     import pyarrow.compute as pc
 
     col = table.cells[name]
+    if not pa.types.is_string(col.type):  # read as numbers; a missing marker was read as null
+        values = np.asarray(pc.cast(col, pa.float64()).to_numpy(zero_copy_only=False),
+                            dtype=np.float64)
+        return _Parsed(values, np.isnan(values), np.zeros(len(values), dtype=bool))
     lower = pc.utf8_lower(col)
     # Any spelling float() accepts for NaN ("nan", "-nan", "+NaN") is a missing value, not a number.
     missing = pc.is_in(lower, value_set=pa.array(sorted(MISSING_MARKERS)))
@@ -195,7 +311,7 @@ def _number_cells(table: Table, name: str, p: _Parsed, role: str) -> np.ndarray:
     path = table.path
     if p.junk.any():
         i = int(np.argmax(p.junk))
-        raise InputError(f"{path}: {role} '{name}' is numeric but line {table.line_of(i)} has "
+        raise InputError(f"{path}: {role} '{name}' is numeric but {table.place(i)} has "
                          f"{table.strings(name)[i]!r} ({int(p.junk.sum())} such cell(s)); fix or "
                          "remove it")
     bad = ~p.missing & ~np.isfinite(p.values)
@@ -203,19 +319,21 @@ def _number_cells(table: Table, name: str, p: _Parsed, role: str) -> np.ndarray:
     for mask, what in ((bad, "is infinite"), (big, f"overflows float32 (largest {FLOAT32_MAX:.3g})")):
         if mask.any():
             i = int(np.argmax(mask))
-            raise InputError(f"{path}: {role} '{name}', line {table.line_of(i)}: value "
+            raise InputError(f"{path}: {role} '{name}', {table.place(i)}: value "
                              f"{table.strings(name)[i]!r} {what}; {int(mask.sum())} such cell(s); "
                              "dltui trains in float32, so fix or rescale the column")
-    values = p.values.copy()
-    values[p.missing] = np.nan
-    return values
+    if p.missing.any():
+        values = p.values.copy()
+        values[p.missing] = np.nan
+        return values
+    return p.values
 
 
 def _missing_error(table: Table, counts: dict[str, tuple[int, int]]) -> InputError:
     listed = ", ".join(f"{name} ({n})" for name, (n, _) in counts.items())
     name, (_, first) = min(counts.items(), key=lambda kv: kv[1][1])
-    return InputError(f"{table.path}: missing values in column(s) {listed}, the first at line "
-                      f"{table.line_of(first)} in '{name}' ({table.strings(name)[first]!r}); set "
+    return InputError(f"{table.path}: missing values in column(s) {listed}, the first at "
+                      f"{table.place(first)} in '{name}' ({table.strings(name)[first]!r}); set "
                       "data.missing to 'drop', 'zero' or 'mean' (mean is fitted on training rows "
                       "only)")
 
@@ -254,7 +372,10 @@ def encode(table: Table, schema: TableSchema, need_target: bool = True) -> CsvDa
     target, under the schema's column kinds and categories."""
     path, notes, n = table.path, [], len(table)
     missing_counts: dict[str, tuple[int, int]] = {}
-    blocks = []
+    # Columns are written straight into the one float32 matrix: no per-column blocks to join.
+    width = sum(1 if c.kind == "number" else len(c.categories) for c in schema.features)
+    x = np.empty((n, width), dtype=np.float32)
+    at = 0
     for col in schema.features:
         if col.name not in table.cells:
             raise InputError(f"{path}: no column '{col.name}', which the model was trained on "
@@ -263,11 +384,14 @@ def encode(table: Table, schema: TableSchema, need_target: bool = True) -> CsvDa
         if p.missing.any():
             missing_counts[col.name] = (int(p.missing.sum()), int(np.argmax(p.missing)))
         if col.kind == "number":
-            blocks.append(_number_cells(table, col.name, p, "column")[:, None].astype(np.float32))
+            x[:, at] = _number_cells(table, col.name, p, "column")
+            at += 1
             continue
         texts = table.strings(col.name)
         index = {k: j for j, k in enumerate(col.categories)}
-        onehot = np.zeros((n, len(col.categories)), dtype=np.float32)
+        onehot = x[:, at:at + len(col.categories)]
+        onehot[:] = 0.0
+        at += len(col.categories)
         ids = np.array([index.get(t, -1) for t in texts], dtype=np.int64)
         known = (ids >= 0) & ~p.missing
         onehot[np.flatnonzero(known), ids[known]] = 1.0
@@ -280,8 +404,6 @@ def encode(table: Table, schema: TableSchema, need_target: bool = True) -> CsvDa
         if len(col.categories) > WARN_CATEGORIES and need_target:
             notes.append(f"text column '{col.name}' is one-hot encoded into {len(col.categories)} "
                          "columns; if it is an id, add it to data.drop")
-        blocks.append(onehot)
-    x = np.concatenate(blocks, axis=1) if blocks else np.zeros((n, 0), np.float32)
     if missing_counts and schema.missing == "error":
         raise _missing_error(table, missing_counts)
 
@@ -293,8 +415,8 @@ def encode(table: Table, schema: TableSchema, need_target: bool = True) -> CsvDa
             if schema.missing == "error" and need_target:
                 first = int(np.argmax(y_missing))
                 raise InputError(f"{path}: target column '{schema.target}' has "
-                                 f"{int(y_missing.sum())} missing value(s) (first at line "
-                                 f"{table.line_of(first)}); a target is never filled: set "
+                                 f"{int(y_missing.sum())} missing value(s) (first at "
+                                 f"{table.place(first)}); a target is never filled: set "
                                  "data.missing to 'drop', 'zero' or 'mean' to remove those rows")
             if need_target:
                 keep &= ~y_missing
@@ -337,5 +459,6 @@ def _target(table: Table, schema: TableSchema, notes: list[str]) -> tuple[np.nda
 
 
 def read_csv(path: Path, target: str | None, drop: list[str], missing: str) -> CsvData:
-    table = read_table(path)
+    """A CSV, Parquet or Feather file (by its suffix) as features and a raw target."""
+    table = read_any(path)
     return encode(table, fit_schema(table, target, drop, missing))

@@ -69,10 +69,12 @@ def load_data(spec: DataSpec, base_dir: Path | None = None) -> Dataset:
     if not path.is_file():
         raise InputError(f"data.source: {path}: no such file")
     schema, notes = None, []
-    if kind == "csv":
-        from dltui.engine.csv_source import read_csv
+    tabular = kind in ("csv", "parquet", "feather")
+    if tabular:
+        from dltui.engine.csv_source import encode, fit_schema, read_columnar, read_table
 
-        table = read_csv(path, spec.target, spec.drop, spec.missing)
+        source = read_table(path) if kind == "csv" else read_columnar(path, kind)
+        table = encode(source, fit_schema(source, spec.target, spec.drop, spec.missing))
         x, raw_y, names, schema, notes = (table.x, table.y_raw, table.schema.feature_names(),
                                           table.schema, table.notes)
     else:
@@ -90,7 +92,7 @@ def load_data(spec: DataSpec, base_dir: Path | None = None) -> Dataset:
 
         x, raw_y, *_ = vectorized((x, raw_y, "", [], False, ""), spec)
     y, task, classes = encode_target(raw_y, spec.task, f"{path}")
-    rows = table.rows if kind == "csv" else None
+    rows = table.rows if tabular else None
     return Dataset(x, y, task, classes, spec.time_ordered, str(path), names, notes, schema,
                    path.resolve(), rows)
 

@@ -37,6 +37,9 @@ class RunStarted(Event):
     parallel: str  # "" when folds train one after another, else how many at once
     pid: int = 0  # the writing process, so a reader on the same machine can tell it died
     learning_rate: float = 0.0
+    threads: int = 0  # CPU threads for the arithmetic, and why that many
+    threads_why: str = ""
+    started_at: float = 0.0  # wall clock (Unix seconds): `watch` counts elapsed time from it
 
 
 @dataclass(frozen=True)

@@ -44,6 +44,7 @@ from dltui.engine.runs import RunFolderError, RunWriter, new_run_dir
 from dltui.engine.spec import Preset
 from dltui.engine.splits import Split, split_seed
 from dltui.engine.stacked import plan_groups, train_group
+from dltui.engine.threads import choose_threads
 from dltui.engine.trained import model_outputs
 
 CURVE_CODES = {"overfitting", "instability", "underfitting", "no-learning"}
@@ -77,6 +78,7 @@ class Experiment:
         self.reason: str | None = None
         self.groups_note = ""
         self.started = time.perf_counter()
+        self.threads_before = torch.get_num_threads()
 
     def emit(self, event: Event) -> None:
         """Send an event; a hint is given once per run, not once per fold."""
@@ -233,11 +235,17 @@ class Experiment:
             # setting is process-wide, so it is put back when the run ends.
             torch.set_flush_denormal(True)
         self.started = time.perf_counter()
-        self.groups_note = "" if self.reason else f"{max(len(g) for g in self.groups)} at once"
+        widest = max(len(g) for g in self.groups)
+        self.groups_note = "" if self.reason else f"{widest} at once"
+        threads = choose_threads(p.train.threads, prep.macs * p.train.batch_size * widest,
+                                 prep.device)
+        self.threads_before = torch.get_num_threads()
+        torch.set_num_threads(threads.threads)  # process-wide: put back when the run ends
         self.bus.emit(RunStarted(
             str(self.run_dir), p.name, p.validation.scheme, prep.plan.trainings, p.train.epochs,
             str(prep.device), prep.data.describe(), prep.data.task, prep.params,
-            list(p.train.metrics), self.groups_note, os.getpid(), p.train.learning_rate))
+            list(p.train.metrics), self.groups_note, os.getpid(), p.train.learning_rate,
+            threads.threads, threads.why, time.time()))
         if self.resumed is not None:
             self._replay(self.resumed)
         for notice in prep.notices if self.resumed is None else []:
@@ -289,6 +297,7 @@ class Experiment:
             if status == "done":
                 shutil.rmtree(self.run_dir / CHECKPOINTS, ignore_errors=True)
             torch.set_flush_denormal(False)
+            torch.set_num_threads(self.threads_before)
         return summary
 
     def _resume_state(self, groups: list[list[Split]]) -> ResumeState:

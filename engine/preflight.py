@@ -21,7 +21,7 @@ from dltui.engine.layers import Shape
 from dltui.engine.losses import LOSSES, Loss
 from dltui.engine.metrics import SEQUENCE_METRICS
 from dltui.engine.model import infer_shapes
-from dltui.engine.resources import check_fits
+from dltui.engine.resources import check_fits, macs_per_sample
 from dltui.engine.spec import Preset
 from dltui.engine.splits import SplitPlan, plan_splits
 
@@ -37,6 +37,7 @@ class Prepared:
     plan: SplitPlan
     params: int
     notices: list[Notice] = field(default_factory=list)
+    macs: int = 0  # multiply-adds of one sample's forward pass (the thread policy reads it)
 
     @property
     def primary_metric(self) -> str:
@@ -100,7 +101,8 @@ def prepare(preset: Preset, base_dir: Path | None = None, device: str | None = N
     if preset.train.amp and dev.type != "cuda":
         notices.append(Notice("warning", "amp", "train.amp only applies on CUDA; training "
                                                 "in float32 on the CPU"))
-    return Prepared(preset, data, dev, loss, n_out, shapes, plan, params, notices)
+    macs = macs_per_sample(layers, data.input_shape, is_tokens)
+    return Prepared(preset, data, dev, loss, n_out, shapes, plan, params, notices, macs)
 
 
 def chance_loss(prep: Prepared) -> float | None:

@@ -70,3 +70,39 @@ def check_fits(layers: Sequence[LayerSpec], in_shape: Shape, batch_size: int, op
                          f"{_gib(need)} to train, more than the {_gib(free)} of {where}; use fewer "
                          "units/filters or a smaller train.batch_size")
     return params
+
+
+def macs_per_sample(layers: Sequence[LayerSpec], in_shape: Shape, integer_input: bool) -> int:
+    """Multiply-adds of one sample's forward pass (dense, convolution and recurrent layers),
+    counted by running the model on torch's `meta` device: shapes only, no arithmetic."""
+    from torch import nn
+
+    from dltui.engine.model import build_model
+
+    total = 0
+
+    def count(m: nn.Module, _inp: object, out: object) -> None:
+        nonlocal total
+        if isinstance(m, nn.Linear):
+            assert isinstance(out, torch.Tensor)
+            total += out.numel() // m.out_features * m.in_features * m.out_features
+        elif isinstance(m, nn.modules.conv._ConvNd):
+            assert isinstance(out, torch.Tensor)
+            total += out.numel() * m.weight[0].numel()
+        elif isinstance(m, nn.RNNBase):
+            seq = out[0] if isinstance(out, tuple) else out
+            assert isinstance(seq, torch.Tensor)
+            steps = seq.numel() // seq.shape[-1]
+            total += steps * sum(p.numel() for n, p in m.named_parameters() if "weight" in n)
+
+    with torch.device("meta"):
+        net = build_model(layers, in_shape).eval()  # eval: BatchNorm takes a single sample
+        for m in net.modules():
+            m.register_forward_hook(count)
+        x = torch.zeros(1, *in_shape, dtype=torch.long if integer_input else torch.float32)
+        try:
+            with torch.no_grad():
+                net(x)
+        except (RuntimeError, ValueError, NotImplementedError):  # an op without a meta kernel
+            return sum(p.numel() for p in net.parameters())  # exact for dense layers
+    return total

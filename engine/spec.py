@@ -28,7 +28,7 @@ class _Section(BaseModel):
 
 
 class DataSpec(_Section):
-    source: Annotated[str, Field(pattern=r"^(builtin|csv|npz):.+$")]
+    source: Annotated[str, Field(pattern=r"^(builtin|csv|npz|parquet|feather):.+$")]
     task: Literal["auto", "binary", "multiclass", "regression", "sequence"] = "auto"
     normalize: bool = True
     time_ordered: bool = False
@@ -70,6 +70,8 @@ class TrainSpec(_Section):
     # Epochs between checkpoints for `dltui resume`; 0: every epoch that ends 10 s or more after
     # the last checkpoint, so fast epochs do not pay for writing one.
     checkpoint_every: Annotated[int, Field(ge=0)] = 0
+    # CPU threads for the arithmetic; unset: one for small models, every core for big ones.
+    threads: Annotated[int, Field(ge=1, le=1024)] | None = None
 
 
 class ValidationSpec(_Section):

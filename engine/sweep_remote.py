@@ -35,7 +35,7 @@ def payload(variant: Variant, base_dir: Path | None) -> dict[str, Any]:
 
     kind, _, ref = variant.preset.data.source.partition(":")
     data = None
-    if kind in ("csv", "npz"):
+    if kind in ("csv", "npz", "parquet", "feather"):
         data = (kind, resolve_path(ref, base_dir).read_bytes())
     return {"index": variant.index, "toml": preset_to_toml(variant.preset), "data": data}
 

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from dltui.engine.csv_source import TABLE_SUFFIXES
 from dltui.engine.errors import InputError
 from dltui.engine.layers import Shape
 from dltui.engine.model import Net, build_model
@@ -156,7 +157,7 @@ class TrainedModel:
         path = Path(source)
         if not path.is_file():
             raise InputError(f"{path}: no such file")
-        if path.suffix.lower() == ".csv":
+        if path.suffix.lower() in (".csv", *TABLE_SUFFIXES):
             return self._csv_inputs(path, need_target)
         if path.suffix.lower() == ".npz":
             from dltui.engine.data import read_npz
@@ -165,7 +166,7 @@ class TrainedModel:
             x = self._check_shape(x.astype(self._dtype()), str(path))
             return Inputs(x, None if y is None else self._encode_y(np.asarray(y), str(path)),
                           np.arange(len(x)))
-        raise InputError(f"{path}: expected a .csv or .npz file")
+        raise InputError(f"{path}: expected a .csv, .parquet, .feather or .npz file")
 
     def _dtype(self) -> type:
         return np.int64 if self.card.get("x_dtype") == "int64" else np.float32
@@ -177,13 +178,13 @@ class TrainedModel:
         return x
 
     def _csv_inputs(self, path: Path, need_target: bool) -> Inputs:
-        from dltui.engine.csv_source import TableSchema, encode, read_table
+        from dltui.engine.csv_source import TableSchema, encode, read_any
 
         if not self.card.get("schema"):
             raise InputError(f"{path}: this run trained on {self.card.get('source', 'other data')}, "
                              "not a CSV; give an .npz with an array 'x'")
         schema = TableSchema.from_dict(self.card["schema"])
-        data = encode(read_table(path), schema, need_target=need_target)
+        data = encode(read_any(path), schema, need_target=need_target)
         y = None
         if data.y_raw is not None and need_target:
             y = self._encode_y(data.y_raw, str(path))

@@ -188,3 +188,76 @@ def test_layer_rows_count_a_huge_layer_without_allocating():
     rows_ = layer_rows([Dense(units=100_000_000)], (30,))
     assert rows_[0].params == 3_100_000_000
     assert (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024 < 200
+
+
+def test_a_junk_cell_deep_in_a_big_numeric_column_is_still_named(tmp_path):
+    """pyarrow guesses a column's type from its first block; a junk cell far below must still be
+    found by the text path and named with its line, not crash or become a category."""
+    body = rows(60_000, lambda i: f"{i % 97},{i % 2}\n")
+    src = csv(tmp_path, "a,y\n" + body + "1e,0\n" + rows(10, lambda i: f"{i},{i % 2}\n"))
+    with pytest.raises(InputError, match=r"column 'a' is numeric but line 60002 has '1e'"):
+        load_data(DataSpec(source=src))
+
+
+@pytest.mark.parametrize("marker", ["nOne", "n/A", " NA ", "?"])
+def test_unusual_spellings_of_missing_markers_follow_the_same_rule(tmp_path, marker):
+    src = csv(tmp_path, f"a,b,y\n1,2,0\n{marker},4,1\n5,6,0\n7,8,1\n")
+    with pytest.raises(InputError, match=r"missing values in column\(s\) a \(1\), the first at line 3"):
+        load_data(DataSpec(source=src))
+    assert len(load_data(DataSpec(source=src, missing="drop"))) == 3
+
+
+def _messy_frame():
+    import pandas as pd
+
+    n = 40
+    return pd.DataFrame({
+        "age": [float(i) if i % 7 else None for i in range(n)],
+        "city": pd.Categorical([["oslo", "rome", None][i % 3] for i in range(n)]),
+        "member": [bool(i % 2) for i in range(n)],
+        "id": list(range(n)),
+        "y": [["yes", "no"][i % 2] for i in range(n)],
+    })
+
+
+@pytest.mark.parametrize("kind", ["parquet", "feather"])
+def test_parquet_and_feather_sources_follow_the_csv_rules(tmp_path, kind):
+    """The same table as CSV, Parquet and Feather gives the same features, classes and notes;
+    nulls are missing values under data.missing, and errors name rows."""
+    frame = _messy_frame()
+    frame.to_csv(tmp_path / "t.csv", index=False)
+    path = tmp_path / f"t.{kind}"
+    getattr(frame, f"to_{kind}")(path)
+    spec = {"target": "y", "drop": ["id"], "missing": "mean"}
+    from_csv = load_data(DataSpec(source=f"csv:{tmp_path / 't.csv'}", **spec))
+    ours = load_data(DataSpec(source=f"{kind}:{path}", **spec))
+    assert ours.classes == from_csv.classes
+    # booleans are spelled true/false by arrow and True/False by pandas' CSV writer
+    assert [n.lower() for n in ours.feature_names] == [n.lower() for n in from_csv.feature_names]
+    np.testing.assert_array_equal(np.isnan(ours.x), np.isnan(from_csv.x))
+    np.testing.assert_array_equal(np.nan_to_num(ours.x), np.nan_to_num(from_csv.x))
+    np.testing.assert_array_equal(ours.y, from_csv.y)
+    with pytest.raises(InputError, match=rf"t\.{kind}: missing values in column\(s\) age \(6\), "
+                                         r"city \(13\), the first at row 1"):
+        load_data(DataSpec(source=f"{kind}:{path}", target="y", drop=["id"]))
+
+
+def test_a_model_trained_on_parquet_predicts_parquet_rows(tmp_path):
+    from typer.testing import CliRunner
+
+    from dltui.engine import load_run
+    from dltui.tui.cli import app
+
+    frame = _messy_frame()
+    frame.to_parquet(tmp_path / "t.parquet")
+    raw = preset(BINARY, data={"source": f"parquet:{tmp_path / 't.parquet'}", "target": "y",
+                               "drop": ["id"], "missing": "mean"}, train={"epochs": 2})
+    from dltui.engine.presets import preset_to_toml
+
+    (tmp_path / "p.toml").write_text(preset_to_toml(validate_preset(raw, "test")))
+    result = CliRunner().invoke(app, ["run", str(tmp_path / "p.toml"), "--runs-dir",
+                                      str(tmp_path / "runs")])
+    assert result.exit_code == 0, result.output
+    run = next((tmp_path / "runs").iterdir())
+    predicted = load_run(run).predict(tmp_path / "t.parquet")
+    assert len(predicted.rows) == len(frame) and set(predicted.labels or []) <= {"yes", "no"}

@@ -44,7 +44,8 @@ def start_lines(e: RunStarted) -> list[str]:
     mode = f", {e.parallel}" if e.parallel else ""
     return [f"run {e.run_dir}",
             f"{e.preset}: {e.data}; {e.params} parameters; {e.scheme}: {cost}{mode}; "
-            f"device {e.device}"]
+            f"device {e.device}" + (f", {e.threads} thread{'s' if e.threads > 1 else ''} "
+                                    f"({e.threads_why})" if e.threads else "")]
 
 
 class JsonPrinter:

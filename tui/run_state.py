@@ -49,6 +49,11 @@ class RunState:
     samples_per_s: float = 0.0
     clock_start: float = field(default_factory=time.monotonic)
     epoch_seconds: list[float] = field(default_factory=list)
+    epochs_done: int = 0  # training-epochs over all trainings (a stacked epoch counts K)
+    eta: float | None = None  # the smoothed remaining-time estimate, seconds
+    eta_at: float = 0.0
+    stopped_at: str = ""  # where a stop request ended the run
+    stopping: bool = False  # a stop was asked for and the run has not ended yet
     version: int = 0  # bumped on every change: the view redraws only when it moved
 
     def apply(self, event: Event) -> None:
@@ -74,11 +79,55 @@ class RunState:
             self.batch = self.batches
             self.samples_per_s = event.samples_per_s
             self.epoch_seconds.append(event.seconds)
+            if event.fold >= 0:
+                self.epochs_done += 1
+                self._update_eta()
         elif isinstance(event, FoldEnded):
             key = (event.repeat, event.fold)
             self.folds.setdefault(key, FoldCurves(event.repeat, event.fold)).ended = event
         elif isinstance(event, RunEnded):
             self.ended = event
+            if event.status in ("stopped", "interrupted") and self.current is not None:
+                r, f = self.current
+                where = "the final fit" if f < 0 else f"repeat {r} fold {f}"
+                self.stopped_at = f"stopped in {where} after epoch {self.epoch}"
+
+    def elapsed(self) -> float:
+        """Seconds since the run started: from the run's own clock when it says (a `watch`
+        attached late counts from the run's start, not its own)."""
+        if self.ended:
+            return self.ended.seconds
+        if self.started and self.started.started_at:
+            return max(0.0, time.time() - self.started.started_at)
+        return time.monotonic() - self.clock_start
+
+    def _update_eta(self) -> None:
+        """Remaining time = the validation trainings' epochs still to run at the recent pace,
+        blended into the previous estimate (minus the time since), so one slow or fast epoch,
+        or a stacked group finishing at once, does not make it jump."""
+        s = self.started
+        if s is None:
+            return
+        total = s.trainings * s.epochs
+        # The median of recent epochs: a stall or a slow first epoch does not set the pace.
+        pace = statistics.median(self.epoch_seconds[-20:])
+        if s.parallel:  # K stacked trainings share each epoch's seconds
+            pace /= max(1, int(s.parallel.split()[0]))
+        fresh = max(0, total - self.epochs_done) * pace
+        now = time.monotonic()
+        if self.eta is None or fresh == 0:
+            self.eta = fresh
+        else:
+            carried = max(0.0, self.eta - (now - self.eta_at))
+            self.eta = 0.5 * carried + 0.5 * fresh
+        self.eta_at = now
+
+    def remaining(self) -> float | None:
+        if self.eta is None:
+            return None
+        if self.ended:
+            return 0.0
+        return max(0.0, self.eta - (time.monotonic() - self.eta_at))
 
     # -- derived views ----------------------------------------------------------------------
     @property
@@ -125,18 +174,16 @@ class RunState:
             r, f = self.current
             where = "final fit" if f < 0 else f"repeat {r} fold {f}"
         done = len(self.finished_folds())
-        elapsed = self.ended.seconds if self.ended else time.monotonic() - self.clock_start
-        remaining = ""
-        if self.epoch_seconds and not self.ended:
-            per_epoch = statistics.fmean(self.epoch_seconds[-10:])
-            left_epochs = max(0, (s.trainings - done) * s.epochs - self.epoch)
-            if s.parallel:
-                left_epochs = max(0, s.epochs - self.epoch)
-            remaining = f"  ~{per_epoch * left_epochs:.0f}s left"
+        left = self.remaining()
+        remaining = "" if left is None or self.ended else f"  ~{left:.0f}s left"
         batch = f" batch {self.batch}/{self.batches}" if self.batches and not self.ended else ""
-        return (f"{self.status}  {where}  epoch {self.epoch}/{self.epochs}{batch}  "
-                f"trainings {done}/{s.trainings}  {elapsed:.0f}s{remaining}  "
-                f"{self.samples_per_s:,.0f} samples/s  device {s.device}"
+        status = self.stopped_at or self.status
+        if self.stopping and not self.ended:
+            status = "stopping after the current batch"
+        threads = f" x{s.threads}" if s.threads and s.device == "cpu" else ""
+        return (f"{status}  {where}  epoch {self.epoch}/{self.epochs}{batch}  "
+                f"trainings {done}/{s.trainings}  {self.elapsed():.0f}s{remaining}  "
+                f"{self.samples_per_s:,.0f} samples/s  device {s.device}{threads}"
                 + (f"  lr {s.learning_rate:g}" if s.learning_rate else ""))
 
     def table_rows(self) -> list[dict[str, Any]]:

@@ -11,7 +11,6 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.widgets import Footer, Header, RichLog, Static
 
-from dltui.engine.events import Notice
 from dltui.tui.report import result_lines
 from dltui.tui.run_source import RunSource
 from dltui.tui.run_state import RunState
@@ -122,7 +121,8 @@ class TrainScreen(Screen[None]):
     def action_stop(self) -> None:
         if self.source.can_stop:
             self.source.stop()
-            self.state.notices.append(Notice("hint", "stop", "stopping after the current batch"))
+            # Said in the header until the run ends; then the header says where it stopped.
+            self.state.stopping = True
             self.state.version += 1
         else:
             self.notify("this run is not trained here; stop it where it runs", severity="warning")

@@ -92,7 +92,8 @@ class SettingsForm(VerticalScroll):
                     from dltui.engine.datasets import BUILTIN
 
                     names = [f"builtin:{name}" for name in BUILTIN]
-                    yield Input(id=wid, compact=True, placeholder="builtin:NAME, csv:PATH, npz:PATH",
+                    yield Input(id=wid, compact=True,
+                                placeholder="builtin:NAME, csv:PATH, npz:PATH, parquet:PATH",
                                 suggester=SuggestFromList(names, case_sensitive=False))
                 else:
                     yield Input(id=wid, compact=True)
