@@ -31,7 +31,7 @@ from dltui.engine.events import (
     RunStarted,
     StopToken,
 )
-from dltui.engine.loop import FoldInfo, FoldOutcome, Setup, SingleTrainee, run_epochs
+from dltui.engine.loop import FoldInfo, FoldOutcome, Setup, SingleTrainee, SplitData, run_epochs
 from dltui.engine.model import Net, build_model
 from dltui.engine.model_files import ModelCardWriter, save_arrays
 from dltui.engine.optimizers import make_optimizer
@@ -79,6 +79,8 @@ class Experiment:
         self.groups_note = ""
         self.started = time.perf_counter()
         self.threads_before = torch.get_num_threads()
+        self._device_data: tuple[torch.Tensor, torch.Tensor] | None = None
+        self._has_nan: bool | None = None
 
     def emit(self, event: Event) -> None:
         """Send an event; a hint is given once per run, not once per fold."""
@@ -89,18 +91,31 @@ class Experiment:
         self.bus.emit(event)
 
     # -- tensors for one split -------------------------------------------------------------
+    def device_data(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """Every sample and target on the device, once per run (on the CPU the tensor shares
+        the loaded array's memory); splits index into them."""
+        if self._device_data is None:
+            d, prep = self.prep.data, self.prep
+            x = torch.from_numpy(np.ascontiguousarray(d.x)).to(prep.device)
+            y = torch.from_numpy(target_array(d.y, prep.loss.target, len(d.classes)))
+            self._device_data = (x, y.to(prep.device))
+        return self._device_data
+
+    def fit(self, train_idx: np.ndarray) -> Preprocessing:
+        """Preprocessing fitted on a split's training part only (one pass, no copy)."""
+        x = self.prep.data.x
+        if self._has_nan is None:  # one scan per run: a NaN anywhere means a fill per split
+            self._has_nan = bool(np.issubdtype(x.dtype, np.floating) and np.isnan(x).any())
+        return fit_preprocessing(x, train_idx, self.prep.preset.data.normalize, self._has_nan)
+
     def tensors(self, train_idx: np.ndarray, parts: dict[str, np.ndarray]
-                ) -> tuple[dict[str, Any], Preprocessing]:
-        """Preprocessing fitted on this split's training part only, applied to every part."""
-        d, prep = self.prep.data, self.prep
-        pre = fit_preprocessing(d.x, train_idx, prep.preset.data.normalize)
-        classes = len(d.classes)
-        out = {}
-        for name, idx in {"train": train_idx, **parts}.items():
-            x = torch.from_numpy(np.ascontiguousarray(pre.apply(d.x[idx])))
-            y = torch.from_numpy(target_array(d.y[idx], prep.loss.target, classes))
-            out[name] = (x.to(prep.device), y.to(prep.device))
-        return out, pre
+                ) -> tuple[SplitData, Preprocessing]:
+        """The split as indices into the run's one copy of the data, with its preprocessing."""
+        pre = self.fit(train_idx)
+        x, y = self.device_data()
+        dev = self.prep.device
+        idx = {name: torch.as_tensor(i, device=dev) for name, i in {"train": train_idx, **parts}.items()}
+        return SplitData(x, y, idx, pre.on(dev)), pre
 
     def new_net(self, seed: int) -> Net:
         torch.manual_seed(seed)

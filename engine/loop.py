@@ -25,6 +25,7 @@ from dltui.engine.losses import Loss
 from dltui.engine.metrics import METRICS
 from dltui.engine.model import Net
 from dltui.engine.optimizers import FlatOptimizer
+from dltui.engine.preprocess import Normalizer
 
 EVAL_CHUNK = 4096
 Progress = Callable[[int, int], None]
@@ -75,6 +76,21 @@ class FoldOutcome:
         return self.history[-1][1] if self.history else {}
 
 
+@dataclass(frozen=True)
+class SplitData:
+    """One split's view of the data: every sample once (raw, on the device), each part as
+    indices into it, and the split's preprocessing applied per batch. No part is copied."""
+
+    x: torch.Tensor
+    y: torch.Tensor  # every target, in the form the loss wants
+    idx: dict[str, torch.Tensor]  # "train", "val", "test" -> sample indices
+    norm: Normalizer
+
+    def part(self, name: str) -> tuple[torch.Tensor, torch.Tensor]:
+        i = self.idx[name]
+        return self.norm(self.x[i]), self.y[i]
+
+
 class Trainee(Protocol):
     """One model or K stacked models that the epoch loop drives."""
 
@@ -93,12 +109,12 @@ def autocast_for(setup: Setup) -> contextlib.AbstractContextManager[Any]:
 class SingleTrainee:
     """One model on one split. Tensors are already on the device: batches are index slices."""
 
-    def __init__(self, net: Net, optimizer: FlatOptimizer, setup: Setup,
-                 parts: dict[str, tuple[torch.Tensor, torch.Tensor]], seed: int) -> None:
-        self.net, self.opt, self.setup, self.parts = net, optimizer, setup, parts
+    def __init__(self, net: Net, optimizer: FlatOptimizer, setup: Setup, data: SplitData,
+                 seed: int) -> None:
+        self.net, self.opt, self.setup, self.data = net, optimizer, setup, data
+        self.parts = data.idx
         self.gen = torch.Generator(device=setup.device).manual_seed(seed)
-        self.x, self.y = parts["train"]
-        n, b = len(self.x), setup.batch_size
+        n, b = len(data.idx["train"]), setup.batch_size
         sizes = [min(b, n - s) for s in range(0, n, b)]
         self.weights = torch.tensor(sizes, dtype=torch.float32, device=setup.device) / n
         # train()/eval() walk every submodule; skip them when no layer behaves differently.
@@ -108,24 +124,28 @@ class SingleTrainee:
     def train_epoch(self, stop: StopToken, progress: Progress | None) -> torch.Tensor | None:
         net, opt, loss_fn, head = self.net, self.opt, self.setup.loss.mean, self.net.head
         body = net.body  # the Sequential itself: one module call less per batch
-        x, y, b = self.x, self.y, self.setup.batch_size
+        data, b = self.data, self.setup.batch_size
+        x, y, norm = data.x, data.y, (None if data.norm.identity else data.norm)
         keep_outputs = bool(self.setup.metrics)
         penalised = bool(net.penalised)
-        n = len(x)
+        train_idx = data.idx["train"]
+        n = len(train_idx)
         batches = len(self.weights)
         if self.modal:
             net.train()
-        perm = torch.randperm(n, device=x.device, generator=self.gen)
+        perm = torch.randperm(n, device=train_idx.device, generator=self.gen)
+        order = train_idx[perm]  # this epoch's samples, in the order batches take them
         losses: list[torch.Tensor] = []
         outputs: list[torch.Tensor] = []
         amp = autocast_for(self.setup)
         for i, start in enumerate(range(0, n, b)):
             if stop.requested:
                 return None
-            idx = perm[start:start + b]
+            idx = order[start:start + b]
             yb = y[idx]
+            xb = x[idx] if norm is None else norm(x[idx])
             with amp:
-                logits = body(x[idx])
+                logits = body(xb)
                 loss = loss_fn(logits, yb, head)
                 # The curves report the data loss; the L1/L2 term only steers the gradient,
                 # so training and validation losses stay comparable (as in Keras' val_loss).
@@ -140,33 +160,35 @@ class SingleTrainee:
                 progress(i, batches)
         values = [(torch.stack(losses).float() * self.weights).sum()]
         if keep_outputs:
-            out, y_seen = torch.cat(outputs).float(), y[perm]
+            out, y_seen = torch.cat(outputs).float(), y[order]
             values += [METRICS[m](out, y_seen, head, self.setup.loss.target, 1).mean()
                        for m in self.setup.metrics]
         return torch.stack(values)[None]
 
     @torch.no_grad()
     def evaluate(self, part: str) -> torch.Tensor:
-        x, y = self.parts[part]
+        idx = self.data.idx[part]
         if self.modal:
             self.net.eval()
         head, form = self.net.head, self.setup.loss.target
         metrics = self.setup.metrics
-        if len(x) <= EVAL_CHUNK:  # the usual case: one pass, torch's fused mean
+        if len(idx) <= EVAL_CHUNK:  # the usual case: one pass, torch's fused mean
+            x, y = self.data.part(part)
             with autocast_for(self.setup):
                 logits = self.net(x).float()
             values = [self.setup.loss.mean(logits, y, head)]
             values += [METRICS[m](logits, y, head, form, 1).mean() for m in metrics]
             return torch.stack(values)[None]
-        sums = torch.zeros(1 + len(metrics), device=x.device)
+        sums = torch.zeros(1 + len(metrics), device=idx.device)
         with autocast_for(self.setup):
-            for s in range(0, len(x), EVAL_CHUNK):
-                logits = self.net(x[s:s + EVAL_CHUNK]).float()
-                yc = y[s:s + EVAL_CHUNK]
+            for s in range(0, len(idx), EVAL_CHUNK):
+                chunk = idx[s:s + EVAL_CHUNK]
+                logits = self.net(self.data.norm(self.data.x[chunk])).float()
+                yc = self.data.y[chunk]
                 parts = [self.setup.loss.per_sample(logits, yc, head).sum()]
                 parts += [METRICS[m](logits, yc, head, form, 1).sum() for m in self.setup.metrics]
                 sums += torch.stack(parts)
-        return (sums / max(len(x), 1))[None]
+        return (sums / max(len(idx), 1))[None]
 
     @property
     def generators(self) -> list[torch.Generator]:

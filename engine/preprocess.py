@@ -1,11 +1,19 @@
 """The book's preprocessing: feature-wise standardisation and missing-value fill, both fitted on the
-training part only and then applied to validation and test; `to_categorical` for one-hot targets."""
+training part only and then applied to validation and test; `to_categorical` for one-hot targets.
+
+Statistics are gathered in one pass over the training rows, a block of rows at a time (no copy of
+the training part, float64 sums per block merged exactly as parallel variance is), and applied per
+batch on the device by `Normalizer`: the data is never copied per split or per preprocessing step.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 import numpy as np
+import torch
+
+BLOCK_VALUES = 1 << 22  # values per block of rows: 16 MB of float32, 32 MB as float64
 
 
 def feature_axes(rank: int) -> tuple[int, ...]:
@@ -21,6 +29,7 @@ class Preprocessing:
     std: np.ndarray | None
 
     def apply(self, x: np.ndarray) -> np.ndarray:
+        """The same float32 operations as `Normalizer`, so numbers match bit for bit."""
         if not np.issubdtype(x.dtype, np.floating):
             return x  # token ids are looked up, not scaled
         out = x
@@ -30,24 +39,114 @@ class Preprocessing:
             out = (out - self.mean) / self.std
         return out.astype(np.float32, copy=False)
 
+    def on(self, device: torch.device) -> Normalizer:
+        def put(a: np.ndarray | None) -> torch.Tensor | None:
+            return None if a is None else torch.from_numpy(np.ascontiguousarray(a)).to(device)
+        return Normalizer(put(self.fill), put(self.mean), put(self.std))
 
-def fit_preprocessing(x: np.ndarray, train_idx: np.ndarray, normalize: bool) -> Preprocessing:
-    """Fit on `x[train_idx]` only: a statistic that has seen validation rows leaks them."""
+
+@dataclass(frozen=True)
+class Normalizer:
+    """A fitted Preprocessing on the device, applied to each batch as it is drawn. Stacked
+    models' statistics carry a leading member axis and broadcast over (member, batch, ...)."""
+
+    fill: torch.Tensor | None
+    mean: torch.Tensor | None
+    std: torch.Tensor | None
+
+    @property
+    def identity(self) -> bool:
+        return self.fill is None and self.mean is None
+
+    def __call__(self, xb: torch.Tensor) -> torch.Tensor:
+        if not xb.is_floating_point():
+            return xb
+        if self.fill is not None:
+            xb = torch.where(torch.isnan(xb), self.fill, xb)
+        if self.mean is not None and self.std is not None:
+            xb = (xb - self.mean) / self.std
+        return xb
+
+    @staticmethod
+    def stack(norms: list[Normalizer]) -> Normalizer:
+        """K models' statistics as one: (K, 1, ...) to broadcast over (K, batch, ...)."""
+        def both(values: list[torch.Tensor | None]) -> torch.Tensor | None:
+            if any(v is None for v in values):
+                return None
+            return torch.stack(values)[:, None]  # type: ignore[arg-type]
+        return Normalizer(both([n.fill for n in norms]), both([n.mean for n in norms]),
+                          both([n.std for n in norms]))
+
+
+def _blocks(x: np.ndarray, idx: np.ndarray) -> list[np.ndarray]:
+    per_row = max(1, int(np.prod(x.shape[1:])))
+    step = max(1, BLOCK_VALUES // per_row)
+    return [idx[s:s + step] for s in range(0, len(idx), step)]
+
+
+def _moments(x: np.ndarray, idx: np.ndarray,
+             fill: np.ndarray | None) -> tuple[np.ndarray, np.ndarray, bool]:
+    """Per element (over rows): mean and sum of squared deviations in float64, merged block by
+    block (Chan et al.), and whether any value was NaN (then the moments are not used)."""
+    n = 0
+    mean = np.zeros(x.shape[1:], dtype=np.float64)
+    m2 = np.zeros(x.shape[1:], dtype=np.float64)
+    for rows in _blocks(x, idx):
+        block = x[rows]
+        if fill is not None:
+            block = np.where(np.isnan(block), fill, block)
+        elif np.isnan(block).any():
+            return mean, m2, True
+        b = len(block)
+        b_mean = block.mean(axis=0, dtype=np.float64)
+        b_m2 = np.square(block - b_mean.astype(np.float32), dtype=np.float64).sum(axis=0)
+        delta = b_mean - mean
+        total = n + b
+        mean = mean + delta * (b / total)
+        m2 = m2 + b_m2 + delta**2 * (n * b / total)
+        n = total
+    return mean, m2, False
+
+
+def _nanmean(x: np.ndarray, idx: np.ndarray) -> np.ndarray:
+    sums = np.zeros(x.shape[1:], dtype=np.float64)
+    counts = np.zeros(x.shape[1:], dtype=np.int64)
+    for rows in _blocks(x, idx):
+        block = x[rows]
+        seen = ~np.isnan(block)
+        sums += np.where(seen, block, 0).sum(axis=0, dtype=np.float64)
+        counts += seen.sum(axis=0)
+    with np.errstate(all="ignore"):
+        return np.nan_to_num(sums / counts, nan=0.0).astype(np.float32)
+
+
+def fit_preprocessing(x: np.ndarray, train_idx: np.ndarray, normalize: bool,
+                      has_nan: bool | None = None) -> Preprocessing:
+    """Fit on `x[train_idx]` only: a statistic that has seen validation rows leaks them.
+    `has_nan`: whether any row of x (training or not) has a NaN, when the caller knows; a NaN
+    anywhere means a fill, so validation rows missing a value get the training mean."""
     if not np.issubdtype(x.dtype, np.floating):
         return Preprocessing(None, None, None)
-    part = x[train_idx]
     fill = None
-    if np.isnan(part).any() or np.isnan(x).any():
-        with np.errstate(all="ignore"):
-            fill = np.nan_to_num(np.nanmean(part, axis=0), nan=0.0).astype(np.float32)
-        part = np.where(np.isnan(part), fill, part)
+    if has_nan:
+        fill = _nanmean(x, train_idx)
     if not normalize:
+        if has_nan is None and np.isnan(x).any():
+            fill = _nanmean(x, train_idx)
         return Preprocessing(fill, None, None)
-    axes = feature_axes(x.ndim)
-    mean = part.mean(axis=axes, keepdims=True, dtype=np.float64)
-    std = part.std(axis=axes, keepdims=True, dtype=np.float64)
+    mean_e, m2_e, saw_nan = _moments(x, train_idx, fill)
+    if saw_nan or (has_nan is None and fill is None and np.isnan(x).any()):
+        fill = _nanmean(x, train_idx)
+        mean_e, m2_e, _ = _moments(x, train_idx, fill)
+    # Per element -> per feature: the other feature axes' elements pooled (equal counts).
+    axes = tuple(a - 1 for a in feature_axes(x.ndim) if a > 0)
+    n = len(train_idx) * (int(np.prod([x.shape[a + 1] for a in axes])) if axes else 1)
+    mean = mean_e.mean(axis=axes, keepdims=True) if axes else mean_e
+    m2 = (m2_e + len(train_idx) * (mean_e - mean) ** 2).sum(axis=axes, keepdims=True) \
+        if axes else m2_e
+    std = np.sqrt(m2 / max(n, 1))
     std[std < 1e-8] = 1.0  # a constant feature stays constant instead of dividing by zero
-    return Preprocessing(fill, mean[0].astype(np.float32), std[0].astype(np.float32))
+    return Preprocessing(fill, mean.astype(np.float32), std.astype(np.float32))
 
 
 def to_categorical(y: np.ndarray, classes: int) -> np.ndarray:

@@ -22,7 +22,7 @@ from dltui.engine.loop import EVAL_CHUNK, FoldInfo, Progress, Setup, autocast_fo
 from dltui.engine.metrics import METRICS
 from dltui.engine.model import Net
 from dltui.engine.optimizers import flatten_parameters, stacked_optimizer
-from dltui.engine.preprocess import fit_preprocessing, target_array
+from dltui.engine.preprocess import Normalizer
 from dltui.engine.spec import TrainSpec
 from dltui.engine.splits import Split, split_seed
 
@@ -31,7 +31,6 @@ if TYPE_CHECKING:
 
 SUPPORTED = {"Dense", "Activation", "Dropout", "Flatten", "Conv2D", "MaxPool2D",
              "GlobalAveragePooling"}
-MEMORY_BUDGET = 2 << 30  # bytes for the K per-fold copies of the data in one chunk
 
 
 class SLinear(nn.Module):
@@ -206,9 +205,7 @@ def plan_groups(prep: Prepared, setup: Setup) -> tuple[list[list[Split]], str | 
     if len(counts) > 1:
         return one_each, (f"the folds' training parts need different numbers of batches "
                           f"({', '.join(map(str, sorted(counts)))}) at batch size {setup.batch_size}")
-    per_copy = max(prep.data.x.nbytes, 1)
-    size = max(1, min(len(splits), MEMORY_BUDGET // per_copy))
-    return [splits[i:i + size] for i in range(0, len(splits), size)], None
+    return [splits], None
 
 
 def _pad(rows: list[torch.Tensor], device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
@@ -223,17 +220,18 @@ def _pad(rows: list[torch.Tensor], device: torch.device) -> tuple[torch.Tensor, 
 
 
 class StackedTrainee:
-    def __init__(self, net: StackedNet, setup: Setup, train: TrainSpec, xs: torch.Tensor,
-                 y: torch.Tensor, splits: list[Split], test_idx: np.ndarray,
+    def __init__(self, net: StackedNet, setup: Setup, train: TrainSpec, x: torch.Tensor,
+                 y: torch.Tensor, norm: Normalizer, splits: list[Split], test_idx: np.ndarray,
                  seeds: list[int], trains: list[TrainSpec] | None = None) -> None:
-        self.net, self.setup, self.xs, self.y = net, setup, xs, y
+        # x: every sample once, raw; each member's statistics are applied per batch by `norm`
+        # (K, 1, ...), so K members share one copy of the data.
+        self.net, self.setup, self.x, self.y, self.norm = net, setup, x, y, norm
         members = net.member_index()
         flat, _ = flatten_parameters(net)
         # Sweep variants stacked together: each member steps with its own settings.
         self.opt = stacked_optimizer(flat, members, trains or [train])
         dev = setup.device
         self.k = len(splits)
-        self.kk = torch.arange(self.k, device=dev)[:, None]
         self.train_idx = [torch.as_tensor(s.train_idx, device=dev) for s in splits]
         self.gens = [torch.Generator(device=dev).manual_seed(s) for s in seeds]
         self.sizes = torch.tensor([len(s.train_idx) for s in splits], device=dev,
@@ -268,7 +266,7 @@ class StackedTrainee:
             idx = order[:, s:s + b]
             yb = self.y[idx]
             with amp:
-                logits = net(self.xs[self.kk, idx])
+                logits = net(self.norm(self.x[idx]))
                 if ragged and s + b >= n:  # the last batch: folds may have one sample less
                     wb = w[:, s:s + b]
                     fold_loss = (self._per_sample_loss(logits, yb) * wb).sum(1) / wb.sum(1)
@@ -299,11 +297,11 @@ class StackedTrainee:
     def evaluate(self, part: str) -> torch.Tensor:
         idx, w = self.parts[part]
         self.net.eval()
-        sums = torch.zeros(self.k, 1 + len(self.setup.metrics), device=self.xs.device)
+        sums = torch.zeros(self.k, 1 + len(self.setup.metrics), device=self.x.device)
         with autocast_for(self.setup):
             for s in range(0, idx.shape[1], EVAL_CHUNK):
                 ic, wc = idx[:, s:s + EVAL_CHUNK], w[:, s:s + EVAL_CHUNK]
-                logits = self.net(self.xs[self.kk, ic]).float()
+                logits = self.net(self.norm(self.x[ic])).float()
                 yc = self.y[ic]
                 cols = [(self._per_sample_loss(logits, yc) * wc).sum(1)]
                 cols += [m * wc.sum(1) for m in self._metrics(logits, yc, wc)]
@@ -331,16 +329,15 @@ class StackedTrainee:
 
 def train_group(exp: Experiment, group: list[Split]) -> None:
     prep = exp.prep
-    d, dev = prep.data, prep.device
-    # Each fold standardised with its own training statistics: K copies of the data.
-    pres = [fit_preprocessing(d.x, s.train_idx, prep.preset.data.normalize) for s in group]
-    xs = torch.stack([torch.from_numpy(np.ascontiguousarray(pre.apply(d.x)))
-                      for pre in pres]).to(dev)
-    y = torch.from_numpy(target_array(d.y, prep.loss.target, len(d.classes))).to(dev)
+    dev = prep.device
+    # Each fold standardised with its own training statistics, applied per batch.
+    pres = [exp.fit(s.train_idx) for s in group]
+    x, y = exp.device_data()
     seeds = [split_seed(prep.preset.train.seed, s) for s in group]
     nets = [exp.new_net(seed) for seed in seeds]
     net = StackedNet(nets).to(dev)
-    trainee = StackedTrainee(net, exp.setup, prep.preset.train, xs, y, group,
+    trainee = StackedTrainee(net, exp.setup, prep.preset.train, x, y,
+                             Normalizer.stack([pre.on(dev) for pre in pres]), group,
                              prep.plan.test_idx, seeds)
     infos = [FoldInfo(s.repeat, s.fold, len(s.train_idx), len(s.val_idx)) for s in group]
     for info in infos:

@@ -13,15 +13,12 @@ import json
 import math
 from typing import Any
 
-import numpy as np
-import torch
-
 from dltui.engine.events import FoldStarted, StopToken
 from dltui.engine.loop import FoldInfo, run_epochs
-from dltui.engine.preprocess import fit_preprocessing, target_array
+from dltui.engine.preprocess import Normalizer
 from dltui.engine.spec import Preset
 from dltui.engine.splits import split_seed
-from dltui.engine.stacked import MEMORY_BUDGET, StackedNet, StackedTrainee, unsupported_reason
+from dltui.engine.stacked import StackedNet, StackedTrainee, unsupported_reason
 
 
 def signature(preset: Preset) -> str:
@@ -74,25 +71,21 @@ def train_jointly(experiments: list[Any]) -> None:
     by_batches: dict[int, list[tuple[Any, Any]]] = {}
     for member in members:  # stacked members step together: the same number of batches each
         by_batches.setdefault(math.ceil(len(member[1].train_idx) / batch), []).append(member)
-    per_copy = max(experiments[0].prep.data.x.nbytes, 1)
-    for same in by_batches.values():
-        size = max(1, min(len(same), MEMORY_BUDGET // per_copy))
-        for start in range(0, len(same), size):
-            _train_chunk(same[start:start + size])
+    for same in by_batches.values():  # members share one copy of the data: no chunking
+        _train_chunk(same)
 
 
 def _train_chunk(members: list[tuple[Any, Any]]) -> None:
     first = members[0][0]
     prep, dev = first.prep, first.prep.device
-    d = prep.data
-    pres = [fit_preprocessing(d.x, s.train_idx, prep.preset.data.normalize) for _, s in members]
-    xs = torch.stack([torch.from_numpy(np.ascontiguousarray(pre.apply(d.x))) for pre in pres]).to(dev)
-    y = torch.from_numpy(target_array(d.y, prep.loss.target, len(d.classes))).to(dev)
+    pres = [exp.fit(s.train_idx) for exp, s in members]
+    x, y = first.device_data()  # variants of one sweep share the data (same data spec)
     seeds = [split_seed(exp.prep.preset.train.seed, s) for exp, s in members]
     nets = [exp.new_net(seed) for (exp, _), seed in zip(members, seeds, strict=True)]
     net = StackedNet(nets).to(dev)
     trains = [exp.prep.preset.train for exp, _ in members]
-    trainee = StackedTrainee(net, first.setup, prep.preset.train, xs, y, [s for _, s in members],
+    trainee = StackedTrainee(net, first.setup, prep.preset.train, x, y,
+                             Normalizer.stack([pre.on(dev) for pre in pres]), [s for _, s in members],
                              prep.plan.test_idx, seeds, trains=trains)
     infos = [FoldInfo(s.repeat, s.fold, len(s.train_idx), len(s.val_idx)) for _, s in members]
     for (exp, _), info in zip(members, infos, strict=True):

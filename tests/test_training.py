@@ -108,17 +108,17 @@ def test_kfold_summary_has_table_curve_and_final_fit(tmp_path):
 
 
 def test_statistics_are_fitted_per_fold(tmp_path, monkeypatch):
-    import dltui.engine.stacked as stacked
+    import dltui.engine.experiment as experiment
     from dltui.engine import preprocess
 
     seen: list[int] = []
     real = preprocess.fit_preprocessing
 
-    def spy(x, train_idx, normalize):
+    def spy(x, train_idx, normalize, has_nan=None):
         seen.append(len(train_idx))
-        return real(x, train_idx, normalize)
+        return real(x, train_idx, normalize, has_nan)
 
-    monkeypatch.setattr(stacked, "fit_preprocessing", spy)
+    monkeypatch.setattr(experiment, "fit_preprocessing", spy)
     data = preset(REGRESSION, validation={"test_fraction": 0.2})
     summary, _ = run(data, tmp_path)
     # One fit per fold, each on that fold's training part only (never the 354 non-test rows).
