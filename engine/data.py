@@ -143,7 +143,10 @@ def check_array(path: Path, name: str, a: np.ndarray) -> None:
     if len(a) == 0:
         raise InputError(f"{path}: array '{name}' has no samples")
     if a.dtype.kind == "f":
-        bad = int(np.count_nonzero(~np.isfinite(a)))
+        # Blocks of rows: the check's temporaries stay small whatever the array's size.
+        step = max(1, (1 << 22) // max(1, a[0].size))
+        bad = sum(int(a[s:s + step].size - np.count_nonzero(np.isfinite(a[s:s + step])))
+                  for s in range(0, len(a), step))
         if bad:
             nan = int(np.count_nonzero(np.isnan(a)))
             raise InputError(f"{path}: array '{name}' has {bad} non-finite value(s) ({nan} NaN, "

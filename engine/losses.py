@@ -89,6 +89,10 @@ def target_lengths(y: torch.Tensor) -> torch.Tensor:
 
 
 def _ctc(logits: torch.Tensor, y: torch.Tensor, head: Head) -> torch.Tensor:
+    lead = logits.shape[:-2]  # (B,) for one model, (K, B) for K stacked ones
+    if len(lead) > 1:
+        flat = _ctc(logits.reshape(-1, *logits.shape[-2:]), y.reshape(-1, y.shape[-1]), head)
+        return flat.reshape(lead)
     # (B, T, C) scores -> (T, B, C) log-probabilities, as torch's ctc_loss wants them.
     log_probs = logits.float().log_softmax(-1).transpose(0, 1)
     lengths = target_lengths(y)

@@ -70,18 +70,25 @@ def _targets(y: torch.Tensor) -> list[list[int]]:
     return [[s for s in row if s > 0] for row in y.cpu().tolist()]
 
 
+def _per_sequence(logits: torch.Tensor, y: torch.Tensor,
+                  score: Callable[[list[int], list[int]], float]) -> torch.Tensor:
+    """A score per (decoded, target) pair; K stacked models' (K, B, ...) axes are kept."""
+    lead = logits.shape[:-2]
+    flat_logits = logits.reshape(-1, *logits.shape[-2:])
+    flat_y = y.reshape(-1, y.shape[-1])
+    values = [score(d, t) for d, t in zip(greedy_decode(flat_logits), _targets(flat_y), strict=True)]
+    return torch.tensor(values, device=logits.device).reshape(lead)
+
+
 def symbol_error_rate(logits: torch.Tensor, y: torch.Tensor, head: Head, form: str,
                       lead: int) -> torch.Tensor:
     """Edits needed to turn the decoded string into the target, per target symbol."""
-    rates = [edit_distance(d, t) / max(len(t), 1)
-             for d, t in zip(greedy_decode(logits), _targets(y), strict=True)]
-    return torch.tensor(rates, device=logits.device)
+    return _per_sequence(logits, y, lambda d, t: edit_distance(d, t) / max(len(t), 1))
 
 
 def sequence_accuracy(logits: torch.Tensor, y: torch.Tensor, head: Head, form: str,
                       lead: int) -> torch.Tensor:
-    hits = [float(d == t) for d, t in zip(greedy_decode(logits), _targets(y), strict=True)]
-    return torch.tensor(hits, device=logits.device)
+    return _per_sequence(logits, y, lambda d, t: float(d == t))
 
 
 METRICS: dict[str, MetricFn] = {"accuracy": accuracy, "mae": mae, "mse": mse,

@@ -17,87 +17,17 @@ import torch.nn.functional as F
 from torch import nn
 
 from dltui.engine.events import FoldStarted, StopToken
-from dltui.engine.layers import _MeanOver
 from dltui.engine.loop import EVAL_CHUNK, FoldInfo, Progress, Setup, autocast_for, run_epochs
 from dltui.engine.metrics import METRICS
-from dltui.engine.model import Net
+from dltui.engine.model import Net, build_model
 from dltui.engine.optimizers import flatten_parameters, stacked_optimizer
 from dltui.engine.preprocess import Normalizer
 from dltui.engine.spec import TrainSpec
 from dltui.engine.splits import Split, split_seed
+from dltui.engine.stacked_layers import SSequential, Stacked, SWrapped, stack_group
 
 if TYPE_CHECKING:
     from dltui.engine.experiment import Experiment, Prepared
-
-SUPPORTED = {"Dense", "Activation", "Dropout", "Flatten", "Conv2D", "MaxPool2D",
-             "GlobalAveragePooling"}
-
-
-class SLinear(nn.Module):
-    def __init__(self, layers: list[nn.Linear]) -> None:
-        super().__init__()
-        self.weight = nn.Parameter(torch.stack([m.weight.detach().t() for m in layers]))
-        b = [m.bias.detach() if m.bias is not None else torch.zeros(m.out_features) for m in layers]
-        self.bias = nn.Parameter(torch.stack(b)[:, None, :], requires_grad=layers[0].bias is not None)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if x.dim() == 3:
-            return torch.baddbmm(self.bias, x, self.weight)
-        shape = x.shape
-        flat = x.reshape(shape[0], -1, shape[-1])
-        return torch.baddbmm(self.bias, flat, self.weight).reshape(*shape[:-1], -1)
-
-    def unstack(self, i: int) -> dict[str, torch.Tensor]:
-        return {"weight": self.weight[i].t(), "bias": self.bias[i, 0]}
-
-
-class SConv2d(nn.Module):
-    """K convolutions as one grouped convolution over (B, K*C, H, W)."""
-
-    def __init__(self, layers: list[nn.Conv2d]) -> None:
-        super().__init__()
-        m = layers[0]
-        self.k, self.stride, self.padding = len(layers), m.stride, m.padding
-        self.weight = nn.Parameter(torch.cat([c.weight.detach() for c in layers]))
-        self.bias = nn.Parameter(torch.cat([c.bias.detach() for c in layers]))  # type: ignore[union-attr]
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        k, b, c, h, w = x.shape
-        y = F.conv2d(x.transpose(0, 1).reshape(b, k * c, h, w), self.weight, self.bias,
-                     self.stride, self.padding, groups=k)
-        return y.reshape(b, k, -1, *y.shape[2:]).transpose(0, 1)
-
-    def unstack(self, i: int) -> dict[str, torch.Tensor]:
-        f = self.weight.shape[0] // self.k
-        return {"weight": self.weight[i * f:(i + 1) * f], "bias": self.bias[i * f:(i + 1) * f]}
-
-
-class SPerSample(nn.Module):
-    """A parameter-free module that wants (N, ...) inputs: fold K into the batch axis."""
-
-    def __init__(self, inner: nn.Module) -> None:
-        super().__init__()
-        self.inner = inner
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        y = self.inner(x.reshape(-1, *x.shape[2:]))
-        return y.reshape(x.shape[0], x.shape[1], *y.shape[1:])
-
-
-class SDropout(nn.Module):
-    """Dropout with a rate per stacked member (sweep variants that vary it); inputs (K, B, ...)."""
-
-    def __init__(self, rates: list[float]) -> None:
-        super().__init__()
-        self.register_buffer("rates", torch.tensor(rates))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if not self.training:
-            return x
-        p = self.rates.reshape(-1, *([1] * (x.dim() - 1))).to(x.dtype)
-        keep = torch.rand_like(x) >= p
-        return x * keep / (1 - p)
-
 
 class StackedNet(nn.Module):
     def __init__(self, nets: list[Net]) -> None:
@@ -109,85 +39,77 @@ class StackedNet(nn.Module):
         self.penalised = {i: (torch.tensor([n.penalised.get(i, (0.0, 0.0))[0] for n in nets]),
                               torch.tensor([n.penalised.get(i, (0.0, 0.0))[1] for n in nets]))
                           for i in indices}
-        mods: list[nn.Module] = []
-        for group in zip(*[list(n.body) for n in nets], strict=True):
-            first = group[0]
-            if isinstance(first, nn.Linear):
-                mods.append(SLinear(list(group)))
-            elif isinstance(first, nn.Conv2d):
-                mods.append(SConv2d(list(group)))
-            elif isinstance(first, nn.MaxPool2d | nn.Flatten | _MeanOver):
-                mods.append(SPerSample(first))
-            elif isinstance(first, nn.Dropout) and len({m.p for m in group}) > 1:
-                mods.append(SDropout([m.p for m in group]))  # sweep variants' own rates
-            else:  # elementwise: activations, dropout (each fold gets its own mask)
-                mods.append(first)
-        self.body = nn.Sequential(*mods)
-        # Called directly in forward: skipping nn.Module.__call__ per layer matters at small sizes.
-        self._steps = [m.forward for m in mods]
+        mods = [stack_group(list(group)) for group in zip(*[list(n.body) for n in nets], strict=True)]
+        self.body = SSequential(mods, self.members)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        for step in self._steps:
-            x = step(x)
-        return x
+        return self.body(x)
 
     def penalty(self) -> torch.Tensor:
-        """Each member's L1/L2 term over its own slice of the stacked kernels (members are
-        contiguous blocks along the first axis), summed: gradients stay each member's own."""
+        """Each member's L1/L2 term over its own part of the stacked kernels, summed: the
+        gradients stay each member's own."""
         return self.member_penalties().sum()
 
     def member_penalties(self) -> torch.Tensor:
         total = torch.zeros(self.members, device=next(self.parameters()).device)
+        owners = self._owners()
         for index, (l1, l2) in self.penalised.items():
             for name, w in self.body[index].named_parameters():
                 if "weight" not in name:
                     continue
-                rows = w.reshape(self.members, -1)
-                if l1.any():
-                    total = total + l1.to(w.device) * rows.abs().sum(1)
-                if l2.any():
-                    total = total + l2.to(w.device) * rows.square().sum(1)
+                module, local = owners[id(w)]
+                ids = module.member_ids(local, w)
+                for scale, values in ((l1, w.abs()), (l2, w.square())):
+                    if scale.any():
+                        per = torch.zeros_like(total).index_add(0, ids, values.reshape(-1))
+                        total = total + scale.to(w.device) * per
         return total
+
+    def _owners(self) -> dict[int, tuple[Stacked, str]]:
+        """Each parameter's innermost stacked module, and its name there."""
+        owners: dict[int, tuple[Stacked, str]] = {}
+        for module in self.modules():  # outer modules first: inner ones overwrite them
+            if isinstance(module, Stacked) and not isinstance(module, SSequential | SWrapped):
+                for name, p in module.named_parameters():
+                    owners[id(p)] = (module, name)
+        return owners
 
     def member_index(self) -> torch.Tensor:
         """For every element of the flat parameter buffer (in parameters() order), the member
         it belongs to."""
+        owners = self._owners()
         parts = []
         for p in self.parameters():
-            per = p.shape[0] // self.members
-            ids = torch.arange(p.shape[0], device=p.device) // per
-            parts.append(ids.reshape(-1, *([1] * (p.dim() - 1))).expand(p.shape).reshape(-1))
+            module, name = owners[id(p)]
+            parts.append(module.member_ids(name, p))
         return torch.cat(parts)
 
     def unstack(self, i: int) -> dict[str, torch.Tensor]:
-        out = {}
-        for j, m in enumerate(self.body):
-            if isinstance(m, SLinear | SConv2d):
-                out.update({f"body.{j}.{k}": v.detach().clone() for k, v in m.unstack(i).items()})
-        return out
+        return {f"body.{k}": v.detach().clone() for k, v in self.body.unstack(i).items()}
 
     @torch.no_grad()
     def restore(self, i: int, state: dict[str, torch.Tensor]) -> None:
-        for j, m in enumerate(self.body):
-            if isinstance(m, SLinear):
-                m.weight[i] = state[f"body.{j}.weight"].t()
-                m.bias[i, 0] = state[f"body.{j}.bias"]
-            elif isinstance(m, SConv2d):
-                f = m.weight.shape[0] // m.k
-                m.weight[i * f:(i + 1) * f] = state[f"body.{j}.weight"]
-                m.bias[i * f:(i + 1) * f] = state[f"body.{j}.bias"]
+        self.body.restore(i, {k[len("body."):]: v for k, v in state.items() if k.startswith("body.")})
 
 
 def unsupported_reason(prep: Prepared) -> str | None:
-    if prep.loss.name == "ctc":
-        return "the ctc loss has no stacked version"
-    for i, layer in enumerate(prep.preset.model.layers):
-        kind = layer.type  # type: ignore[attr-defined]
-        if kind not in SUPPORTED:
-            return f"model.layers[{i}] ({kind}) has no stacked version"
-        if getattr(layer, "activation", "") == "prelu":
-            return f"model.layers[{i}] uses prelu, whose weight has no stacked version"
+    """Why this model cannot be stacked (every layer dltui has can, today), or None."""
+    with torch.device("meta"):
+        body = build_model(prep.preset.model.layers, prep.data.input_shape).body
+    for i, module in enumerate(body):
+        try:
+            stack_group([module])
+        except ValueError as err:
+            return f"model layer {i}: {err}"
     return None
+
+
+def needs_equal_parts(prep: Prepared) -> bool:
+    """Batch norm takes statistics over the batch: a stacked member's padded last batch would
+    differ from its sequential one, so members must have training parts of one size."""
+    return any(getattr(layer, "type", "") == "BatchNorm" or (
+        getattr(layer, "type", "") == "TimeDistributed" and layer.layer.type == "BatchNorm")
+        for layer in prep.preset.model.layers)
 
 
 def plan_groups(prep: Prepared, setup: Setup) -> tuple[list[list[Split]], str | None]:
@@ -201,6 +123,9 @@ def plan_groups(prep: Prepared, setup: Setup) -> tuple[list[list[Split]], str | 
     reason = unsupported_reason(prep)
     if reason:
         return one_each, reason
+    if needs_equal_parts(prep) and len({len(s.train_idx) for s in splits}) > 1:
+        return one_each, ("batch norm with training parts of different sizes "
+                          f"({', '.join(sorted({str(len(s.train_idx)) for s in splits}))})")
     counts = {math.ceil(len(s.train_idx) / setup.batch_size) for s in splits}
     if len(counts) > 1:
         return one_each, (f"the folds' training parts need different numbers of batches "

@@ -18,7 +18,7 @@ from dltui.engine.loop import FoldInfo, run_epochs
 from dltui.engine.preprocess import Normalizer
 from dltui.engine.spec import Preset
 from dltui.engine.splits import split_seed
-from dltui.engine.stacked import StackedNet, StackedTrainee, unsupported_reason
+from dltui.engine.stacked import StackedNet, StackedTrainee, needs_equal_parts, unsupported_reason
 
 
 def signature(preset: Preset) -> str:
@@ -69,8 +69,10 @@ def train_jointly(experiments: list[Any]) -> None:
                if (split.repeat, split.fold) not in exp.finished]
     batch = experiments[0].prep.preset.train.batch_size
     by_batches: dict[int, list[tuple[Any, Any]]] = {}
+    equal = needs_equal_parts(experiments[0].prep)
     for member in members:  # stacked members step together: the same number of batches each
-        by_batches.setdefault(math.ceil(len(member[1].train_idx) / batch), []).append(member)
+        size = len(member[1].train_idx)
+        by_batches.setdefault(size if equal else math.ceil(size / batch), []).append(member)
     for same in by_batches.values():  # members share one copy of the data: no chunking
         _train_chunk(same)
 

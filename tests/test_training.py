@@ -10,7 +10,7 @@ import torch
 
 from conftest import BINARY, REGRESSION, preset
 from dltui.engine import EventBus, Experiment, StopToken, load_preset, prepare
-from dltui.engine.events import EpochEnded, FoldEnded, Notice
+from dltui.engine.events import EpochEnded, FoldEnded
 from dltui.engine.model_files import load_weights
 from dltui.engine.runs import read_events, read_summary
 from dltui.engine.spec import Preset
@@ -82,16 +82,6 @@ def test_parallel_folds_equal_sequential_for_a_convnet_classifier(tmp_path):
     for a, b in zip(par["folds"], seq["folds"], strict=True):
         assert a["last"]["accuracy"] == pytest.approx(b["last"]["accuracy"], abs=1e-6)
         assert a["last"]["loss"] == pytest.approx(b["last"]["loss"], rel=1e-4)
-
-
-def test_unsupported_layer_falls_back_with_a_reason(tmp_path):
-    data = preset(REGRESSION)
-    data["model"]["layers"].insert(1, {"type": "BatchNorm"})
-    bus, notices = EventBus(), []
-    bus.subscribe(lambda e: notices.append(e) if isinstance(e, Notice) else None)
-    summary, _ = run(data, tmp_path, bus)
-    assert summary["parallel"] == ""
-    assert any("BatchNorm" in n.message for n in notices if n.code == "parallel-folds")
 
 
 def test_kfold_summary_has_table_curve_and_final_fit(tmp_path):
