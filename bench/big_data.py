@@ -41,13 +41,21 @@ def peak_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def current_mb() -> float:
+    """Resident memory now (not the peak: imports pass through higher transient peaks)."""
+    import os
+
+    with open("/proc/self/statm") as fh:
+        return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
 def hand(path: Path) -> dict[str, float]:
     import torch
     import torch.nn.functional as F
     from torch import nn
 
     torch.set_num_threads(torch.get_num_threads())
-    base = peak_mb()
+    base = current_mb()
     t = time.perf_counter()
     with np.load(path) as f:
         x, y = f["x"], f["y"]
@@ -85,7 +93,7 @@ def engine(path: Path) -> dict[str, float]:
     from dltui.engine import Experiment, prepare
     from dltui.engine.spec import Preset
 
-    base = peak_mb()
+    base = current_mb()
     t = time.perf_counter()
     preset = Preset.model_validate({
         "name": "big-images",

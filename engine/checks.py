@@ -13,7 +13,7 @@ from dltui.engine.errors import InputError
 from dltui.engine.events import Notice
 from dltui.engine.splits import SplitPlan
 
-_HASH_ROWS = 8192  # rows hashed per block: bounded temporaries whatever the data's size
+_HASH_WORDS = 1 << 22  # words hashed per block (32 MB as uint64), whatever the data's size
 
 
 def row_hashes(x: np.ndarray) -> np.ndarray:
@@ -26,9 +26,10 @@ def row_hashes(x: np.ndarray) -> np.ndarray:
     mult = np.random.default_rng(20240229).integers(1, 2**63, size=words.shape[1],
                                                      dtype=np.uint64) * np.uint64(2) + np.uint64(1)
     out = np.empty(len(words), dtype=np.uint64)
+    step = max(1, _HASH_WORDS // max(1, words.shape[1]))
     with np.errstate(over="ignore"):
-        for s in range(0, len(words), _HASH_ROWS):
-            out[s:s + _HASH_ROWS] = words[s:s + _HASH_ROWS].astype(np.uint64) @ mult
+        for s in range(0, len(words), step):
+            out[s:s + step] = words[s:s + step].astype(np.uint64) @ mult
     return out
 
 

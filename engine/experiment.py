@@ -36,7 +36,7 @@ from dltui.engine.model import Net, build_model
 from dltui.engine.model_files import ModelCardWriter, save_arrays
 from dltui.engine.optimizers import make_optimizer
 from dltui.engine.preflight import Prepared, chance_accuracy, chance_loss
-from dltui.engine.preprocess import Preprocessing, fit_preprocessing, target_array
+from dltui.engine.preprocess import Preprocessing, any_nan, fit_preprocessing, target_array
 from dltui.engine.presets import preset_to_toml
 from dltui.engine.results import averaged_curve, fold_row, holdout_spread, kfold_table
 from dltui.engine.resume import CHECKPOINTS, ResumeState, group_tag, resume_state
@@ -105,7 +105,7 @@ class Experiment:
         """Preprocessing fitted on a split's training part only (one pass, no copy)."""
         x = self.prep.data.x
         if self._has_nan is None:  # one scan per run: a NaN anywhere means a fill per split
-            self._has_nan = bool(np.issubdtype(x.dtype, np.floating) and np.isnan(x).any())
+            self._has_nan = bool(np.issubdtype(x.dtype, np.floating) and any_nan(x))
         return fit_preprocessing(x, train_idx, self.prep.preset.data.normalize, self._has_nan)
 
     def tensors(self, train_idx: np.ndarray, parts: dict[str, np.ndarray]
@@ -212,7 +212,7 @@ class Experiment:
             return
         net = build_model(self.prep.preset.model.layers, d.input_shape)
         net.load_state_dict(state)
-        outputs = model_outputs(net, pre, d.x[val_idx])
+        outputs = model_outputs(net, pre, d.x, val_idx)
         folder = self.run_dir / "predictions"
         folder.mkdir(exist_ok=True)
         save_arrays(folder / f"val-{name}.npz", rows=d.source_rows[val_idx], y=d.y[val_idx],

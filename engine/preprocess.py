@@ -84,6 +84,11 @@ def _blocks(x: np.ndarray, idx: np.ndarray) -> list[np.ndarray]:
     return [idx[s:s + step] for s in range(0, len(idx), step)]
 
 
+def any_nan(x: np.ndarray) -> bool:
+    """Whether x holds a NaN, scanned a block of rows at a time (no full-size temporary)."""
+    return any(bool(np.isnan(x[rows]).any()) for rows in _blocks(x, np.arange(len(x))))
+
+
 def _moments(x: np.ndarray, idx: np.ndarray,
              fill: np.ndarray | None) -> tuple[np.ndarray, np.ndarray, bool]:
     """Per element (over rows): mean and sum of squared deviations in float64, merged block by
@@ -131,11 +136,11 @@ def fit_preprocessing(x: np.ndarray, train_idx: np.ndarray, normalize: bool,
     if has_nan:
         fill = _nanmean(x, train_idx)
     if not normalize:
-        if has_nan is None and np.isnan(x).any():
+        if has_nan is None and any_nan(x):
             fill = _nanmean(x, train_idx)
         return Preprocessing(fill, None, None)
     mean_e, m2_e, saw_nan = _moments(x, train_idx, fill)
-    if saw_nan or (has_nan is None and fill is None and np.isnan(x).any()):
+    if saw_nan or (has_nan is None and fill is None and any_nan(x)):
         fill = _nanmean(x, train_idx)
         mean_e, m2_e, _ = _moments(x, train_idx, fill)
     # Per element -> per feature: the other feature axes' elements pooled (equal counts).

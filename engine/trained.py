@@ -26,14 +26,18 @@ from dltui.engine.spec import Preset
 CHUNK = 4096
 
 
-def model_outputs(net: Net, pre: Preprocessing, x: np.ndarray) -> np.ndarray:
-    """What the model says for raw rows: probabilities (after sigmoid/softmax), values, or
-    per-frame scores; computed on the CPU in chunks, the same way during training and after."""
+def model_outputs(net: Net, pre: Preprocessing, x: np.ndarray,
+                  rows: np.ndarray | None = None) -> np.ndarray:
+    """What the model says for raw rows (all, or those at `rows`): probabilities (after
+    sigmoid/softmax), values, or per-frame scores; computed on the CPU in chunks, the same way
+    during training and after."""
     net.eval()
     outs = []
+    n = len(x) if rows is None else len(rows)
     with torch.no_grad():
-        for s in range(0, len(x), CHUNK):
-            xb = torch.from_numpy(np.ascontiguousarray(pre.apply(x[s:s + CHUNK])))
+        for s in range(0, n, CHUNK):
+            chunk = x[s:s + CHUNK] if rows is None else x[rows[s:s + CHUNK]]
+            xb = torch.from_numpy(np.ascontiguousarray(pre.apply(chunk)))
             outs.append(net.predict(xb).float().numpy())
     return np.concatenate(outs) if outs else np.zeros((0,), np.float32)
 
