@@ -66,7 +66,11 @@ def load_data(spec: DataSpec, base_dir: Path | None = None) -> Dataset:
             raise InputError(f"data.task: '{ref}' is a {task} set, not {spec.task}")
         return Dataset(x, y, task, classes, time_ordered or spec.time_ordered, about)
     path = resolve_path(ref, base_dir)
-    if not path.is_file():
+    if kind == "npy":
+        if not path.is_dir():
+            raise InputError(f"data.source: {path}: no such folder (npy:FOLDER holds x.npy and "
+                             "y.npy)")
+    elif not path.is_file():
         raise InputError(f"data.source: {path}: no such file")
     schema, notes = None, []
     tabular = kind in ("csv", "parquet", "feather")
@@ -77,6 +81,9 @@ def load_data(spec: DataSpec, base_dir: Path | None = None) -> Dataset:
         table = encode(source, fit_schema(source, spec.target, spec.drop, spec.missing))
         x, raw_y, names, schema, notes = (table.x, table.y_raw, table.schema.feature_names(),
                                           table.schema, table.notes)
+    elif kind == "npy":
+        x, raw_y, npy_notes = read_npy(path, spec.layout)
+        names, notes = [], npy_notes
     else:
         x, raw_y = read_npz(path, spec.layout)
         names = []
@@ -128,6 +135,43 @@ def read_npz(path: Path, layout: str, need_y: bool = True) -> tuple[np.ndarray, 
     if np.issubdtype(x.dtype, np.integer) and x.ndim == 2:
         return np.ascontiguousarray(x, dtype=np.int64), y  # token ids, or counts: settled by prepare
     return np.ascontiguousarray(x, dtype=np.float32), y
+
+
+def read_npy(folder: Path, layout: str, need_y: bool = True
+             ) -> tuple[np.ndarray, np.ndarray | None, list[str]]:
+    """`npy:FOLDER`: x.npy memory-mapped (float32 channels-first samples stay on disk, paged in
+    as batches touch them, so data larger than RAM trains), y.npy read whole."""
+    notes: list[str] = []
+    xp, yp = folder / "x.npy", folder / "y.npy"
+    for p in (xp, *((yp,) if need_y else ())):
+        if not p.is_file():
+            raise InputError(f"data.source: {folder}: needs {p.name} (npy:FOLDER holds x.npy "
+                             "and y.npy)")
+    try:
+        x = np.load(xp, mmap_mode="r", allow_pickle=False)
+        y = np.load(yp, allow_pickle=False) if need_y else None
+    except Exception as err:  # numpy raises many types for a file that is not .npy
+        raise InputError(f"{folder}: not readable .npy arrays ({err})") from None
+    check_array(xp, "x", x)
+    if y is not None:
+        check_array(yp, "y", y)
+        if len(x) != len(y):
+            raise InputError(f"{folder}: x.npy has {len(x)} samples but y.npy has {len(y)}")
+    if not 2 <= x.ndim <= 5:
+        raise InputError(f"{xp}: x has rank {x.ndim}; allowed: 2 (vectors) to 5 (videos)")
+    if layout == "channels_last" and x.ndim in (4, 5) and x.shape[-1] != 1:
+        notes.append(f"{xp}: channels-last images are transposed into memory; save them "
+                     "channels-first (and set data.layout) to keep them memory-mapped")
+        return np.ascontiguousarray(np.moveaxis(x, -1, -3), dtype=np.float32), y, notes
+    if layout == "channels_last" and x.ndim in (4, 5):
+        x = x.reshape(*x.shape[:-3], 1, *x.shape[-3:-1])  # one channel: moving it copies nothing
+    if np.issubdtype(x.dtype, np.integer) and x.ndim == 2:
+        return np.ascontiguousarray(x, dtype=np.int64), y, notes
+    if x.dtype != np.float32:
+        notes.append(f"{xp}: {x.dtype} values are converted to float32 in memory; save float32 "
+                     "to keep them memory-mapped")
+        return np.ascontiguousarray(x, dtype=np.float32), y, notes
+    return x, y, notes
 
 
 def check_array(path: Path, name: str, a: np.ndarray) -> None:

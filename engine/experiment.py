@@ -10,6 +10,7 @@ import math
 import os
 import shutil
 import time
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -96,10 +97,24 @@ class Experiment:
         the loaded array's memory); splits index into them."""
         if self._device_data is None:
             d, prep = self.prep.data, self.prep
-            x = torch.from_numpy(np.ascontiguousarray(d.x)).to(prep.device)
+            with warnings.catch_warnings():  # a memory-mapped .npy is read-only; never written
+                warnings.simplefilter("ignore", UserWarning)
+                x = torch.from_numpy(np.ascontiguousarray(d.x))
+            if not self.streams:
+                x = x.to(prep.device)
             y = torch.from_numpy(target_array(d.y, prep.loss.target, len(d.classes)))
             self._device_data = (x, y.to(prep.device))
         return self._device_data
+
+    @property
+    def streams(self) -> bool:
+        """The data stays in host memory and streams to the GPU in batches: it would take more
+        than half the device's free memory."""
+        d, dev = self.prep.data, self.prep.device
+        if dev.type != "cuda":
+            return False
+        free, _total = torch.cuda.mem_get_info(dev)
+        return d.x.nbytes > free // 2
 
     def fit(self, train_idx: np.ndarray) -> Preprocessing:
         """Preprocessing fitted on a split's training part only (one pass, no copy)."""

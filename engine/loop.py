@@ -86,9 +86,23 @@ class SplitData:
     idx: dict[str, torch.Tensor]  # "train", "val", "test" -> sample indices
     norm: Normalizer
 
+    @property
+    def streams(self) -> bool:
+        """x stays in host memory (too big for the device): batches are gathered on the host
+        and copied over asynchronously, overlapping the device's work on the previous one."""
+        return self.x.device != self.y.device
+
+    def rows(self, idx: torch.Tensor, host_idx: torch.Tensor | None = None) -> torch.Tensor:
+        """Samples `idx` on the device, raw. Streaming, `host_idx` is the same indices on the
+        host (taken once per epoch, so no batch waits for the device)."""
+        if not self.streams:
+            return self.x[idx]
+        hidx = host_idx if host_idx is not None else idx.cpu()
+        return self.x[hidx].pin_memory().to(self.y.device, non_blocking=True)
+
     def part(self, name: str) -> tuple[torch.Tensor, torch.Tensor]:
         i = self.idx[name]
-        return self.norm(self.x[i]), self.y[i]
+        return self.norm(self.rows(i)), self.y[i]
 
 
 class Trainee(Protocol):
@@ -135,6 +149,7 @@ class SingleTrainee:
             net.train()
         perm = torch.randperm(n, device=train_idx.device, generator=self.gen)
         order = train_idx[perm]  # this epoch's samples, in the order batches take them
+        host_order = order.cpu() if data.streams else None  # one sync per epoch, not per batch
         losses: list[torch.Tensor] = []
         outputs: list[torch.Tensor] = []
         amp = autocast_for(self.setup)
@@ -143,7 +158,8 @@ class SingleTrainee:
                 return None
             idx = order[start:start + b]
             yb = y[idx]
-            xb = x[idx] if norm is None else norm(x[idx])
+            raw = x[idx] if host_order is None else data.rows(idx, host_order[start:start + b])
+            xb = raw if norm is None else norm(raw)
             with amp:
                 logits = body(xb)
                 loss = loss_fn(logits, yb, head)
@@ -183,7 +199,7 @@ class SingleTrainee:
         with autocast_for(self.setup):
             for s in range(0, len(idx), EVAL_CHUNK):
                 chunk = idx[s:s + EVAL_CHUNK]
-                logits = self.net(self.data.norm(self.data.x[chunk])).float()
+                logits = self.net(self.data.norm(self.data.rows(chunk))).float()
                 yc = self.data.y[chunk]
                 parts = [self.setup.loss.per_sample(logits, yc, head).sum()]
                 parts += [METRICS[m](logits, yc, head, form, 1).sum() for m in self.setup.metrics]

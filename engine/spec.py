@@ -28,7 +28,7 @@ class _Section(BaseModel):
 
 
 class DataSpec(_Section):
-    source: Annotated[str, Field(pattern=r"^(builtin|csv|npz|parquet|feather):.+$")]
+    source: Annotated[str, Field(pattern=r"^(builtin|csv|npz|npy|parquet|feather):.+$")]
     task: Literal["auto", "binary", "multiclass", "regression", "sequence"] = "auto"
     normalize: bool = True
     time_ordered: bool = False

@@ -123,6 +123,8 @@ def plan_groups(prep: Prepared, setup: Setup) -> tuple[list[list[Split]], str | 
     reason = unsupported_reason(prep)
     if reason:
         return one_each, reason
+    if prep.device.type == "cuda" and prep.data.x.nbytes > torch.cuda.mem_get_info(prep.device)[0] // 2:
+        return one_each, "the data streams from host memory in batches (too big for the GPU)"
     if needs_equal_parts(prep) and len({len(s.train_idx) for s in splits}) > 1:
         return one_each, ("batch norm with training parts of different sizes "
                           f"({', '.join(sorted({str(len(s.train_idx)) for s in splits}))})")

@@ -159,6 +159,14 @@ class TrainedModel:
             return Inputs(self._check_shape(source.astype(self._dtype()), "the array"), None,
                           np.arange(len(source)))
         path = Path(source)
+        if path.is_dir():  # an npy:FOLDER source: x.npy (memory-mapped) and y.npy
+            from dltui.engine.data import read_npy
+
+            x, y, _ = read_npy(path, self.card.get("layout", "channels_last"),
+                               need_y=need_target and (path / "y.npy").is_file())
+            x = self._check_shape(np.asarray(x, dtype=self._dtype()), str(path))
+            return Inputs(x, None if y is None else self._encode_y(np.asarray(y), str(path)),
+                          np.arange(len(x)))
         if not path.is_file():
             raise InputError(f"{path}: no such file")
         if path.suffix.lower() in (".csv", *TABLE_SUFFIXES):
@@ -170,7 +178,8 @@ class TrainedModel:
             x = self._check_shape(x.astype(self._dtype()), str(path))
             return Inputs(x, None if y is None else self._encode_y(np.asarray(y), str(path)),
                           np.arange(len(x)))
-        raise InputError(f"{path}: expected a .csv, .parquet, .feather or .npz file")
+        raise InputError(f"{path}: expected a .csv, .parquet, .feather or .npz file, or a "
+                         "folder with x.npy")
 
     def _dtype(self) -> type:
         return np.int64 if self.card.get("x_dtype") == "int64" else np.float32

@@ -261,3 +261,39 @@ def test_a_model_trained_on_parquet_predicts_parquet_rows(tmp_path):
     run = next((tmp_path / "runs").iterdir())
     predicted = load_run(run).predict(tmp_path / "t.parquet")
     assert len(predicted.rows) == len(frame) and set(predicted.labels or []) <= {"yes", "no"}
+
+
+def test_npy_folders_are_memory_mapped_and_follow_the_array_rules(tmp_path):
+    """`npy:FOLDER`: float32 x.npy stays on disk (memory-mapped, so data larger than RAM can
+    train), trains and predicts like an NPZ; other dtypes are converted with a note."""
+    from dltui.engine.preflight import prepare as prep_run
+
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((120, 1, 6, 6)).astype(np.float32)
+    y = (x.mean(axis=(1, 2, 3)) > 0).astype(np.int64)
+    folder = tmp_path / "arrays"
+    folder.mkdir()
+    np.save(folder / "x.npy", x)
+    np.save(folder / "y.npy", y)
+    data = load_data(DataSpec(source=f"npy:{folder}", layout="channels_first"))
+    assert isinstance(data.x, np.memmap) and data.input_shape == (1, 6, 6) and not data.notes
+    raw = preset(BINARY, data={"source": f"npy:{folder}", "layout": "channels_first"},
+                 model={"layers": [{"type": "Flatten"},
+                                   {"type": "Dense", "units": 1, "activation": "sigmoid"}]},
+                 train={"epochs": 2})
+    from dltui.engine import Experiment, load_run
+
+    summary = Experiment(prep_run(validate_preset(raw, "t")), tmp_path / "runs").run()
+    assert summary["status"] == "done"
+    run = next((tmp_path / "runs").iterdir())
+    assert len(load_run(run).predict(folder).rows) == 120
+    np.save(folder / "x.npy", x.astype(np.float64))
+    converted = load_data(DataSpec(source=f"npy:{folder}", layout="channels_first"))
+    assert not isinstance(converted.x, np.memmap) and "converted to float32" in converted.notes[0]
+    x[3, 0, 0, 0] = np.nan
+    np.save(folder / "x.npy", x)
+    with pytest.raises(InputError, match=r"x\.npy: array 'x' has 1 non-finite value"):
+        load_data(DataSpec(source=f"npy:{folder}", layout="channels_first"))
+    with pytest.raises(InputError, match="needs y.npy"):
+        (folder / "y.npy").unlink()
+        load_data(DataSpec(source=f"npy:{folder}"))
