@@ -72,37 +72,31 @@ def check_fits(layers: Sequence[LayerSpec], in_shape: Shape, batch_size: int, op
     return params
 
 
-def macs_per_sample(layers: Sequence[LayerSpec], in_shape: Shape, integer_input: bool) -> int:
+def macs_per_sample(layers: Sequence[LayerSpec], in_shape: Shape, integer_input: bool = False) -> int:
     """Multiply-adds of one sample's forward pass (dense, convolution and recurrent layers),
-    counted by running the model on torch's `meta` device: shapes only, no arithmetic."""
-    from torch import nn
-
-    from dltui.engine.model import build_model
-
-    total = 0
-
-    def count(m: nn.Module, _inp: object, out: object) -> None:
-        nonlocal total
-        if isinstance(m, nn.Linear):
-            assert isinstance(out, torch.Tensor)
-            total += out.numel() // m.out_features * m.in_features * m.out_features
-        elif isinstance(m, nn.modules.conv._ConvNd):
-            assert isinstance(out, torch.Tensor)
-            total += out.numel() * m.weight[0].numel()
-        elif isinstance(m, nn.RNNBase):
-            seq = out[0] if isinstance(out, tuple) else out
-            assert isinstance(seq, torch.Tensor)
-            steps = seq.numel() // seq.shape[-1]
-            total += steps * sum(p.numel() for n, p in m.named_parameters() if "weight" in n)
-
-    with torch.device("meta"):
-        net = build_model(layers, in_shape).eval()  # eval: BatchNorm takes a single sample
-        for m in net.modules():
-            m.register_forward_hook(count)
-        x = torch.zeros(1, *in_shape, dtype=torch.long if integer_input else torch.float32)
-        try:
-            with torch.no_grad():
-                net(x)
-        except (RuntimeError, ValueError, NotImplementedError):  # an op without a meta kernel
-            return sum(p.numel() for p in net.parameters())  # exact for dense layers
+    from the layer specs and their shapes alone. (Not by running the model on torch's `meta`
+    device: its decompositions import torch's compiler stack, a second of start-up.)"""
+    total, shape = 0, in_shape
+    for layer in layers:
+        out = layer.out_shape(shape)
+        total += _layer_macs(layer, shape, out)
+        shape = out
     return total
+
+
+def _layer_macs(layer: LayerSpec, in_shape: Shape, out_shape: Shape) -> int:
+    kind = layer.type  # type: ignore[attr-defined]
+    if kind == "Dense":
+        return math.prod(out_shape) * in_shape[-1]
+    if kind == "Conv2D":
+        return math.prod(out_shape) * in_shape[0] * layer.kernel_size ** 2  # type: ignore[attr-defined]
+    if kind == "Conv3D":  # (T, C, H, W)
+        return math.prod(out_shape) * in_shape[1] * layer.kernel_size ** 3  # type: ignore[attr-defined]
+    if kind in ("LSTM", "GRU"):
+        gates = 4 if kind == "LSTM" else 3
+        units = layer.units  # type: ignore[attr-defined]
+        dirs = 2 if layer.bidirectional else 1  # type: ignore[attr-defined]
+        return in_shape[0] * dirs * gates * (in_shape[1] + units) * units
+    if kind == "TimeDistributed":
+        return in_shape[0] * _layer_macs(layer.layer, in_shape[1:], out_shape[1:])  # type: ignore[attr-defined]
+    return 0

@@ -205,3 +205,26 @@ def test_early_stopping_per_fold_matches_sequential_when_stacked(tmp_path):
     for a, b in zip(par["folds"], seq["folds"], strict=True):
         assert a["epochs_run"] == b["epochs_run"] < 60
         assert a["last"]["mae"] == pytest.approx(b["last"]["mae"], rel=1e-3)
+
+
+def test_a_small_hold_out_run_imports_only_what_it_needs(tmp_path):
+    """Start-up: no scikit-learn (bundled sets come from dltui's cache after the first load,
+    hold-out splits are numpy), no torch compiler stack (dltui's own optimizer, MACs counted
+    from shapes), no UI library."""
+    import os
+    import subprocess
+    import sys
+
+    code = ("import sys, tempfile, pathlib\n"
+            "from dltui.engine import load_preset, prepare, Experiment\n"
+            "spec, p = load_preset('binary-imdb', ['train.epochs=1'])\n"
+            "Experiment(prepare(spec, p.parent), pathlib.Path(tempfile.mkdtemp())).run()\n"
+            "print(sorted(m for m in ('sklearn', 'torch._dynamo', 'textual', 'rich', 'pandas',"
+            " 'scipy') if m in sys.modules))\n")
+    env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path / "cache")}
+    first = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert first.returncode == 0, first.stderr[-2000:]
+    assert "sklearn" in first.stdout  # the first load reads scikit-learn's copy
+    again = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert again.stdout.strip().splitlines()[-1] == "[]"
