@@ -21,6 +21,9 @@ MISSING_MARKERS = frozenset({"", "na", "n/a", "nan", "null", "none", "?"})
 FLOAT32_MAX = float(np.finfo(np.float32).max)
 MAX_CATEGORIES = 1000  # one-hot beyond this is an id column, not a category
 WARN_CATEGORIES = 100
+# pyarrow's CSV block: 16 MB blocks measured faster than its 1 MB default on a first read (0.49 s
+# vs 0.84 s for 185 MB on 2 cores), the same after.
+BLOCK_BYTES = 1 << 24
 
 
 @dataclass(frozen=True)
@@ -145,7 +148,7 @@ def read_table(path: Path) -> Table:
     keys = [f"c{i}" for i in range(len(header))]
     try:
         typed = pacsv.read_csv(
-            path, read_options=pacsv.ReadOptions(column_names=keys, skip_rows=skip),
+            path, read_options=pacsv.ReadOptions(column_names=keys, skip_rows=skip, block_size=BLOCK_BYTES),
             convert_options=pacsv.ConvertOptions(
                 null_values=_marker_spellings(), strings_can_be_null=False,
                 quoted_strings_can_be_null=False, true_values=[], false_values=[]))
@@ -180,7 +183,7 @@ def _read_strings(path: Path, header: list[str], skip: int, names: list[str]) ->
     try:
         table = pacsv.read_csv(
             path,
-            read_options=pacsv.ReadOptions(column_names=keys, skip_rows=skip),
+            read_options=pacsv.ReadOptions(column_names=keys, skip_rows=skip, block_size=BLOCK_BYTES),
             convert_options=pacsv.ConvertOptions(
                 include_columns=wanted, column_types=dict.fromkeys(wanted, pa.string()),
                 strings_can_be_null=False, quoted_strings_can_be_null=False))
@@ -281,8 +284,7 @@ def _parse_column(table: Table, name: str) -> _Parsed:
 
     col = table.cells[name]
     if not pa.types.is_string(col.type):  # read as numbers; a missing marker was read as null
-        values = np.asarray(pc.cast(col, pa.float64()).to_numpy(zero_copy_only=False),
-                            dtype=np.float64)
+        values = _float64(col)
         return _Parsed(values, np.isnan(values), np.zeros(len(values), dtype=bool))
     lower = pc.utf8_lower(col)
     # Any spelling float() accepts for NaN ("nan", "-nan", "+NaN") is a missing value, not a number.
@@ -290,7 +292,7 @@ def _parse_column(table: Table, name: str) -> _Parsed:
     missing = pc.or_(missing, pc.is_in(pc.utf8_ltrim(lower, characters="+-"), value_set=pa.array(["nan"])))
     missing_np = np.asarray(missing.to_numpy(zero_copy_only=False), dtype=bool)
     try:  # the fast path: every cell a number (arrow accepts the same NaN/inf spellings)
-        values = np.asarray(pc.cast(col, pa.float64()).to_numpy(zero_copy_only=False), dtype=np.float64)
+        values = _float64(col)
         return _Parsed(values, missing_np, np.zeros(len(values), dtype=bool))
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
         pass
@@ -299,6 +301,21 @@ def _parse_column(table: Table, name: str) -> _Parsed:
     values = pd.to_numeric(pd.Series(table.strings(name)), errors="coerce").to_numpy(np.float64)
     junk = np.isnan(values) & ~missing_np
     return _Parsed(values, missing_np, junk)
+
+
+def _float64(col: Any) -> np.ndarray:
+    """An arrow column as float64 numbers, nulls as NaN, without a copy where it is float64
+    already (arrow's own to_numpy goes through pandas, a 0.2 s import)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    arr = pc.cast(col, pa.float64())
+    if arr.null_count:
+        arr = pc.fill_null(arr, float("nan"))
+    if isinstance(arr, pa.ChunkedArray):
+        arr = arr.combine_chunks()
+    data = np.frombuffer(arr.buffers()[1], dtype=np.float64)
+    return data[arr.offset:arr.offset + len(arr)]
 
 
 def _is_numeric(p: _Parsed) -> bool:
@@ -314,8 +331,11 @@ def _number_cells(table: Table, name: str, p: _Parsed, role: str) -> np.ndarray:
         raise InputError(f"{path}: {role} '{name}' is numeric but {table.place(i)} has "
                          f"{table.strings(name)[i]!r} ({int(p.junk.sum())} such cell(s)); fix or "
                          "remove it")
-    bad = ~p.missing & ~np.isfinite(p.values)
-    big = ~p.missing & np.isfinite(p.values) & (np.abs(np.nan_to_num(p.values)) > FLOAT32_MAX)
+    finite = np.isfinite(p.values)
+    if finite.all() and np.abs(p.values).max() <= FLOAT32_MAX:  # the usual column: one check
+        return p.values
+    bad = ~p.missing & ~finite
+    big = ~p.missing & finite & (np.abs(np.nan_to_num(p.values)) > FLOAT32_MAX)
     for mask, what in ((bad, "is infinite"), (big, f"overflows float32 (largest {FLOAT32_MAX:.3g})")):
         if mask.any():
             i = int(np.argmax(mask))
@@ -376,6 +396,7 @@ def encode(table: Table, schema: TableSchema, need_target: bool = True) -> CsvDa
     width = sum(1 if c.kind == "number" else len(c.categories) for c in schema.features)
     x = np.empty((n, width), dtype=np.float32)
     at = 0
+    numeric: list[tuple[int, np.ndarray]] = []  # (feature position, values), written at the end
     for col in schema.features:
         if col.name not in table.cells:
             raise InputError(f"{path}: no column '{col.name}', which the model was trained on "
@@ -384,7 +405,7 @@ def encode(table: Table, schema: TableSchema, need_target: bool = True) -> CsvDa
         if p.missing.any():
             missing_counts[col.name] = (int(p.missing.sum()), int(np.argmax(p.missing)))
         if col.kind == "number":
-            x[:, at] = _number_cells(table, col.name, p, "column")
+            numeric.append((at, _number_cells(table, col.name, p, "column")))
             at += 1
             continue
         texts = table.strings(col.name)
@@ -404,6 +425,7 @@ def encode(table: Table, schema: TableSchema, need_target: bool = True) -> CsvDa
         if len(col.categories) > WARN_CATEGORIES and need_target:
             notes.append(f"text column '{col.name}' is one-hot encoded into {len(col.categories)} "
                          "columns; if it is an id, add it to data.drop")
+    _fill_columns(x, numeric)
     if missing_counts and schema.missing == "error":
         raise _missing_error(table, missing_counts)
 
@@ -440,6 +462,18 @@ def encode(table: Table, schema: TableSchema, need_target: bool = True) -> CsvDa
         return CsvData(np.ascontiguousarray(x), y_raw, rows, schema, notes)
     return CsvData(np.ascontiguousarray(x[keep]), None if y_raw is None else y_raw[keep], rows,
                    schema, notes)
+
+
+def _fill_columns(x: np.ndarray, columns: list[tuple[int, np.ndarray]]) -> None:
+    """Numeric columns written a block of rows at a time: row-major writes, small temporaries."""
+    if not columns:
+        return
+    positions = [at for at, _ in columns]
+    first = positions[0]
+    where: Any = slice(first, first + len(positions)) \
+        if positions == list(range(first, first + len(positions))) else positions
+    for s in range(0, len(x), 65536):
+        x[s:s + 65536, where] = np.stack([v[s:s + 65536] for _, v in columns], axis=1)
 
 
 def _target(table: Table, schema: TableSchema, notes: list[str]) -> tuple[np.ndarray, np.ndarray]:
