@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from functools import partial
 from pathlib import Path
 
-from textual.app import App
+from textual.app import App, SystemCommand
 from textual.binding import Binding
+from textual.screen import Screen
 
 from dltui.tui.run_source import InAppRun
 from dltui.tui.screens.build import BuildScreen
@@ -16,8 +19,10 @@ class DltuiApp(App[None]):
     CSS_PATH = "app.tcss"
     TITLE = "dltui"
     BINDINGS = [
-        Binding("question_mark", "help", "Help", show=False),
-        Binding("ctrl+q", "quit", "Quit", priority=True),
+        Binding("question_mark", "help", "Help", show=False,
+                tooltip="this help (in a text field, ? is typed: press Esc first or F1)"),
+        Binding("ctrl+q", "quit", "Quit", priority=True,
+                tooltip="quit (mid-run it asks first; the run stops cleanly)"),
     ]
 
     def __init__(self, preset: str | None = None, runs_dir: Path = Path("runs"),
@@ -68,6 +73,47 @@ class DltuiApp(App[None]):
     def running(self) -> object | None:
         """The training this app runs now, if any (one at a time)."""
         return next((run for run in self.training if run.can_stop), None)
+
+    def build_screen(self) -> BuildScreen | None:
+        return next((s for s in self.screen_stack if isinstance(s, BuildScreen)), None)
+
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        """The command palette (ctrl+p): the app's own commands, then Textual's."""
+        from dltui.engine.presets import shipped_presets
+        from dltui.tui.screens.train import TrainScreen
+
+        build = self.build_screen()
+        run = self.running()
+        if build is not None:
+            yield SystemCommand("Train", "train the model on the build screen",
+                                self._on_build(build.action_train))
+            yield SystemCommand("Save preset", "save the model and settings as a TOML preset",
+                                self._on_build(build.action_save))
+            yield SystemCommand("Load preset", "load a preset (a shipped name or a .toml file)",
+                                self._on_build(build.action_load))
+            for name in sorted(shipped_presets()):
+                yield SystemCommand(f"Load preset {name}", "a shipped preset, into the builder",
+                                    self._on_build(partial(build.request_load, name)))
+        if run is not None:
+            yield SystemCommand("Stop training", "stop the run after the current batch",
+                                run.stop)  # type: ignore[attr-defined]
+        yield SystemCommand("Runs", "the list of runs", self.action_runs)
+        yield SystemCommand("Compare runs", "open the runs: Space marks two or more, c compares",
+                            self.action_runs)
+        if isinstance(screen, TrainScreen):
+            yield SystemCommand("Toggle log scale", "logarithmic loss axis",
+                                screen.action_log_scale)
+            yield SystemCommand("Next fold", "show the next fold's curves", screen.action_next_fold)
+        yield SystemCommand("Help", "every key of every screen", self.action_help)
+        yield from super().get_system_commands(screen)
+
+    def _on_build(self, action: object) -> object:
+        """A builder command from any screen: back to the builder first, then the action."""
+        def run() -> None:
+            while not isinstance(self.screen, BuildScreen) and len(self.screen_stack) > 1:
+                self.pop_screen()
+            self.call_after_refresh(action)  # type: ignore[arg-type]
+        return run
 
     def action_help(self) -> None:
         if not isinstance(self.screen, HelpScreen):

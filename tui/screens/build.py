@@ -12,7 +12,7 @@ from pydantic import ValidationError
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical
+from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Footer, Header, Input, Label, Static
 
@@ -50,15 +50,37 @@ def preset_label(path: Path) -> str:
     return str(path)
 
 
+MODEL_KEYS = ("add", "insert", "edit", "delete", "duplicate", "up", "down", "undo")
+
+
 class BuildScreen(Screen[None]):
+    # The model keys act on the model wherever the focus is, except in a text field being
+    # typed in (the field takes the letter); the footer then shows Esc, back to the model.
     BINDINGS = [
-        Binding("ctrl+t,f5", "train", "Train", priority=True),
-        Binding("ctrl+s", "save", "Save", priority=True),
-        Binding("ctrl+o", "load", "Load", priority=True),
-        Binding("ctrl+r", "app.runs", "Runs", priority=True),
-        Binding("ctrl+f", "fix", "Fix", priority=True),
-        Binding("f1", "app.help", "Help"),
-        Binding("escape", "to_stack", "Layers", show=False),
+        Binding("ctrl+t,f5", "train", "Train", priority=True, tooltip="train the model on screen"),
+        Binding("ctrl+s", "save", "Save", priority=True,
+                tooltip="save as a preset (TOML that `dltui run` runs); never overwrites silently"),
+        Binding("ctrl+o", "load", "Load", priority=True,
+                tooltip="load a preset: a shipped name or a .toml file (Tab completes)"),
+        Binding("ctrl+r", "app.runs", "Runs", priority=True, tooltip="the runs screen"),
+        Binding("ctrl+f", "fix", "Fix", priority=True, show=False,
+                tooltip="apply the model doctor's first fix"),
+        Binding("f1", "app.help", "Help", show=False, tooltip="this help"),
+        Binding("a", "model('add')", "Add", show=False, tooltip="add a layer at the end "
+                "(type e.g. `Dense 16 relu`, Enter; the next one follows it)"),
+        Binding("i", "model('insert')", "Insert", show=False,
+                tooltip="insert a layer above the selected one"),
+        Binding("e", "model('edit')", "Edit", show=False, tooltip="edit the selected layer"),
+        Binding("d,delete", "model('delete')", "Delete", show=False,
+                tooltip="delete the selected layer (u undoes)"),
+        Binding("c", "model('duplicate')", "Copy", show=False,
+                tooltip="duplicate the selected layer"),
+        Binding("K", "model('up')", "Up", show=False, tooltip="move the selected layer up"),
+        Binding("J", "model('down')", "Down", show=False, tooltip="move the selected layer down"),
+        Binding("u", "model('undo')", "Undo", show=False, tooltip="undo the last model edit"),
+        Binding("escape", "to_stack", "Model", tooltip="leave the field: back to the model keys"),
+        Binding("ctrl+d", "focus_doctor", "Doctor", show=False,
+                tooltip="scroll the model doctor's panel (arrow keys)"),
     ]
 
     def __init__(self, raw: dict[str, Any] | None = None, layers: list[LayerSpec] | None = None,
@@ -71,6 +93,8 @@ class BuildScreen(Screen[None]):
         self.editing: int | None = None  # layer index being edited, None when adding
         self.findings: list[Any] = []  # the doctor's, for what is on screen
         self.insert_at = 0
+        self.history: list[tuple[list[LayerSpec], Any]] = []  # model edits, for `u`
+        self.saved = self._snapshot()  # what the file on disk holds, to know about unsaved edits
 
     # -- layout -----------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -78,13 +102,13 @@ class BuildScreen(Screen[None]):
         with Horizontal(id="build"):
             yield SettingsForm(id="form")
             with Vertical(id="model"):
-                yield Label("Model: a = add, i = insert, e = edit, d = delete, c = duplicate, "
-                            "K/J = move", classes="section")
+                yield Label("Model: a add · i insert · e edit · d delete · c copy · K/J move · "
+                            "u undo", classes="section", id="model-keys")
                 yield LayerStack(id="stack")
                 yield Input(placeholder="layer, e.g. Dense 16 relu (Enter adds)", id="layer-input")
                 yield Static("", id="layer-message")
                 yield Static("", id="totals")
-                yield Static("", id="doctor")
+                yield VerticalScroll(Static("", id="doctor"), id="doctor-panel", can_focus=True)
         yield Static("", id="status")
         yield Footer()
 
@@ -94,6 +118,77 @@ class BuildScreen(Screen[None]):
         self.validate()
         self.load_data()
         self.query_one(LayerStack).focus()
+
+    def on_resize(self) -> None:
+        narrow = self.size.width < 100
+        if narrow != self.has_class("narrow"):
+            self.set_class(narrow, "narrow")
+            self.refresh_stack()
+
+    # -- keys and modes --------------------------------------------------------------------
+    def _typing(self) -> bool:
+        return isinstance(self.focused, Input)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "model":  # a text field takes the letter; the footer shows Esc instead
+            return not self._typing()
+        if action == "to_stack":
+            return self._typing() or None
+        return True
+
+    def on_descendant_focus(self) -> None:
+        self.refresh_bindings()
+        self._show_mode()
+
+    def on_descendant_blur(self) -> None:
+        self.refresh_bindings()
+        self._show_mode()
+
+    def _show_mode(self) -> None:
+        label = self.query_one("#model-keys", Label)
+        if self._typing():
+            label.update("Typing in a field: Esc returns to the model keys")
+        else:
+            label.update("Model: a add · i insert · e edit · d delete · c copy · K/J move · "
+                         "u undo")
+
+    def action_model(self, what: str) -> None:
+        if what == "undo":
+            self.undo()
+            return
+        stack = self.query_one(LayerStack)
+        self._stack_request(LayerStack.Requested(what, stack.cursor_row or 0))
+
+    def action_focus_doctor(self) -> None:
+        self.query_one("#doctor-panel").focus()
+
+    # -- undo and unsaved edits -------------------------------------------------------------
+    def _snapshot(self) -> str:
+        import json
+
+        return json.dumps(self.preset_dict(), sort_keys=True, default=str)
+
+    @property
+    def dirty(self) -> bool:
+        return self._snapshot() != self.saved
+
+    def remember(self) -> None:
+        """The model as it is, before an edit: `u` comes back to it."""
+        self.history.append((list(self.model_layers), copy.deepcopy(self.raw.get("sweep"))))
+        del self.history[:-50]
+
+    def undo(self) -> None:
+        if not self.history:
+            self.notify("nothing to undo", severity="information")
+            return
+        self.model_layers, sweep = self.history.pop()
+        if sweep:
+            self.raw["sweep"] = sweep
+        else:
+            self.raw.pop("sweep", None)
+        self.refresh_stack()
+        self.validate()
+        self.notify("undone")
 
     # -- form <-> raw preset ------------------------------------------------------------------
     def fill_form(self) -> None:
@@ -208,6 +303,7 @@ class BuildScreen(Screen[None]):
         if finding is None:
             self.notify("the doctor has no fix to apply", severity="information")
             return
+        self.remember()
         raw = apply_fix(self.preset_dict(), finding.fix)
         try:
             fixed = Preset.model_validate(raw)
@@ -264,7 +360,8 @@ class BuildScreen(Screen[None]):
             if f.where.startswith("model.layers["):
                 index = int(f.where.split("[")[1].split("]")[0])
                 marks.setdefault(index, f"{'✗' if f.severity == 'error' else '⚠'} {f.id}")
-        total, problem = self.query_one(LayerStack).show(self.model_layers, shape, marks)
+        total, problem = self.query_one(LayerStack).show(self.model_layers, shape, marks,
+                                                         narrow=self.has_class("narrow"))
         text = f"Total params: {total:,}   Trainable params: {total:,}   ({len(self.model_layers)} layers)"
         if problem:
             text += f"\n✗ {problem}"
@@ -298,11 +395,17 @@ class BuildScreen(Screen[None]):
 
     @on(Input.Submitted, "#layer-input")
     def _layer_submitted(self, event: Input.Submitted) -> None:
+        message = self.query_one("#layer-message", Static)
         try:
             layer, varied = parse_varied_layer(event.value)
         except LayerSyntaxError as err:
-            self.query_one("#layer-message", Static).update(f"✗ {err}")
+            message.update(f"✗ {err}")
             return
+        problem = self._misfit(layer)
+        if problem:  # the preview said so: a layer that cannot take its input is not added
+            message.update(f"✗ not added: {problem}")
+            return
+        self.remember()
         if self.editing is not None:
             index = self.editing
             self.model_layers[index] = layer
@@ -319,14 +422,30 @@ class BuildScreen(Screen[None]):
         self.query_one(LayerStack).move_cursor(row=self.insert_at if self.editing is None else 0)
         self.validate()
 
+    def _misfit(self, layer: LayerSpec) -> str:
+        """Why `layer` cannot go where it is being put ('' when it fits, or no data yet)."""
+        if self.data is None:
+            return ""
+        from dltui.engine.model import layer_rows
+
+        preview = self.model_layers.copy()
+        if self.editing is not None:
+            preview[self.editing] = layer
+            at = self.editing
+        else:
+            preview.insert(self.insert_at, layer)
+            at = self.insert_at
+        return layer_rows(preview[:at + 1], self.data.input_shape)[at].error or ""
+
     @on(LayerStack.Requested)
     def _stack_request(self, event: LayerStack.Requested) -> None:
         index = max(0, event.row - 1)  # row 0 is the input row
         box = self.query_one("#layer-input", Input)
         has = bool(self.model_layers) and event.row >= 1
         if event.what in ("add", "insert"):
+            # `a` adds at the end; `i` inserts above the selected layer.
             self.editing = None
-            self.insert_at = (index + 1 if has else len(self.model_layers)) if event.what == "add" \
+            self.insert_at = len(self.model_layers) if event.what == "add" \
                 else (index if has else 0)
             box.value = ""
             box.focus()
@@ -338,7 +457,10 @@ class BuildScreen(Screen[None]):
             box.value = format_layer(self.model_layers[index])
             box.focus()
             return
+        self.remember()
         if event.what == "delete":
+            gone_layer = self.model_layers[index]
+            self.notify(f"deleted layer {index} ({gone_layer.describe()}); u undoes")
             del self.model_layers[index]
             gone = index
             self._shift_layer_sweeps(lambda i: None if i == gone else i - 1 if i > gone else i)
@@ -437,21 +559,24 @@ class BuildScreen(Screen[None]):
         self.app.push_screen(SweepScreen(sweep.dir, sweep))
 
     def action_save(self) -> None:
+        """Save, finished or not: an unfinished preset is saved as it stands, with a warning
+        that it will not run yet (work is never lost for want of a last layer)."""
         preset = self.validate()
+        question = "Save preset as (TOML path):"
         if preset is None:
-            self.notify("fix the preset before saving it", severity="error")
-            return
-        self.app.push_screen(PromptScreen("Save preset as (TOML path):", str(self._save_default(preset))),
-                             self._save_to)
+            problem = str(self.query_one("#status", Static).render()).lstrip("✗ ")
+            question = f"Not finished ({problem[:60]}): it won't run yet. Save as:"
+        name = preset.name if preset is not None else str(self.raw.get("name") or "my-model")
+        self.app.push_screen(PromptScreen(question, str(self._save_default(name))), self._save_to)
 
-    def _save_default(self, preset: Any) -> Path:
+    def _save_default(self, name: str) -> Path:
         """The user's own file, or for a shipped preset a new file in the working directory
         (the shipped ones are never written from the app)."""
         if self.source_path is not None and not _shipped(self.source_path):
             return self.source_path
-        path, n = Path(f"{preset.name}.toml"), 2
+        path, n = Path(f"{name}.toml"), 2
         while path.exists():
-            path, n = Path(f"{preset.name}-{n}.toml"), n + 1
+            path, n = Path(f"{name}-{n}.toml"), n + 1
         return path
 
     def _save_to(self, answer: str | None) -> None:
@@ -475,6 +600,7 @@ class BuildScreen(Screen[None]):
 
         preset = self.validate()
         if preset is None:
+            self._write_unfinished(path)
             return
         if self.source_path is not None and _shipped(self.source_path) \
                 and preset.name == self.source_path.stem:
@@ -487,7 +613,33 @@ class BuildScreen(Screen[None]):
             self.notify(f"cannot save: {err}", severity="error")
             return
         self.source_path = path
+        self.saved = self._snapshot()
         self.notify(f"saved {path}; run it with: dltui run {path}")
+
+    def _write_unfinished(self, path: Path) -> None:
+        import tomli_w
+
+        raw = self.preset_dict()
+        if self.source_path is not None and _shipped(self.source_path) \
+                and raw.get("name") == self.source_path.stem:
+            raw["name"] = self.raw["name"] = path.stem
+
+        def clean(value: Any) -> Any:  # TOML has no null
+            if isinstance(value, dict):
+                return {k: clean(v) for k, v in value.items() if v is not None}
+            if isinstance(value, list):
+                return [clean(v) for v in value if v is not None]
+            return value
+
+        try:
+            path.write_text(tomli_w.dumps(clean(raw)), encoding="utf-8")
+        except (OSError, TypeError) as err:
+            self.notify(f"cannot save: {err}", severity="error")
+            return
+        self.source_path = path
+        self.saved = self._snapshot()
+        self.notify(f"saved {path}, unfinished: it will not run until the status line says "
+                    "ready", severity="warning")
 
     def _rebased(self, preset: Any, new_dir: Path) -> Any:
         """A relative CSV/NPZ path is read next to the preset: keep it pointing at the same file
@@ -508,7 +660,33 @@ class BuildScreen(Screen[None]):
         return preset.model_copy(update={"data": data})
 
     def action_load(self) -> None:
-        self.app.push_screen(PromptScreen("Load preset (path or shipped name):"), self._load_from)
+        from dltui.tui.screens.prompt import ConfirmScreen
+
+        if self.dirty:
+            self.app.push_screen(ConfirmScreen("The model has unsaved edits. Load another preset "
+                                               "and lose them?"),
+                                 lambda yes: self._ask_load() if yes else None)
+            return
+        self._ask_load()
+
+    def request_load(self, name: str) -> None:
+        """Load `name` (the palette's shipped presets), asking first over unsaved edits."""
+        from dltui.tui.screens.prompt import ConfirmScreen
+
+        if self.dirty:
+            self.app.push_screen(ConfirmScreen("The model has unsaved edits. Load another preset "
+                                               "and lose them?"),
+                                 lambda yes: self._load_from(name) if yes else None)
+            return
+        self._load_from(name)
+
+    def _ask_load(self) -> None:
+        from dltui.engine.presets import shipped_presets
+
+        shipped = sorted(shipped_presets())
+        local = sorted(str(p) for p in Path.cwd().glob("*.toml"))
+        self.app.push_screen(PromptScreen("Load preset (Tab completes):", "",
+                                          choices=[*shipped, *local]), self._load_from)
 
     def _load_from(self, answer: str | None) -> None:
         from dltui.engine.errors import InputError
@@ -522,6 +700,7 @@ class BuildScreen(Screen[None]):
             self.notify(str(err), severity="error")
             return
         self.load_preset(preset, path)
+        self.query_one(LayerStack).focus()
 
     @classmethod
     def for_preset(cls, preset: Any, path: Path) -> BuildScreen:
@@ -541,4 +720,6 @@ class BuildScreen(Screen[None]):
         self.validate()
         self.load_data()
         self.sub_title = preset_label(path)
+        self.history.clear()
+        self.saved = self._snapshot()
 

@@ -13,7 +13,7 @@ from textual.widgets import Static
 
 
 class ErrorsScreen(ModalScreen[None]):
-    BINDINGS = [Binding("escape,q", "dismiss", "Close")]
+    BINDINGS = [Binding("escape,q", "dismiss", "Close", tooltip="close")]
     DEFAULT_CSS = """
     ErrorsScreen { align: center middle; }
     ErrorsScreen > VerticalScroll { width: 95%; height: 95%; border: round $accent; }

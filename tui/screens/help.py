@@ -1,4 +1,5 @@
-"""The help screen: what each screen's keys do."""
+"""The help screen: every key of every screen, generated from the screens' own bindings (so it
+cannot drift from what the keys do), with the few things keys cannot say."""
 
 from __future__ import annotations
 
@@ -8,63 +9,59 @@ from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Markdown
 
-HELP = """\
-# dltui keys
+KEY_NAMES = {"question_mark": "?", "escape": "Esc", "enter": "Enter", "space": "Space",
+             "delete": "Delete", "tab": "Tab"}
 
-## Build
-| key | action |
-|---|---|
-| `a` | add a layer after the selected one (type e.g. `Dense 16 relu`, Enter) |
-| `i` | insert a layer before the selected one |
-| `e` / Enter | edit the selected layer |
-| `d` / Delete | delete the selected layer |
-| `c` | duplicate the selected layer |
-| `K` / `J` | move the selected layer up / down |
-| Escape | leave the layer editor, back to the stack |
-| Tab / Shift+Tab | move between fields; every setting is validated as you type |
-| `ctrl+t` / F5 | train |
-| `ctrl+s` | save as preset (TOML that `dltui run` can run) |
-| `ctrl+o` | load a preset (a path or a shipped name) |
-| `ctrl+r` | runs screen |
-
-## Train (live view)
-| key | action |
-|---|---|
-| `s` | stop after the current batch (everything computed is kept) |
-| `e` | once the run has ended: its errors on validation data (confusion matrix, worst samples) |
-| Escape | back |
-
-## Sweep
-| key | action |
-|---|---|
-| (builder) `0.001, 0.01` in a setting | vary it: `ctrl+t` then runs a sweep of every value |
-| Space | show or hide a variant's curve |
-| `m` | overlay validation loss or the primary metric |
-| Enter | open the variant's run |
-| `s` | stop a sweep this app runs |
-
-## Runs
-| key | action |
-|---|---|
-| Enter | open the run's curves and table (a run this app trains: live, `s` stops it) |
-| `e` | the run's errors on validation data |
-| `o` | sort: newest, preset, status, duration |
-| `x` | write the run's curves as `curves.csv` in its folder |
-| Space | mark runs; `c` overlays their validation curves (`m` there: loss or a metric they all have) |
-| `g` | reload the list |
-
-`?` opens this help anywhere; `ctrl+q` quits.
+NOTES = """
+## Also
+- In the builder, a setting typed as a list (`0.001, 0.01`) or a layer as `Dense 4,16,64 relu`
+  varies it: `ctrl+t` then runs a sweep of every combination.
+- `ctrl+p` opens the command palette: train, stop, save, load (every shipped preset), runs,
+  compare, log scale, next fold.
+- Every setting is validated as you type; the status line at the bottom says what to fix first.
 """
+
+
+def key_label(keys: str) -> str:
+    return " / ".join(f"`{KEY_NAMES.get(k, k)}`" for k in keys.split(","))
+
+
+def binding_rows(bindings: list[Binding | tuple[str, ...]]) -> list[str]:
+    rows = []
+    for b in bindings:
+        if not isinstance(b, Binding):
+            b = Binding(*b)
+        rows.append(f"| {key_label(b.key)} | {b.tooltip or b.description} |")
+    return rows
+
+
+def help_text() -> str:
+    from dltui.tui.app import DltuiApp
+    from dltui.tui.screens.build import BuildScreen
+    from dltui.tui.screens.errors import ErrorsScreen
+    from dltui.tui.screens.prompt import PromptScreen
+    from dltui.tui.screens.runs import CompareScreen, RunsScreen
+    from dltui.tui.screens.sweep import SweepScreen
+    from dltui.tui.screens.train import TrainScreen
+
+    parts = ["# dltui keys"]
+    for title, screen in (("Build", BuildScreen), ("Train (live view)", TrainScreen),
+                          ("Sweep", SweepScreen), ("Runs", RunsScreen),
+                          ("Compare", CompareScreen), ("Errors", ErrorsScreen),
+                          ("Load and save dialogs", PromptScreen), ("Everywhere", DltuiApp)):
+        parts += [f"## {title}", "| key | action |", "|---|---|",
+                  *binding_rows(list(screen.BINDINGS))]
+    return "\n".join(parts) + "\n" + NOTES
 
 
 class HelpScreen(ModalScreen[None]):
     BINDINGS = [Binding("escape,q,question_mark", "dismiss", "Close")]
     DEFAULT_CSS = """
     HelpScreen { align: center middle; }
-    HelpScreen > VerticalScroll { width: 90%; height: 90%; border: round $accent;
+    HelpScreen > VerticalScroll { width: 95%; height: 95%; border: round $accent;
                                   background: $surface; }
     """
 
     def compose(self) -> ComposeResult:
         with VerticalScroll():
-            yield Markdown(HELP)
+            yield Markdown(help_text())

@@ -6,25 +6,39 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.screen import ModalScreen
+from textual.suggester import SuggestFromList
 from textual.widgets import Input, Label
 
 
 class PromptScreen(ModalScreen[str | None]):
-    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+    BINDINGS = [Binding("escape", "cancel", "Cancel"),
+                Binding("tab", "complete", "Complete", priority=True,
+                        tooltip="take the suggested completion")]
     DEFAULT_CSS = """
     PromptScreen { align: center middle; }
-    PromptScreen > Vertical { width: 70; height: auto; border: round $accent;
+    PromptScreen > Vertical { width: 90%; max-width: 100; height: auto; border: round $accent;
                               background: $surface; padding: 1 2; }
+    PromptScreen .choices { color: $text-muted; margin-top: 1; }
     """
 
-    def __init__(self, question: str, value: str = "") -> None:
+    def __init__(self, question: str, value: str = "", choices: list[str] | None = None) -> None:
         super().__init__()
-        self.question, self.value = question, value
+        self.question, self.value, self.choices = question, value, choices or []
 
     def compose(self) -> ComposeResult:
         with Vertical():
             yield Label(self.question)
-            yield Input(value=self.value, id="answer")
+            suggester = SuggestFromList(self.choices, case_sensitive=False) if self.choices else None
+            yield Input(value=self.value, id="answer", suggester=suggester)
+            if self.choices:
+                yield Label("  ".join(self.choices), id="choices", classes="choices")
+
+    def action_complete(self) -> None:
+        answer = self.query_one("#answer", Input)
+        suggestion = getattr(answer, "_suggestion", "")  # what the grey text proposes
+        if suggestion:
+            answer.value = suggestion
+            answer.cursor_position = len(suggestion)
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         self.dismiss(event.value.strip() or None)
@@ -39,7 +53,7 @@ class ConfirmScreen(ModalScreen[bool]):
     BINDINGS = [Binding("y,enter", "answer(True)", "Yes"), Binding("n,escape", "answer(False)", "No")]
     DEFAULT_CSS = """
     ConfirmScreen { align: center middle; }
-    ConfirmScreen > Vertical { width: 70; height: auto; border: round $warning;
+    ConfirmScreen > Vertical { width: 90%; max-width: 80; height: auto; border: round $warning;
                                background: $surface; padding: 1 2; }
     """
 

@@ -32,13 +32,16 @@ SORTS = {  # name -> (key, reverse); `o` cycles through them
 
 class RunsScreen(Screen[None]):
     BINDINGS = [
-        Binding("enter", "open", "Open"),
-        Binding("space", "mark", "Mark"),
-        Binding("c", "compare", "Compare"),
-        Binding("e", "errors", "Errors"),
-        Binding("g", "reload", "Reload"),
-        Binding("o", "sort", "Sort"),
-        Binding("x", "export_curves", "Curves CSV"),
+        Binding("enter", "open", "Open", tooltip="open the run's curves and table (a run this "
+                "app trains is live: s stops it)"),
+        Binding("space", "mark", "Mark", tooltip="mark runs to compare"),
+        Binding("c", "compare", "Compare", tooltip="overlay the marked runs' validation curves "
+                "(two or more; same metric only)"),
+        Binding("e", "errors", "Errors", tooltip="the run's errors on validation data"),
+        Binding("g", "reload", "Reload", show=False, tooltip="reload the list"),
+        Binding("o", "sort", "Sort", tooltip="sort: newest, preset, status, duration"),
+        Binding("x", "export_curves", "CSV", show=False,
+                tooltip="write the run's curves as curves.csv in its folder"),
         Binding("escape", "back", "Back"),
         Binding("question_mark", "app.help", "Help"),
     ]
@@ -164,7 +167,9 @@ class CompareScreen(ModalScreen[None]):
     the loss and the metrics every marked run has (a curve of accuracy never shares axes with
     one of MAE)."""
 
-    BINDINGS = [Binding("escape,q", "dismiss", "Close"), Binding("m", "next_metric", "Metric")]
+    BINDINGS = [Binding("escape,q", "dismiss", "Close"),
+                Binding("m", "next_metric", "Metric",
+                        tooltip="next quantity: the loss or a metric every compared run has")]
     DEFAULT_CSS = """
     CompareScreen { align: center middle; }
     CompareScreen > PlotextPlot { width: 95%; height: 90%; border: round $accent; }

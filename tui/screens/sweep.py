@@ -23,10 +23,10 @@ from dltui.tui.screens.runs import validation_curve
 
 class SweepScreen(Screen[None]):
     BINDINGS = [
-        Binding("enter", "open", "Open variant"),
-        Binding("space", "toggle", "Show/hide"),
-        Binding("m", "metric", "Loss/metric"),
-        Binding("s", "stop", "Stop"),
+        Binding("enter", "open", "Open variant", tooltip="open the variant's run"),
+        Binding("space", "toggle", "Show/hide", tooltip="show or hide the variant's curve"),
+        Binding("m", "metric", "Loss/metric", tooltip="overlay validation loss or the metric"),
+        Binding("s", "stop", "Stop", tooltip="stop a sweep this app runs"),
         Binding("escape", "back", "Back"),
         Binding("question_mark", "app.help", "Help"),
     ]

@@ -14,7 +14,7 @@ from textual.widgets import Footer, Header, RichLog, Static
 from dltui.tui.report import result_lines
 from dltui.tui.run_source import RunSource
 from dltui.tui.run_state import RunState
-from dltui.tui.widgets.curves import CurvesPlot
+from dltui.tui.widgets.curves import LEGEND, CurvesPlot
 from dltui.tui.widgets.kfold_table import KFoldTable
 
 POLL_SECONDS = 1.0  # events are drained and the progress line updated this often
@@ -25,12 +25,17 @@ PLOT_MAX_SECONDS = 5.0  # but never less often than this
 
 class TrainScreen(Screen[None]):
     BINDINGS = [
-        Binding("s", "stop", "Stop"),
-        Binding("f", "next_fold", "Next fold"),
-        Binding("F", "follow", "Follow", show=False),
-        Binding("escape", "back", "Back"),
+        Binding("s", "stop", "Stop", tooltip="stop after the current batch (everything computed "
+                "is kept; `dltui resume` continues it)"),
+        Binding("f", "next_fold", "Fold", tooltip="show the next fold's curves"),
+        Binding("F", "follow", "Follow", show=False, tooltip="follow the training fold again"),
+        Binding("l", "log_scale", "Log y", tooltip="logarithmic loss axis (a first epoch far "
+                "above the rest is left off the linear scale anyway)"),
+        Binding("escape", "back", "Back", tooltip="back; a run trained here keeps running "
+                "(ctrl+r, Enter on it, comes back)"),
         Binding("r", "runs", "Runs"),
-        Binding("e", "errors", "Errors"),
+        Binding("e", "errors", "Errors", tooltip="once the run has ended: its errors on "
+                "validation data (confusion matrix, worst samples)"),
         Binding("question_mark", "app.help", "Help"),
     ]
 
@@ -50,6 +55,7 @@ class TrainScreen(Screen[None]):
     def compose(self) -> ComposeResult:
         yield Header()
         yield Static("", id="progress")
+        yield Static(LEGEND, id="legend")
         with Horizontal(id="plots"):
             yield CurvesPlot("loss", id="loss-plot")
             yield CurvesPlot("metric", id="metric-plot")
@@ -138,6 +144,12 @@ class TrainScreen(Screen[None]):
             return
         now = self.shown or self.state.current or keys[0]
         self.shown = keys[(keys.index(now) + 1) % len(keys)] if now in keys else keys[0]
+        self._draw(force=True)
+
+    def action_log_scale(self) -> None:
+        for plot in self.query(CurvesPlot):
+            if plot.quantity == "loss":
+                plot.log_scale = not plot.log_scale
         self._draw(force=True)
 
     def action_follow(self) -> None:

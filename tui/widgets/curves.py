@@ -20,10 +20,36 @@ def thin(xs: list[int], ys: list[float], limit: int) -> tuple[list[int], list[fl
     return [xs[i] for i in keep], [ys[i] for i in keep]
 
 
+COLORS = {"train": "blue", "validation": "orange", "mean": "green", "best": "red"}
+VAL_MARKER = "dot"  # distinct from the training curve where the two overlap, colour or not
+LEGEND = "▖ train (blue)   • validation (orange)   ▖ mean of folds (green)   │ best epoch (red)"
+
+
+def integer_ticks(last: int, most: int = 8) -> list[int]:
+    """Epoch ticks: whole numbers only, at most `most` of them."""
+    step = max(1, -(-last // most))
+    return list(range(1, last + 1, step))
+
+
+def y_range(values: list[float]) -> tuple[float, float] | None:
+    """A y-range that leaves off the first epochs when they would flatten the rest (a first
+    loss ten times the later ones is common); None: plotext's own range is fine."""
+    finite = [v for v in values if v == v and abs(v) != float("inf")]
+    if len(finite) < 5:
+        return None
+    rest = finite[2:]
+    lo, hi = min(rest), max(rest)
+    if max(finite[:2]) - lo <= 3 * (hi - lo) or hi == lo:
+        return None
+    margin = (hi - lo) * 0.1
+    return lo - margin, hi + margin
+
+
 class CurvesPlot(PlotextPlot):
     def __init__(self, quantity: str, **kwargs: object) -> None:
         super().__init__(**kwargs)  # type: ignore[arg-type]
         self.quantity = quantity  # "loss" or "metric"
+        self.log_scale = False  # `l` in the live view: logarithmic y axis (loss only)
         self._version = 0
         self._cached: tuple[object, RenderResult] | None = None
 
@@ -41,32 +67,55 @@ class CurvesPlot(PlotextPlot):
         plt.clear_figure()
         name = "loss" if self.quantity == "loss" else state.metric
         curves = curves or state.current_curves()
-        where = ""
+        where, note = "", ""
         limit = max(20, 2 * self.size.width)
+        drawn: list[float] = []
+        last_epoch = 1
         if curves is not None:
-            where = " final fit" if curves.fold < 0 else f" r{curves.repeat} f{curves.fold}"
+            final = curves.fold < 0
+            where = " final fit" if final else f" r{curves.repeat} f{curves.fold}"
             epochs = list(range(1, len(curves.train) + 1))
             train = [t.get(name, float("nan")) for t in curves.train]
             val = [v.get(name, float("nan")) for v in curves.val]
+            last_epoch = max(len(epochs), 1)
+            if final and state.epochs:  # the final fit trains to a known epoch: show the target
+                last_epoch = max(last_epoch, state.epochs)
+                where += f" to epoch {state.epochs}"
+                plt.xlim(1, last_epoch)
             if epochs:
-                plt.plot(*thin(epochs, train, limit), label="train", marker=MARKER)
+                plt.plot(*thin(epochs, train, limit), marker=MARKER, color=COLORS["train"])
+                drawn += train
                 if any(v == v for v in val):
-                    plt.plot(*thin(epochs, val, limit), label="validation", marker=MARKER)
-                best = curves.best_epoch()
-                if best:
-                    plt.vline(best, "red")
-                # The doctor's curve diagnoses, marked where they start ("overfitting since 5").
-                for notice in state.notices:
-                    if notice.epoch and notice.epoch <= len(epochs):
-                        plt.vline(notice.epoch, "orange")
-                        top = max((v for v in [*train, *val] if v == v), default=0.0)
-                        plt.text(f"{notice.code} {notice.epoch}", notice.epoch, top, color="orange",
-                                 alignment="left")
+                    plt.plot(*thin(epochs, val, limit), marker=VAL_MARKER,
+                             color=COLORS["validation"])
+                    drawn += val
         avg = state.averaged_val(name)
         if avg:
-            plt.plot(*thin(list(range(1, len(avg) + 1)), avg, limit), label="val, mean of folds",
-                     marker=MARKER)
-        plt.title(f"{name}{where}")
+            plt.plot(*thin(list(range(1, len(avg) + 1)), avg, limit), marker=MARKER,
+                     color=COLORS["mean"])
+            drawn += avg
+            last_epoch = max(last_epoch, len(avg))
+        span = None if (self.log_scale and self.quantity == "loss") else y_range(drawn)
+        if self.log_scale and self.quantity == "loss" and all(v > 0 for v in drawn if v == v):
+            plt.yscale("log")
+            note = " (log)"
+        elif span is not None:
+            plt.ylim(*span)
+            note = " (epochs 1-2 off scale; l: log)" if self.quantity == "loss" else ""
+        top = span[1] if span else max((v for v in drawn if v == v), default=0.0)
+        if curves is not None and curves.val:
+            best = curves.best_epoch()
+            if best:
+                plt.vline(best, COLORS["best"])
+                plt.text(f"best {best}", best, top, color=COLORS["best"], alignment="left")
+            # The doctor's curve diagnoses, marked where they start ("overfitting 5").
+            for notice in state.notices:
+                if notice.epoch and notice.epoch <= len(curves.train):
+                    plt.vline(notice.epoch, "orange")
+                    plt.text(f"{notice.code} {notice.epoch}", notice.epoch, top,
+                             color="orange", alignment="right")
+        plt.xticks(integer_ticks(last_epoch))
+        plt.title(f"{name}{where}{note}")
         plt.xlabel("epoch")
         self._version += 1
         self.refresh()

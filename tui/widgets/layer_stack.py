@@ -3,7 +3,6 @@ from the engine's shape inference on every change; a layer that does not fit say
 
 from __future__ import annotations
 
-from textual.binding import Binding
 from textual.message import Message
 from textual.widgets import DataTable
 
@@ -12,15 +11,8 @@ from dltui.engine.model import layer_rows
 
 
 class LayerStack(DataTable):
-    BINDINGS = [
-        Binding("a", "request('add')", "Add"),
-        Binding("i", "request('insert')", "Insert"),
-        Binding("e", "request('edit')", "Edit"),
-        Binding("d,delete", "request('delete')", "Delete"),
-        Binding("c", "request('duplicate')", "Duplicate"),
-        Binding("K", "request('up')", "Move up"),
-        Binding("J", "request('down')", "Move down"),
-    ]
+    """The model's keys (a, i, e, d, c, K, J, u) belong to the build screen: they act on the
+    model wherever the focus is, unless a text field is being typed in."""
 
     class Requested(Message):
         """The user asked for an edit; the build screen owns the layer list."""
@@ -33,31 +25,31 @@ class LayerStack(DataTable):
         self.cursor_type = "row"
         self.zebra_stripes = True
 
-    def action_request(self, what: str) -> None:
-        self.post_message(self.Requested(what, self.cursor_row or 0))
-
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         event.stop()
         self.post_message(self.Requested("edit", event.cursor_row))
 
     def show(self, layers: list[LayerSpec], in_shape: Shape | None,
-             marks: dict[int, str] | None = None) -> tuple[int, str]:
-        """Redraw; returns the total parameter count and the first problem ('' when none)."""
+             marks: dict[int, str] | None = None, narrow: bool = False) -> tuple[int, str]:
+        """Redraw; returns the total parameter count and the first problem ('' when none).
+        `narrow` (an 80-column terminal): the notes column is left out (the totals line and
+        the doctor's panel say the same) so layer, shape and params keep their width."""
         row = self.cursor_row or 0
         self.clear(columns=True)
-        self.add_columns("#", "layer", "output shape", "params", "")
+        self.add_columns("#", "layer", "output shape", "params", *(() if narrow else ("",)))
         if in_shape is None:
             for i, layer in enumerate(layers):
-                self.add_row(i, layer.describe(), "?", "", "load data to see shapes")
+                self.add_row(i, layer.describe(), "?", "",
+                             *(() if narrow else ("load data to see shapes",)))
             return 0, "no data loaded"
         problem = ""
-        self.add_row("", "input", str((None, *in_shape)), "", "")
+        self.add_row("", "input", str((None, *in_shape)), "", *(() if narrow else ("",)))
         for r in layer_rows(layers, in_shape):
             shape = str((None, *r.out_shape)) if r.out_shape is not None else "-"
             note = f"✗ {r.error}" if r.error else (marks or {}).get(r.index, "")
             if r.error and not problem:
                 problem = f"layer {r.index} ({layers[r.index].type}): {r.error}"  # type: ignore[attr-defined]
-            self.add_row(r.index, r.label, shape, f"{r.params:,}", note)
+            self.add_row(r.index, r.label, shape, f"{r.params:,}", *(() if narrow else (note,)))
         if layers:
             self.move_cursor(row=min(row, len(layers)))
         return sum(r.params for r in layer_rows(layers, in_shape)), problem
