@@ -39,7 +39,7 @@ async def test_build_train_stop_and_find_the_run_by_keys(tmp_path):
             await type_text(pilot, layer)
             await pilot.press("enter")
         totals = str(build.query_one("#totals").render())
-        assert "Total params: 785" in totals
+        assert "785 params" in totals
         table = build.query_one("#stack")
         shapes = [str(table.get_row_at(i)[2]) for i in range(1, 4)]
         assert shapes == ["(None, 16)", "(None, 16)", "(None, 1)"]
@@ -146,29 +146,69 @@ async def test_watch_view_follows_a_folder_being_written(tmp_path):
         assert after > before and view.query_one("#kfold").row_count == 3 + 2
 
 
-def test_snapshot_build_screen(snap_compare):
+def screen_text(app) -> str:
+    """What the terminal shows, as text (the compositor's lines)."""
+    return "\n".join(strip.text for strip in app.screen._compositor.render_strips())
+
+
+def assert_legible(text: str, whole: list[str], keys: list[str]) -> None:
+    """Nothing truncated with an ellipsis, the phrases that matter whole, the essential keys in
+    the footer (its last line)."""
+    assert "…" not in text, text
+    for phrase in whole:
+        assert phrase in text, f"{phrase!r} is cut or missing:\n{text}"
+    footer = text.splitlines()[-1]
+    for key in keys:
+        assert key in footer, f"{key!r} not in the footer: {footer!r}"
+
+
+SIZES = [(80, 24), (120, 40)]
+
+
+@pytest.mark.parametrize("size", SIZES, ids=["80x24", "120x40"])
+def test_snapshot_build_screen(snap_compare, size):
     async def loaded(pilot):
         # data loaded and the doctor's panel drawn (binary-imdb has its small-data hint)
         await wait_for(pilot, lambda: pilot.app.screen.data is not None and pilot.app.screen.findings)
         await pilot.pause(0.3)
+        text = screen_text(pilot.app)
+        assert_legible(text, ["Dense 16 relu" if size[0] < 100 else "Dense(units=16, activation=relu)",
+                              "(None, 16)", "785 params", "ready: ctrl+t trains", "u undo"],
+                       ["Train", "Save", "Runs", "Help", "Quit"])
+        if size[0] < 100:  # the settings panel, whole, one key away
+            await pilot.press("ctrl+e")
+            await pilot.pause(0.2)
+            assert_legible(screen_text(pilot.app),
+                           ["binary_crossentropy", "learning rate", "569 samples"],
+                           ["Train", "Save", "Runs", "Quit"])
+            await pilot.press("escape")
+            await pilot.pause(0.2)
 
-    assert snap_compare(DltuiApp(preset="binary-imdb"), terminal_size=(100, 30),
-                        run_before=loaded)
+    assert snap_compare(DltuiApp(preset="binary-imdb"), terminal_size=size, run_before=loaded)
 
 
-def test_snapshot_live_view_after_a_finished_kfold_run(snap_compare, tmp_path):
-    run = tmp_path / "20260101-120000-kfold-demo"
+@pytest.mark.parametrize("size", SIZES, ids=["80x24", "120x40"])
+@pytest.mark.parametrize("fixture", ["20260101-120000-kfold-demo", "20260102-090000-binary-demo"],
+                         ids=["kfold", "holdout"])
+def test_snapshot_live_view_of_a_finished_run(snap_compare, tmp_path, size, fixture):
+    run = tmp_path / fixture
     shutil.copytree(FIXTURES / run.name, run)
 
     async def finished(pilot):
         await wait_for(pilot, lambda: pilot.app.screen.state.ended is not None)
         await pilot.pause(0.6)
+        whole = ["best 12", "validation", "accuracy", "status done"]
+        if "kfold" in fixture:
+            whole += ["r0 f2", "all mean", "0.3337"]
+        assert_legible(screen_text(pilot.app), whole, ["Back", "Runs", "Help", "Quit"])
+        assert "Stop" not in screen_text(pilot.app).splitlines()[-1]  # a finished run
 
-    assert snap_compare(DltuiApp(runs_dir=tmp_path, watch_dir=run), terminal_size=(100, 30),
+    assert snap_compare(DltuiApp(runs_dir=tmp_path, watch_dir=run), terminal_size=size,
                         run_before=finished)
 
 
-def test_snapshot_runs_screen(snap_compare, tmp_path, monkeypatch):
+@pytest.mark.parametrize("size", SIZES, ids=["80x24", "120x40"])
+def test_snapshot_runs_screen(snap_compare, tmp_path, monkeypatch, size):
     for run in FIXTURES.iterdir():
         shutil.copytree(run, tmp_path / "runs" / run.name)
     monkeypatch.chdir(tmp_path)  # the screen names its folder: keep it the same everywhere
@@ -177,9 +217,12 @@ def test_snapshot_runs_screen(snap_compare, tmp_path, monkeypatch):
         await pilot.pause(0.2)
         await pilot.press("ctrl+r")
         await pilot.pause(0.3)
+        assert_legible(screen_text(pilot.app),
+                       ["binary-demo", "iterated-kfold", "val accuracy 0.9649 @ epoch 12",
+                        "val accuracy 0.9831 ± 0.014", "785", "1.5s", "done"],
+                       ["Compare", "Sort", "Back", "Help", "Quit"])
 
-    assert snap_compare(DltuiApp(runs_dir=Path("runs")), terminal_size=(100, 30),
-                        run_before=runs)
+    assert snap_compare(DltuiApp(runs_dir=Path("runs")), terminal_size=size, run_before=runs)
 
 
 @pytest.mark.slow

@@ -294,6 +294,6 @@ def test_npy_folders_are_memory_mapped_and_follow_the_array_rules(tmp_path):
     np.save(folder / "x.npy", x)
     with pytest.raises(InputError, match=r"x\.npy: array 'x' has 1 non-finite value"):
         load_data(DataSpec(source=f"npy:{folder}", layout="channels_first"))
-    with pytest.raises(InputError, match="needs y.npy"):
+    with pytest.raises(InputError, match=r"needs y\.npy"):
         (folder / "y.npy").unlink()
         load_data(DataSpec(source=f"npy:{folder}"))

@@ -122,3 +122,39 @@ def format_layer(layer: LayerSpec) -> str:
     data.pop("type", None)
     parts += [f"{k}={str(v).lower() if isinstance(v, bool) else v}" for k, v in data.items()]
     return " ".join(parts)
+
+
+def short_label(layer: LayerSpec) -> str:
+    """A layer in few columns for an 80-column table, every setting that shapes it kept:
+    `Conv2D 16 3x3/1 same relu`, `LSTM 48 seq bi`, `TD MaxPool2D 2x2/2`."""
+    d: Any = layer
+    kind = d.type
+    act = "" if getattr(d, "activation", "linear") == "linear" else f" {d.activation}"
+    reg = "".join(f" {k}={getattr(d, k):g}" for k in ("l1", "l2") if getattr(d, k, 0))
+    if kind == "Dense":
+        return f"Dense {d.units}{act}{reg}"
+    if kind == "Conv2D":
+        pad = " same" if d.padding == "same" else ""
+        return f"Conv2D {d.filters} {d.kernel_size}x{d.kernel_size}/{d.strides}{pad}{act}{reg}"
+    if kind == "Conv3D":
+        pad = " same" if d.padding == "same" else ""
+        k = d.kernel_size
+        return f"Conv3D {d.filters} {k}x{k}x{k}{pad}{act}"
+    if kind == "MaxPool2D":
+        return f"MaxPool2D {d.pool_size}x{d.pool_size}/{d.strides or d.pool_size}"
+    if kind == "MaxPool3D":
+        return f"MaxPool3D {d.pool_size}"
+    if kind in ("LSTM", "GRU"):
+        flags = (" seq" if d.return_sequences else "") + (" bi" if d.bidirectional else "")
+        return f"{kind} {d.units}{flags}{reg}"
+    if kind == "Embedding":
+        return f"Embedding {d.input_dim}→{d.output_dim}"
+    if kind == "TimeDistributed":
+        return f"TD {short_label(d.layer)}"
+    if kind == "Dropout":
+        return f"Dropout {d.rate:g}"
+    if kind == "Activation":
+        return f"Activation {d.activation}"
+    if kind == "GlobalAveragePooling":
+        return "GlobalAvgPool"
+    return kind

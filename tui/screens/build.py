@@ -65,7 +65,9 @@ class BuildScreen(Screen[None]):
         Binding("ctrl+r", "app.runs", "Runs", priority=True, tooltip="the runs screen"),
         Binding("ctrl+f", "fix", "Fix", priority=True, show=False,
                 tooltip="apply the model doctor's first fix"),
-        Binding("f1", "app.help", "Help", show=False, tooltip="this help"),
+        Binding("f1", "help('f1')", "Help", tooltip="this help, also while typing in a field"),
+        Binding("question_mark", "help('?')", "Help", key_display="?",
+                tooltip="this help (in a field ? is typed: F1 there)"),
         Binding("a", "model('add')", "Add", show=False, tooltip="add a layer at the end "
                 "(type e.g. `Dense 16 relu`, Enter; the next one follows it)"),
         Binding("i", "model('insert')", "Insert", show=False,
@@ -79,6 +81,8 @@ class BuildScreen(Screen[None]):
         Binding("J", "model('down')", "Down", show=False, tooltip="move the selected layer down"),
         Binding("u", "model('undo')", "Undo", show=False, tooltip="undo the last model edit"),
         Binding("escape", "to_stack", "Model", tooltip="leave the field: back to the model keys"),
+        Binding("ctrl+e", "toggle_panel", "Settings", tooltip="below 100 columns: switch "
+                "between the settings and the model (each then takes the whole width)"),
         Binding("ctrl+d", "focus_doctor", "Doctor", show=False,
                 tooltip="scroll the model doctor's panel (arrow keys)"),
     ]
@@ -123,7 +127,10 @@ class BuildScreen(Screen[None]):
         narrow = self.size.width < 100
         if narrow != self.has_class("narrow"):
             self.set_class(narrow, "narrow")
+            if not narrow:
+                self.set_class(False, "settings")
             self.refresh_stack()
+            self.refresh_bindings()
 
     # -- keys and modes --------------------------------------------------------------------
     def _typing(self) -> bool:
@@ -132,8 +139,12 @@ class BuildScreen(Screen[None]):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "model":  # a text field takes the letter; the footer shows Esc instead
             return not self._typing()
+        if action == "toggle_panel":
+            return self.has_class("narrow")
+        if action == "help":  # the footer offers ? outside text fields, F1 inside them
+            return (parameters == ("f1",)) == self._typing()
         if action == "to_stack":
-            return self._typing() or None
+            return self._typing()
         return True
 
     def on_descendant_focus(self) -> None:
@@ -152,12 +163,28 @@ class BuildScreen(Screen[None]):
             label.update("Model: a add · i insert · e edit · d delete · c copy · K/J move · "
                          "u undo")
 
+    def action_toggle_panel(self) -> None:
+        """80 columns: one panel at a time, each with the whole width."""
+        showing = not self.has_class("settings")
+        self.set_class(showing, "settings")
+        if showing:
+            self.query_one(SettingsForm).focus_first()
+        else:
+            self.query_one(LayerStack).focus()
+        self._show_mode()
+
     def action_model(self, what: str) -> None:
+        if self.has_class("settings"):  # the model keys bring the model back into view
+            self.set_class(False, "settings")
+            self.query_one(LayerStack).focus()
         if what == "undo":
             self.undo()
             return
         stack = self.query_one(LayerStack)
         self._stack_request(LayerStack.Requested(what, stack.cursor_row or 0))
+
+    def action_help(self, key: str) -> None:
+        self.app.action_help()  # type: ignore[attr-defined]
 
     def action_focus_doctor(self) -> None:
         self.query_one("#doctor-panel").focus()
@@ -362,7 +389,7 @@ class BuildScreen(Screen[None]):
                 marks.setdefault(index, f"{'✗' if f.severity == 'error' else '⚠'} {f.id}")
         total, problem = self.query_one(LayerStack).show(self.model_layers, shape, marks,
                                                          narrow=self.has_class("narrow"))
-        text = f"Total params: {total:,}   Trainable params: {total:,}   ({len(self.model_layers)} layers)"
+        text = f"{total:,} params, all trainable; {len(self.model_layers)} layers"
         if problem:
             text += f"\n✗ {problem}"
         self.query_one("#totals", Static).update(text)
@@ -509,6 +536,7 @@ class BuildScreen(Screen[None]):
             self.raw.pop("sweep", None)
 
     def action_to_stack(self) -> None:
+        self.set_class(False, "settings")
         self.editing = None
         self.query_one("#layer-input", Input).value = ""
         self.query_one(LayerStack).focus()

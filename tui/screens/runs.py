@@ -63,19 +63,33 @@ class RunsScreen(Screen[None]):
         self.sub_title = f"runs in {self.runs_dir}"
         self.action_reload()
 
+    def on_resize(self) -> None:
+        if (self.app.size.width < 110) != getattr(self, "_narrow", None):
+            self.action_reload()
+
     def action_reload(self) -> None:
         table = self.query_one("#runs", DataTable)
         table.clear(columns=True)
-        table.add_columns("", "started", "preset", "scheme", "epochs", "params", "time",
-                          "status", "headline")
+        narrow = self.app.size.width < 110
+        self._narrow = narrow
+        if narrow:  # 80 columns: two lines per run, every column kept
+            table.add_columns("*", "start/time", "preset/scheme", "ep/params", "status/headline")
+        else:
+            table.add_columns("*", "started", "preset", "scheme", "epochs", "params", "time",
+                              "status", "headline")
         key, reverse = SORTS[self.sort]
         self.runs = sorted(list_runs(self.runs_dir), key=key, reverse=reverse)
         for run in self.runs:
             mark = "*" if run.path in self.marked else ""
+            params = f"{run.params:,}" if run.params else ""
+            took = f"{run.seconds:.1f}s" if run.seconds else ""
+            if narrow:
+                table.add_row(mark, f"{_date(run)[5:]}\n{took}", f"{run.preset}\n{run.scheme}",
+                              f"{run.epochs or ''} ep\n{params} p", f"{run.status}\n{run.best}",
+                              key=str(run.path), height=2)
+                continue
             table.add_row(mark, _date(run), run.preset, run.scheme, str(run.epochs or ""),
-                          f"{run.params:,}" if run.params else "",
-                          f"{run.seconds:.1f}s" if run.seconds else "", run.status, run.best,
-                          key=str(run.path))
+                          params, took, run.status, run.best, key=str(run.path))
         self.sub_title = f"runs in {self.runs_dir}, by {self.sort}"
         hint = (f"{len(self.runs)} run(s). Enter opens one; Space marks runs, c compares them."
                 if self.runs else f"no runs yet in {self.runs_dir}: train one first")

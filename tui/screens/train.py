@@ -66,6 +66,10 @@ class TrainScreen(Screen[None]):
                 yield RichLog(id="notices", wrap=True, markup=False, highlight=False)
         yield Footer()
 
+    def on_resize(self) -> None:
+        self._table_rows = -1  # redrawn for the new width at the next poll
+        self._drawn_version = -1
+
     def on_mount(self) -> None:
         self.sub_title = self.heading
         self.query_one(KFoldTable).show([])
@@ -98,7 +102,8 @@ class TrainScreen(Screen[None]):
         rows = state.table_rows()
         if len(rows) != self._table_rows:
             self._table_rows = len(rows)
-            self.query_one(KFoldTable).show(rows)
+            # the full table (metrics at the last epoch too) needs about 150 columns
+            self.query_one(KFoldTable).show(rows, narrow=self.app.size.width < 150)
         log = self.query_one("#notices", RichLog)
         for notice in state.notices[self._notices_shown:]:
             log.write(f"{notice.level}: {notice.message}")

@@ -22,7 +22,8 @@ def thin(xs: list[int], ys: list[float], limit: int) -> tuple[list[int], list[fl
 
 COLORS = {"train": "blue", "validation": "orange", "mean": "green", "best": "red"}
 VAL_MARKER = "dot"  # distinct from the training curve where the two overlap, colour or not
-LEGEND = "▖ train (blue)   • validation (orange)   ▖ mean of folds (green)   │ best epoch (red)"
+MEAN_MARKER = "braille"
+LEGEND = "▖ train   • validation   ⠒ mean of folds   │ best epoch"
 
 
 def integer_ticks(last: int, most: int = 8) -> list[int]:
@@ -91,7 +92,7 @@ class CurvesPlot(PlotextPlot):
                     drawn += val
         avg = state.averaged_val(name)
         if avg:
-            plt.plot(*thin(list(range(1, len(avg) + 1)), avg, limit), marker=MARKER,
+            plt.plot(*thin(list(range(1, len(avg) + 1)), avg, limit), marker=MEAN_MARKER,
                      color=COLORS["mean"])
             drawn += avg
             last_epoch = max(last_epoch, len(avg))
@@ -107,7 +108,9 @@ class CurvesPlot(PlotextPlot):
             best = curves.best_epoch()
             if best:
                 plt.vline(best, COLORS["best"])
-                plt.text(f"best {best}", best, top, color=COLORS["best"], alignment="left")
+                # the label stays inside the plot: to the left of a line in the right half
+                side = "right" if best > last_epoch / 2 else "left"
+                plt.text(f"best {best}", best, top, color=COLORS["best"], alignment=side)
             # The doctor's curve diagnoses, marked where they start ("overfitting 5").
             for notice in state.notices:
                 if notice.epoch and notice.epoch <= len(curves.train):

@@ -8,6 +8,7 @@ from textual.widgets import DataTable
 
 from dltui.engine.layers import LayerSpec, Shape
 from dltui.engine.model import layer_rows
+from dltui.tui.layer_syntax import short_label
 
 
 class LayerStack(DataTable):
@@ -36,10 +37,10 @@ class LayerStack(DataTable):
         the doctor's panel say the same) so layer, shape and params keep their width."""
         row = self.cursor_row or 0
         self.clear(columns=True)
-        self.add_columns("#", "layer", "output shape", "params", *(() if narrow else ("",)))
+        self.add_columns("#", "layer", "output shape", "params", *(() if narrow else ("doctor",)))
         if in_shape is None:
             for i, layer in enumerate(layers):
-                self.add_row(i, layer.describe(), "?", "",
+                self.add_row(i, short_label(layer) if narrow else layer.describe(), "?", "",
                              *(() if narrow else ("load data to see shapes",)))
             return 0, "no data loaded"
         problem = ""
@@ -49,7 +50,8 @@ class LayerStack(DataTable):
             note = f"✗ {r.error}" if r.error else (marks or {}).get(r.index, "")
             if r.error and not problem:
                 problem = f"layer {r.index} ({layers[r.index].type}): {r.error}"  # type: ignore[attr-defined]
-            self.add_row(r.index, r.label, shape, f"{r.params:,}", *(() if narrow else (note,)))
+            label = short_label(layers[r.index]) if narrow else r.label
+            self.add_row(r.index, label, shape, f"{r.params:,}", *(() if narrow else (note,)))
         if layers:
             self.move_cursor(row=min(row, len(layers)))
         return sum(r.params for r in layer_rows(layers, in_shape)), problem

@@ -8,6 +8,7 @@ from typing import Any
 from textual import on
 from textual.app import ComposeResult
 from textual.containers import Horizontal, VerticalScroll
+from textual.content import Content
 from textual.message import Message
 from textual.suggester import SuggestFromList
 from textual.widgets import Checkbox, Input, Label, Select, Static
@@ -59,6 +60,21 @@ def _typed(key: str, text: str) -> Any:
     return parse_value(text) if text else None
 
 
+class YesNo(Checkbox):
+    """A checkbox whose state reads without colour: `✓ yes` or `  no`."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__("no", **kwargs)
+
+    @property
+    def _button(self) -> Content:
+        self.BUTTON_INNER = "✓" if self.value else " "
+        return super()._button
+
+    def watch_value(self) -> None:
+        self.label = "yes" if self.value else "no"
+
+
 class SettingsForm(VerticalScroll):
     class Changed(Message):
         def __init__(self, section: str, key: str, value: Any) -> None:
@@ -87,7 +103,7 @@ class SettingsForm(VerticalScroll):
                     yield Select([(o, o) for o in opts], id=wid, allow_blank=False,
                                  value=opts[0], compact=True)
                 elif kind == "check":
-                    yield Checkbox(id=wid, compact=True)
+                    yield YesNo(id=wid, compact=True)
                 elif key == "source":  # type-ahead through the built-in sets
                     from dltui.engine.datasets import BUILTIN
 
@@ -98,6 +114,11 @@ class SettingsForm(VerticalScroll):
                 else:
                     yield Input(id=wid, compact=True)
         yield Static("", id="trainings")
+
+    def focus_first(self) -> None:
+        first = next(iter(self.query("Input, Select, Checkbox")), None)
+        if first is not None:
+            first.focus()
 
     def fill(self, raw: dict[str, Any]) -> None:
         """Show a preset's values (a key it leaves out shows the spec's default; a key its
