@@ -485,3 +485,137 @@ def test_compare_offers_only_quantities_every_run_has(tmp_path):
     (reg,) = (tmp_path / "r").iterdir()
     assert shared_metrics([tmp_path / "a", reg]) == ["loss"]  # accuracy and mae never share axes
     assert shared_metrics([tmp_path / "a"]) == ["loss", "accuracy"]
+
+
+async def test_model_keys_work_wherever_the_focus_is_and_undo_restores(tmp_path):
+    """a/i/d/u act on the model from a settings field (not while typing in one); `a` adds at
+    the end, `i` above the selection; a deletion says how to undo it."""
+    from dltui.tui.widgets.layer_stack import LayerStack
+
+    app = DltuiApp(preset="binary-imdb", runs_dir=tmp_path)
+    async with app.run_test(size=(120, 40)) as pilot:
+        build = app.screen
+        await wait_for(pilot, lambda: build.data is not None)
+        build.query_one("#train-optimizer").focus()  # a Select: letters are not typed into it
+        await pilot.pause(0.1)
+        await pilot.press("a")
+        assert build.focused is build.query_one("#layer-input")
+        assert "Typing in a field" in str(build.query_one("#model-keys").render())
+        await type_text(pilot, "Dropout 0.5")
+        await pilot.press("enter", "escape")
+        assert [layer.type for layer in build.model_layers] == ["Dense", "Dense", "Dense", "Dropout"]
+        stack = build.query_one(LayerStack)
+        stack.move_cursor(row=2)  # layer 1
+        await pilot.press("i")
+        await type_text(pilot, "Dense 8 relu")
+        await pilot.press("enter", "escape")
+        assert [getattr(layer, "units", None) for layer in build.model_layers] == [16, 8, 16, 1, None]
+        build.query_one("#train-epochs").focus()
+        await pilot.press("x")  # typed into the field, not a model key
+        assert build.query_one("#train-epochs").value.endswith("x")
+        await pilot.press("escape")  # back to the model keys
+        stack.move_cursor(row=1)
+        await pilot.press("d")
+        assert len(build.model_layers) == 4
+        await pilot.press("u")
+        assert [getattr(layer, "units", None) for layer in build.model_layers] == [16, 8, 16, 1, None]
+        await pilot.press("u", "u")
+        assert [getattr(layer, "units", None) for layer in build.model_layers] == [16, 16, 1]
+
+
+async def test_a_layer_that_does_not_fit_is_refused_and_its_preview_allocates_nothing(tmp_path):
+    import resource
+
+    app = DltuiApp(preset="binary-imdb", runs_dir=tmp_path)
+    async with app.run_test(size=(120, 40)) as pilot:
+        build = app.screen
+        await wait_for(pilot, lambda: build.data is not None)
+        await pilot.press("a")
+        await type_text(pilot, "Conv2D 4")
+        await pilot.press("enter")
+        assert "not added" in str(build.query_one("#layer-message").render())
+        assert len(build.model_layers) == 3
+        await pilot.press("ctrl+a", "ctrl+k")
+        before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        await type_text(pilot, "Dense 100000000")  # 100 million units: 100 million x 2 params
+        message = str(build.query_one("#layer-message").render())
+        grown_mb = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
+        assert "200,000,000 params" in message, message  # after the 1-unit layer: 1e8 + 1e8
+        assert grown_mb < 100, f"the preview grew the process by {grown_mb:.0f} MB"
+
+
+async def test_loading_over_unsaved_edits_asks_and_unfinished_presets_save_with_a_warning(
+        tmp_path, monkeypatch):
+    from dltui.tui.screens.prompt import ConfirmScreen, PromptScreen
+
+    monkeypatch.chdir(tmp_path)
+    app = DltuiApp(preset="binary-imdb", runs_dir=tmp_path / "runs")
+    async with app.run_test(size=(120, 40)) as pilot:
+        build = app.screen
+        await wait_for(pilot, lambda: build.data is not None)
+        build.query_one("#stack").move_cursor(row=1)
+        await pilot.press("d", "d", "d")  # no layers left: not runnable
+        assert build.model_layers == [] and build.dirty
+        await pilot.press("ctrl+o")
+        await pilot.pause(0.2)
+        assert isinstance(app.screen, ConfirmScreen)
+        await pilot.press("n")
+        await pilot.pause(0.1)
+        await pilot.press("ctrl+s")
+        await pilot.pause(0.2)
+        prompt = app.screen
+        assert isinstance(prompt, PromptScreen) and "won't run yet" in prompt.question
+        await pilot.press("enter")
+        await pilot.pause(0.2)
+        saved = tmp_path / "binary-imdb.toml"
+        assert saved.exists() and "breast_cancer" in saved.read_text()
+        assert not build.dirty
+        await pilot.press("ctrl+o")  # saved: no question; the dialog lists what can be loaded
+        await pilot.pause(0.2)
+        prompt = app.screen
+        assert isinstance(prompt, PromptScreen) and "kfold-boston" in prompt.choices
+        assert str(saved) in prompt.choices
+        await type_text(pilot, "kfold-bo")
+        await pilot.press("tab")  # completes
+        assert prompt.query_one("#answer").value == "kfold-boston"
+        await pilot.press("enter")
+        await pilot.pause(0.3)
+        assert app.screen is build and build.raw["name"] == "kfold-boston"
+        assert isinstance(build.focused, type(build.query_one("#stack")))
+
+
+async def test_the_command_palette_runs_the_apps_commands(tmp_path):
+    from textual.command import CommandPalette
+
+    app = DltuiApp(preset="binary-imdb", runs_dir=tmp_path)
+    async with app.run_test(size=(120, 40)) as pilot:
+        build = app.screen
+        await wait_for(pilot, lambda: build.data is not None)
+        titles = [c.title for c in app.get_system_commands(build)]
+        for wanted in ("Train", "Save preset", "Load preset", "Load preset kfold-boston", "Runs",
+                       "Compare runs", "Help"):
+            assert wanted in titles
+        await pilot.press("ctrl+p")
+        await wait_for(pilot, lambda: isinstance(app.screen, CommandPalette))
+        await type_text(pilot, "Load preset kfold-boston")
+        await pilot.pause(0.5)
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: app.screen is build and build.raw.get("name") == "kfold-boston")
+        await pilot.press("ctrl+p")
+        await wait_for(pilot, lambda: isinstance(app.screen, CommandPalette))
+        await type_text(pilot, "Runs")
+        await pilot.pause(0.5)
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, RunsScreen))
+
+
+async def test_help_lists_every_binding_of_every_screen():
+    from dltui.tui.screens.help import help_text
+    from dltui.tui.screens.runs import RunsScreen as Runs
+    from dltui.tui.screens.train import TrainScreen as Train
+
+    text = help_text()
+    for screen in (BuildScreen, Train, Runs, DltuiApp):
+        for binding in screen.BINDINGS:
+            described = binding.tooltip or binding.description
+            assert described in text, (screen.__name__, binding.key)

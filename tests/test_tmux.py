@@ -47,9 +47,9 @@ class Tmux:
 def tmux_app(tmp_path: Path):
     sessions: list[Tmux] = []
 
-    def start(*args: str) -> Tmux:
+    def start(*args: str, size: tuple[int, int] = (100, 30)) -> Tmux:
         command = " ".join([sys.executable, "-m", "dltui.tui", *args])
-        session = Tmux(f"cd {tmp_path} && {command}")
+        session = Tmux(f"cd {tmp_path} && {command}", *size)
         sessions.append(session)
         return session
 
@@ -65,9 +65,9 @@ def test_app_loads_a_preset_trains_and_shows_the_kfold_table(tmux_app, tmp_path)
     app.keys("C-t")
     screen = app.wait_for("status done", 120)
     rows = [line.split() for line in screen.splitlines()]
-    folds = [r for r in rows if len(r) > 5 and r[0] == "0" and r[1] in "0123" and r[2] in
+    folds = [r for r in rows if len(r) > 4 and r[0] == "r0" and r[2].split("/")[0] in
              ("265", "266")]
-    assert [r[1] for r in folds] == ["0", "1", "2", "3"]
+    assert [r[1] for r in folds] == ["f0", "f1", "f2", "f3"]
     assert any(r[:2] == ["all", "mean"] for r in rows)
     assert any(r[:2] == ["all", "std"] for r in rows)
     assert "final fit" in screen
@@ -92,3 +92,27 @@ def test_watch_shows_a_headless_run_as_it_lands(tmux_app, tmp_path):
         assert writer.wait(timeout=60) == 0
     finally:
         writer.kill()
+
+
+def test_every_screen_at_80x24_with_real_keys(tmux_app, tmp_path):
+    """80 columns, 24 rows: the builder (model, then settings), a training's live view and the
+    runs list, each legible and driven by the keys the footer shows."""
+    app = tmux_app("open", "binary-imdb", "--runs-dir", str(tmp_path / "runs"), size=(80, 24))
+    screen = app.wait_for("785 params", 60)
+    assert "Dense 16 relu" in screen and "…" not in screen
+    footer = screen.rstrip().splitlines()[-1]
+    assert all(key in footer for key in ("Train", "Save", "Runs", "Help", "Quit")), footer
+    app.keys("i")  # insert above the selection (the input row: at the top)
+    app.wait_for("Typing in a field", 10)
+    app.keys("Dropout 0.2", "Enter", "Escape")
+    app.wait_for("Dropout 0.2", 10)
+    app.keys("C-e")  # the settings panel, whole width
+    screen = app.wait_for("learning rate", 10)
+    assert "binary_crossentropy" in screen and "…" not in screen
+    app.keys("Escape", "C-t")
+    screen = app.wait_for("status done", 120)
+    assert "best" in screen and "validation" in screen and "…" not in screen
+    app.keys("r")
+    screen = app.wait_for("status/headline", 20)
+    assert "binary-imdb" in screen and "done" in screen and "val accuracy" in screen
+    app.keys("Escape", "Escape", "C-q")

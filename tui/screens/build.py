@@ -191,9 +191,18 @@ class BuildScreen(Screen[None]):
 
     # -- undo and unsaved edits -------------------------------------------------------------
     def _snapshot(self) -> str:
+        """The preset as it stands, defaults filled in (the form writing a default back is
+        not an edit)."""
         import json
 
-        return json.dumps(self.preset_dict(), sort_keys=True, default=str)
+        from dltui.engine.spec import Preset
+
+        raw = self.preset_dict()
+        try:
+            raw = Preset.model_validate(raw).model_dump(mode="json")
+        except ValidationError:
+            pass
+        return json.dumps(raw, sort_keys=True, default=str)
 
     @property
     def dirty(self) -> bool:
