@@ -25,6 +25,7 @@ from dltui.engine.preprocess import Normalizer
 from dltui.engine.spec import TrainSpec
 from dltui.engine.splits import Split, split_seed
 from dltui.engine.stacked_layers import SSequential, Stacked, SWrapped, stack_group
+from dltui.engine.stacked_mlp import FusedMLP, fusable
 
 if TYPE_CHECKING:
     from dltui.engine.experiment import Experiment, Prepared
@@ -157,6 +158,10 @@ class StackedTrainee:
         flat, _ = flatten_parameters(net)
         # Sweep variants stacked together: each member steps with its own settings.
         self.opt = stacked_optimizer(flat, members, trains or [train])
+        # Dense/ReLU stacks step through a hand-written backward (same numbers, less overhead).
+        mods = list(net.body.mods)
+        self.fused = FusedMLP(mods, setup.loss, net.head) \
+            if fusable(mods, setup.loss, net.head, bool(net.penalised)) and not setup.amp else None
         dev = setup.device
         self.k = len(splits)
         self.train_idx = [torch.as_tensor(s.train_idx, device=dev) for s in splits]
@@ -192,6 +197,17 @@ class StackedTrainee:
                 return None
             idx = order[:, s:s + b]
             yb = self.y[idx]
+            if self.fused is not None:
+                last = ragged and s + b >= n  # the last batch: folds may have one sample less
+                logits, fold_loss = self.fused.step(self.norm(self.x[idx]), yb,
+                                                    w[:, s:s + b] if last else None)
+                opt.step()
+                losses.append(fold_loss)
+                if self.setup.metrics:
+                    outputs.append(logits)
+                if progress is not None and i % 16 == 0:
+                    progress(i, batches)
+                continue
             with amp:
                 logits = net(self.norm(self.x[idx]))
                 if ragged and s + b >= n:  # the last batch: folds may have one sample less

@@ -56,3 +56,15 @@ def test_a_stopped_run_says_where_it_stopped_and_drops_the_stopping_hint():
     text = state.progress_text()
     assert "stopping after" not in text
     assert "stopped in repeat 0 fold 1 after epoch 4" in text
+
+
+def test_curve_axes_use_whole_epochs_and_leave_early_outliers_off_scale():
+    from dltui.tui.widgets.curves import integer_ticks, y_range
+
+    assert integer_ticks(1) == [1]
+    assert integer_ticks(12) == [1, 3, 5, 7, 9, 11]
+    assert all(isinstance(t, int) for t in integer_ticks(237)) and len(integer_ticks(237)) <= 8
+    # a first loss of 40 would flatten curves that move between 0.3 and 0.5
+    span = y_range([40.0, 9.0, 0.5, 0.45, 0.4, 0.35, 0.3])
+    assert span is not None and span[1] < 1.0 and span[0] < 0.3
+    assert y_range([0.9, 0.8, 0.7, 0.6, 0.5]) is None  # nothing to leave off

@@ -46,6 +46,10 @@ CASES = {
                  [{"type": "LSTM", "units": 8, "return_sequences": True},
                   {"type": "BatchNorm"}, {**D, "units": 4}],
                  "ctc", ["ser", "sequence_accuracy"]),
+    "dense/relu written out, crossentropy": kfold(
+        {"source": "builtin:iris"}, [{**D, "units": 16, "activation": "relu"},
+                                     {**D, "units": 3, "activation": "softmax"}],
+        "sparse_categorical_crossentropy", ["accuracy"]),
     "video: TimeDistributed conv + Conv3D": kfold(
         {"source": "builtin:video_direction", "samples": 120},
         [{"type": "Conv3D", "filters": 3, "kernel_size": 3, "padding": "same",
@@ -90,3 +94,58 @@ def test_batch_norm_stacks_only_over_training_parts_of_one_size(tmp_path):
     assert summary["parallel"] == ""
     assert any("batch norm with training parts of different sizes" in n.message
                for n in notices if n.code == "parallel-folds")
+
+
+@pytest.mark.parametrize("loss", ["mse", "mae", "binary_crossentropy",
+                                  "categorical_crossentropy", "sparse_categorical_crossentropy"])
+@pytest.mark.parametrize("ragged", [False, True])
+def test_the_written_out_mlp_step_equals_autograd(loss, ragged):
+    """The hand-written backward of a stacked Dense/ReLU model: each member's loss and every
+    gradient equal what autograd computes, for each loss it covers, with a padded last batch."""
+    import torch
+
+    from dltui.engine.losses import LOSSES
+    from dltui.engine.optimizers import flatten_parameters
+    from dltui.engine.stacked_layers import SLinear
+    from dltui.engine.stacked_mlp import FusedMLP, fusable
+
+    torch.manual_seed(0)
+    k, b, classes = 3, 7, 4
+    outs = 1 if loss in ("mse", "mae", "binary_crossentropy") else classes
+    head = {"binary_crossentropy": "sigmoid", "mse": None, "mae": None}.get(loss, "softmax")
+
+    def body() -> list[torch.nn.Module]:
+        layers = [[torch.nn.Linear(5, 6), torch.nn.Linear(6, 6), torch.nn.Linear(6, outs)]
+                  for _ in range(k)]
+        return [SLinear([m[0] for m in layers]), torch.nn.ReLU(),
+                SLinear([m[1] for m in layers]), torch.nn.ReLU(), SLinear([m[2] for m in layers])]
+
+    mods = body()
+    net = torch.nn.Sequential(*mods)
+    flatten_parameters(net)
+    twin = torch.nn.Sequential(*body())
+    twin.load_state_dict(net.state_dict())
+    spec = LOSSES[loss]
+    assert fusable(mods, spec, head, penalised=False)
+    x = torch.randn(k, b, 5)
+    if loss == "sparse_categorical_crossentropy":
+        y = torch.randint(0, classes, (k, b))
+    elif loss == "categorical_crossentropy":
+        y = torch.nn.functional.one_hot(torch.randint(0, classes, (k, b)), classes).float()
+    else:
+        y = torch.rand(k, b, 1).round() if head == "sigmoid" else torch.randn(k, b, 1)
+    w = torch.ones(k, b)
+    if ragged:
+        w[0, -1] = w[2, -1] = 0.0
+    logits, fold_loss = FusedMLP(mods, spec, head).step(x, y, w if ragged else None)
+    out = twin(x)
+    if ragged:
+        per = spec.per_sample(out, y, head, lead=2)
+        ref = (per * w).sum(1) / w.sum(1)
+    else:
+        ref = spec.elementwise(out, y, head).flatten(1).mean(1)
+    ref.sum().backward()
+    assert torch.allclose(logits, out.detach(), atol=1e-6)
+    assert torch.allclose(fold_loss, ref.detach(), rtol=1e-5, atol=1e-6)
+    for (name, p), q in zip(net.named_parameters(), twin.parameters(), strict=True):
+        assert torch.allclose(p.grad, q.grad, rtol=1e-4, atol=1e-6), (loss, name)
