@@ -155,6 +155,7 @@ class Experiment:
         net = self.new_net(seed)
         trainee = SingleTrainee(net, make_optimizer(net, self.prep.preset.train),
                                 self.setup, tensors, seed)
+        self._maybe_graph(trainee)
         info = FoldInfo(split.repeat, split.fold, len(split.train_idx), len(split.val_idx))
         self.bus.emit(FoldStarted(info.repeat, info.fold, info.train_size, info.val_size))
         (out,) = run_epochs(trainee, [info], self.setup, self.emit, self.stop,
@@ -162,6 +163,10 @@ class Experiment:
         test = self.test_scores(trainee, 1)[0] if "test" in parts else {}
         self.finish_fold(out, test, trainee.snapshot(0), pre, split.val_idx)
         return out
+
+    def _maybe_graph(self, trainee: SingleTrainee) -> None:
+        if self.prep.preset.train.cuda_graphs:
+            self.emit(Notice("hint", "cuda-graphs", trainee.use_cuda_graph()))
 
     def test_scores(self, trainee: Any, k: int) -> list[dict[str, float]]:
         rows = trainee.evaluate("test").tolist()
@@ -206,6 +211,7 @@ class Experiment:
         net = self.new_net(seed)
         trainee = SingleTrainee(net, make_optimizer(net, self.prep.preset.train),
                                 self.setup, tensors, seed)
+        self._maybe_graph(trainee)
         info = FoldInfo(-1, -1, len(plan.rest_idx), 0)
         self.bus.emit(FoldStarted(-1, -1, info.train_size, 0))
         (out,) = run_epochs(trainee, [info], self.setup, self.emit, self.stop, epochs=epochs,

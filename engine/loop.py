@@ -134,6 +134,24 @@ class SingleTrainee:
         # train()/eval() walk every submodule; skip them when no layer behaves differently.
         self.modal = any(isinstance(m, nn.Dropout | nn.modules.batchnorm._BatchNorm)
                          for m in net.modules())
+        self.graph: Any = None  # a captured CUDA graph of the step (train.cuda_graphs)
+        self.graph_note = ""
+
+    def amp_context(self) -> contextlib.AbstractContextManager[Any]:
+        return autocast_for(self.setup)
+
+    def use_cuda_graph(self) -> str:
+        """Capture the step as a CUDA graph where it can be; returns what happened, said once
+        in the run's notices."""
+        from dltui.engine.cuda_graph import GraphStep, graph_unsupported
+
+        why = graph_unsupported(self)
+        if why:
+            return f"train.cuda_graphs: not used ({why})"
+        if self.modal:
+            self.net.train()
+        self.graph = GraphStep(self, bool(self.net.penalised))
+        return "train.cuda_graphs: each full batch's step replays one captured CUDA graph"
 
     def train_epoch(self, stop: StopToken, progress: Progress | None) -> torch.Tensor | None:
         net, opt, loss_fn, head = self.net, self.opt, self.setup.loss.mean, self.net.head
@@ -157,6 +175,14 @@ class SingleTrainee:
             if stop.requested:
                 return None
             idx = order[start:start + b]
+            if self.graph is not None and len(idx) == b:
+                loss, logits = self.graph.run(idx)
+                losses.append(loss)
+                if keep_outputs:
+                    outputs.append(logits)
+                if progress is not None and i % 16 == 0:
+                    progress(i, batches)
+                continue
             yb = y[idx]
             raw = x[idx] if host_order is None else data.rows(idx, host_order[start:start + b])
             xb = raw if norm is None else norm(raw)

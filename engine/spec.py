@@ -72,6 +72,9 @@ class TrainSpec(_Section):
     checkpoint_every: Annotated[int, Field(ge=0)] = 0
     # CPU threads for the arithmetic; unset: one for small models, every core for big ones.
     threads: Annotated[int, Field(ge=1, le=1024)] | None = None
+    # Replay each training step as one captured CUDA graph (small models on a GPU are bound by
+    # kernel launches); CUDA only, rmsprop or plain sgd.
+    cuda_graphs: bool = False
 
 
 class ValidationSpec(_Section):

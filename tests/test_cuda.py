@@ -57,3 +57,14 @@ def test_no_host_sync_inside_a_cuda_epoch(tmp_path):
     finally:
         torch.cuda.set_sync_debug_mode("default")
     assert out is not None and out.is_cuda
+
+
+def test_cuda_graph_steps_equal_eager_steps(tmp_path):
+    """On a GPU: a run whose full batches replay a captured CUDA graph ends with the numbers
+    of the same run stepped eagerly."""
+    data = preset(BINARY, train={"device": "cuda", "batch_size": 16, "epochs": 3})
+    eager = run(data, tmp_path)
+    graphed = run(preset(data, train={"cuda_graphs": True}), tmp_path)
+    for a, b in zip(eager["folds"], graphed["folds"], strict=True):
+        for key, value in a["last"].items():
+            assert b["last"][key] == pytest.approx(value, rel=1e-4, abs=1e-5), key

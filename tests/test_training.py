@@ -10,7 +10,7 @@ import torch
 
 from conftest import BINARY, REGRESSION, preset
 from dltui.engine import EventBus, Experiment, StopToken, load_preset, prepare
-from dltui.engine.events import EpochEnded, FoldEnded
+from dltui.engine.events import EpochEnded, FoldEnded, Notice
 from dltui.engine.model_files import load_weights
 from dltui.engine.runs import read_events, read_summary
 from dltui.engine.spec import Preset
@@ -228,3 +228,11 @@ def test_a_small_hold_out_run_imports_only_what_it_needs(tmp_path):
     again = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
     assert again.returncode == 0, again.stderr[-2000:]
     assert again.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_cuda_graphs_asked_for_on_a_cpu_say_why_they_are_not_used(tmp_path):
+    bus, notices = EventBus(), []
+    bus.subscribe(lambda e: notices.append(e.message) if isinstance(e, Notice) else None)
+    summary, _ = run(preset(BINARY, train={"cuda_graphs": True, "device": "cpu"}), tmp_path, bus)
+    assert summary["status"] == "done"
+    assert "train.cuda_graphs: not used (CUDA graphs need a CUDA device)" in notices
