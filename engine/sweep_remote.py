@@ -95,10 +95,11 @@ class RemoteSweep(SweepRunner):
         started = time.perf_counter()
         self.start(preps)
         assert self.dir is not None
-        variants = {v.index: v for v in self.plan.variants}
+        self.variants = {v.index: v for v in self.plan.variants}
         writers: dict[int, RunWriter] = {}
         dirs: dict[int, Path] = {}
         summaries: dict[int, dict[str, Any]] = {}
+        self.writers, self.dirs, self.summaries = writers, dirs, summaries
         from dltui.engine.stacked_variants import joint_groups
 
         # One task per group of variants that stack (as locally), so a GPU trains them at once.
@@ -107,28 +108,34 @@ class RemoteSweep(SweepRunner):
             jobs = [payload(self.plan.variants[i], self.base_dir) for i in group]
             pending[self.backend.submit(jobs)] = [self.plan.variants[i].index for i in group]
         while pending:
-            for index, data in self.backend.events():
-                event = event_from_dict(data)
-                if event is None:
-                    continue
-                variant = variants[index]
-                if index not in writers:
-                    dirs[index] = new_run_dir(self.dir, variant.preset.name)
-                    writers[index] = RunWriter(dirs[index])
-                    self.emit_started(variant, dirs[index])
-                if isinstance(event, RunEnded):
-                    summaries[index] = event.summary
-                writers[index](_relocated(event, dirs[index]))
-                if self.inner is not None:
-                    self.inner(variant, event)
+            self._drain()
             for handle, files, error in self.backend.poll_done(list(pending)):
                 for index in pending.pop(handle):
-                    self._land(variants[index], dirs, writers, summaries,
+                    self._land(self.variants[index], dirs, writers, summaries,
                                (files or {}).get(index), error)
             if self.stop.requested:
                 self.backend.cancel(list(pending))
             time.sleep(0.05)
         return self.finish(started)
+
+    def _drain(self) -> None:
+        """Every event the workers sent so far, each to its variant's run folder (whichever
+        variant it is for: a group's variants finish together)."""
+        assert self.dir is not None
+        for index, data in self.backend.events():
+            event = event_from_dict(data)
+            if event is None:
+                continue
+            variant = self.variants[index]
+            if index not in self.writers:
+                self.dirs[index] = new_run_dir(self.dir, variant.preset.name)
+                self.writers[index] = RunWriter(self.dirs[index])
+                self.emit_started(variant, self.dirs[index])
+            if isinstance(event, RunEnded):
+                self.summaries[index] = event.summary
+            self.writers[index](_relocated(event, self.dirs[index]))
+            if self.inner is not None:
+                self.inner(variant, event)
 
     def emit_started(self, variant: Variant, run_dir: Path) -> None:
         from dltui.engine.events import VariantStarted
@@ -142,14 +149,8 @@ class RemoteSweep(SweepRunner):
         from dltui.engine.runs import dumps, write_atomic
 
         index = variant.index
-        for _ in range(40):  # the events of its last lines may still be in the queue
-            more = [(i, d) for i, d in self.backend.events() if i == index]
-            for _, data in more:
-                event = event_from_dict(data)
-                if event is not None and index in writers:
-                    writers[index](_relocated(event, dirs[index]))
-                    if isinstance(event, RunEnded):
-                        summaries[index] = event.summary
+        for _ in range(100):  # the events of its last lines may still be in the queue
+            self._drain()
             if index in summaries or error:
                 break
             time.sleep(0.05)

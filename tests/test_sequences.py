@@ -174,5 +174,5 @@ def test_ctc_trains_under_kfold(tmp_path):
             "validation": {"scheme": "kfold", "k": 3}}
     summary = Experiment(prepare(Preset.model_validate(data)), tmp_path).run()
     assert summary["status"] == "done" and len(summary["folds"]) == 3
-    assert summary["parallel"] == ""  # ctc trains its folds one after another
+    assert summary["parallel"] == "3 at once"  # ctc stacks like every other loss
     assert summary["kfold"]["mean"]["best"]["ser"] >= 0  # insertions can push it past 1

@@ -180,7 +180,8 @@ class RunState:
         status = self.stopped_at or self.status
         if self.stopping and not self.ended:
             status = "stopping after the current batch"
-        threads = f" x{s.threads}" if s.threads and s.device == "cpu" else ""
+        threads = (f", {s.threads} thread{'s' if s.threads > 1 else ''}"
+                   if s.threads and s.device == "cpu" else "")
         return (f"{status}  {where}  epoch {self.epoch}/{self.epochs}{batch}  "
                 f"trainings {done}/{s.trainings}  {self.elapsed():.0f}s{remaining}  "
                 f"{self.samples_per_s:,.0f} samples/s  device {s.device}{threads}"

@@ -102,9 +102,9 @@ class CurvesPlot(PlotextPlot):
             note = " (log)"
         elif span is not None:
             plt.ylim(*span)
-            note = " (epochs 1-2 off scale; l: log)" if self.quantity == "loss" else ""
+            note = " (1-2 off scale)" if self.quantity == "loss" else ""
         top = span[1] if span else max((v for v in drawn if v == v), default=0.0)
-        if curves is not None and curves.val:
+        if curves is not None and any(v for v in curves.val):
             best = curves.best_epoch()
             if best:
                 plt.vline(best, COLORS["best"])
@@ -115,8 +115,9 @@ class CurvesPlot(PlotextPlot):
             for notice in state.notices:
                 if notice.epoch and notice.epoch <= len(curves.train):
                     plt.vline(notice.epoch, "orange")
-                    plt.text(f"{notice.code} {notice.epoch}", notice.epoch, top,
-                             color="orange", alignment="right")
+                    side = "right" if notice.epoch > last_epoch / 2 else "left"
+                    plt.text(f"{notice.code} {notice.epoch}", notice.epoch, top * 0.9 if top > 0
+                             else top, color="orange", alignment=side)
         plt.xticks(integer_ticks(last_epoch))
         plt.title(f"{name}{where}{note}")
         plt.xlabel("epoch")

@@ -73,6 +73,7 @@ class YesNo(Checkbox):
 
     def watch_value(self) -> None:
         self.label = "yes" if self.value else "no"
+        super().watch_value()  # the -on class and the Changed message
 
 
 class SettingsForm(VerticalScroll):
