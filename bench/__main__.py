@@ -104,6 +104,22 @@ def bench_workload(w: Workload, args: argparse.Namespace, runs: Path) -> list[tu
                          args.repeats)
     base = statistics.median(ref_t)
     rows.append((w.name, "reference (hand loop)", ref_t, base, ref_m, samples))
+    # The same loop at the thread count the engine picks: the engine's own overhead, apart
+    # from its thread policy (the reference keeps torch's default, one thread per core).
+    from dltui.engine.threads import choose_threads
+
+    picked = choose_threads(prep.preset.train.threads, prep.macs * prep.preset.train.batch_size,
+                            prep.device).threads
+    if picked != torch.get_num_threads():
+        default = torch.get_num_threads()
+        torch.set_num_threads(picked)
+        try:
+            same_t, same_m = timed(lambda: statistics.fmean(train(t, args.device) for t in tasks),
+                                   args.repeats)
+        finally:
+            torch.set_num_threads(default)
+        rows.append((w.name, f"reference at the engine's {picked} thread(s) (info)", same_t, base,
+                     same_m, samples))
     seq = load(w, ["validation.parallel_folds=false"], args.device)
     eng_t, eng_s = timed(lambda: Experiment(seq, runs).run(), args.repeats)
     rows.append((w.name, "engine (API)", eng_t, base, engine_metric(eng_s), samples))

@@ -73,9 +73,10 @@ def check_fits(layers: Sequence[LayerSpec], in_shape: Shape, batch_size: int, op
 
 
 def macs_per_sample(layers: Sequence[LayerSpec], in_shape: Shape, integer_input: bool = False) -> int:
-    """Multiply-adds of one sample's forward pass (dense, convolution and recurrent layers),
-    from the layer specs and their shapes alone. (Not by running the model on torch's `meta`
-    device: its decompositions import torch's compiler stack, a second of start-up.)"""
+    """Multiply-adds of one sample's forward pass (dense and convolution layers; a recurrent
+    layer counted for one time step), from the layer specs and their shapes alone. (Not by
+    running the model on torch's `meta` device: its decompositions import torch's compiler
+    stack, a second of start-up.)"""
     total, shape = 0, in_shape
     for layer in layers:
         out = layer.out_shape(shape)
@@ -93,10 +94,12 @@ def _layer_macs(layer: LayerSpec, in_shape: Shape, out_shape: Shape) -> int:
     if kind == "Conv3D":  # (T, C, H, W)
         return math.prod(out_shape) * in_shape[1] * layer.kernel_size ** 3  # type: ignore[attr-defined]
     if kind in ("LSTM", "GRU"):
+        # One time step's: the steps run one after another, each a small matmul, and the size
+        # of one operation is what decides whether a second thread pays.
         gates = 4 if kind == "LSTM" else 3
         units = layer.units  # type: ignore[attr-defined]
         dirs = 2 if layer.bidirectional else 1  # type: ignore[attr-defined]
-        return in_shape[0] * dirs * gates * (in_shape[1] + units) * units
+        return dirs * gates * (in_shape[1] + units) * units
     if kind == "TimeDistributed":
         return in_shape[0] * _layer_macs(layer.layer, in_shape[1:], out_shape[1:])  # type: ignore[attr-defined]
     return 0
