@@ -135,7 +135,6 @@ class SingleTrainee:
         self.modal = any(isinstance(m, nn.Dropout | nn.modules.batchnorm._BatchNorm)
                          for m in net.modules())
         self.graph: Any = None  # a captured CUDA graph of the step (train.cuda_graphs)
-        self.graph_note = ""
 
     def amp_context(self) -> contextlib.AbstractContextManager[Any]:
         return autocast_for(self.setup)
