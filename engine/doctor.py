@@ -272,9 +272,11 @@ def _duplicate_rows(x: np.ndarray) -> int:
     """Rows equal to an earlier row; counted once per array (the app asks on every keystroke)."""
     key = id(x)
     if key not in _DUPLICATES:
-        flat = np.ascontiguousarray(x.reshape(len(x), -1))
-        rows = flat.view(np.dtype((np.void, flat.dtype.itemsize * flat.shape[1])))
-        _DUPLICATES[key] = len(x) - len(np.unique(rows))
+        # 64-bit row hashes in numpy (no sorted copy of the data); the count is advice, and
+        # two different rows sharing a hash is a 2^-64 event for data that is not adversarial.
+        from dltui.engine.checks import row_hashes
+
+        _DUPLICATES[key] = len(x) - len(np.unique(row_hashes(x)))
         weakref.finalize(x, _DUPLICATES.pop, key, None)
     return _DUPLICATES[key]
 

@@ -135,6 +135,7 @@ class SingleTrainee:
         self.modal = any(isinstance(m, nn.Dropout | nn.modules.batchnorm._BatchNorm)
                          for m in net.modules())
         self.graph: Any = None  # a captured CUDA graph of the step (train.cuda_graphs)
+        self._batch: torch.Tensor | None = None
 
     def amp_context(self) -> contextlib.AbstractContextManager[Any]:
         return autocast_for(self.setup)
@@ -167,6 +168,10 @@ class SingleTrainee:
         perm = torch.randperm(n, device=train_idx.device, generator=self.gen)
         order = train_idx[perm]  # this epoch's samples, in the order batches take them
         host_order = order.cpu() if data.streams else None  # one sync per epoch, not per batch
+        # Each batch is gathered into one buffer and normalised there in place: no allocation
+        # per batch the size of a batch of data (big samples otherwise fragment the heap).
+        if host_order is None and (self._batch is None or self._batch.shape[0] != b):
+            self._batch = torch.empty((b, *x.shape[1:]), dtype=x.dtype, device=x.device)
         losses: list[torch.Tensor] = []
         outputs: list[torch.Tensor] = []
         amp = autocast_for(self.setup)
@@ -183,8 +188,13 @@ class SingleTrainee:
                     progress(i, batches)
                 continue
             yb = y[idx]
-            raw = x[idx] if host_order is None else data.rows(idx, host_order[start:start + b])
-            xb = raw if norm is None else norm(raw)
+            if host_order is None:
+                xb = torch.index_select(x, 0, idx, out=self._batch[:len(idx)])
+                if norm is not None:
+                    norm.apply_(xb)
+            else:
+                raw = data.rows(idx, host_order[start:start + b])
+                xb = raw if norm is None else norm(raw)
             with amp:
                 logits = body(xb)
                 loss = loss_fn(logits, yb, head)

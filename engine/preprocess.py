@@ -67,6 +67,16 @@ class Normalizer:
             xb = (xb - self.mean) / self.std
         return xb
 
+    def apply_(self, xb: torch.Tensor) -> torch.Tensor:
+        """The same, in place on a batch the caller owns (a gathered copy): no temporaries."""
+        if not xb.is_floating_point():
+            return xb
+        if self.fill is not None:
+            xb.copy_(torch.where(torch.isnan(xb), self.fill, xb))
+        if self.mean is not None and self.std is not None:
+            xb.sub_(self.mean).div_(self.std)
+        return xb
+
     @staticmethod
     def stack(norms: list[Normalizer]) -> Normalizer:
         """K models' statistics as one: (K, 1, ...) to broadcast over (K, batch, ...)."""
