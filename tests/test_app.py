@@ -170,6 +170,7 @@ def test_snapshot_build_screen(snap_compare, size):
     async def loaded(pilot):
         # data loaded and the doctor's panel drawn (binary-imdb has its small-data hint)
         await wait_for(pilot, lambda: pilot.app.screen.data is not None and pilot.app.screen.findings)
+        await wait_for(pilot, lambda: "Train" in screen_text(pilot.app).splitlines()[-1])
         await pilot.pause(0.3)
         text = screen_text(pilot.app)
         assert_legible(text, ["Dense 16 relu" if size[0] < 100 else "Dense(units=16, activation=relu)",

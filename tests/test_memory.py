@@ -20,7 +20,7 @@ CHILD = textwrap.dedent("""
     import json, os, resource, sys, tempfile
     from pathlib import Path
     import torch
-    from dltui.engine import Experiment, prepare
+    from dltui.engine import EventBus, Experiment, prepare
     from dltui.engine.spec import Preset
 
     def current_mb():
@@ -28,6 +28,12 @@ CHILD = textwrap.dedent("""
             return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
 
     base = current_mb()
+    stages = []
+
+    def note(event):
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        stages.append((event.kind, round(current_mb() - base), round(peak - base)))
+
     preset = Preset.model_validate({
         "name": "big", "data": {"source": f"npz:{sys.argv[1]}", "layout": "channels_first"},
         "model": {"layers": [{"type": "Flatten"},
@@ -37,11 +43,14 @@ CHILD = textwrap.dedent("""
                   "epochs": 1, "batch_size": 256, "threads": 1},
         "validation": {"val_fraction": 0.2}})
     prep = prepare(preset)
+    stages.append(("prepared", round(current_mb() - base), 0))
+    bus = EventBus()
+    bus.subscribe(lambda e: note(e) if e.kind != "batch" else None)
     with tempfile.TemporaryDirectory() as runs:
-        summary = Experiment(prep, Path(runs)).run()
+        summary = Experiment(prep, Path(runs), bus).run()
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(json.dumps({"status": summary["status"], "above_mb": peak - base,
-                      "params": prep.params}))
+                      "params": prep.params, "stages": stages}))
 """)
 
 
@@ -65,4 +74,5 @@ def test_a_200k_image_run_holds_its_data_once(tmp_path: Path) -> None:
     bound = 1.5 * data_mb + model_mb + RUNTIME_ALLOWANCE_MB
     assert result["above_mb"] <= bound, (
         f"peak {result['above_mb']:.0f} MB above the process's baseline for {data_mb:.0f} MB of "
-        f"data: over the bound of {bound:.0f} MB (a copy of the data is being made)")
+        f"data: over the bound of {bound:.0f} MB (a copy of the data is being made); "
+        f"(event, MB now, peak MB) above baseline: {result['stages']}")
