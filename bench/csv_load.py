@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 CHILD = """
-import json, resource, sys, time
+import json, sys, time
 from pathlib import Path
 which, path = sys.argv[1], Path(sys.argv[2])
 import numpy as np
@@ -24,7 +24,10 @@ if which == "pandas":
 else:  # each reader's library imported before the clock starts, as pandas is
     import pyarrow.compute, pyarrow.csv  # noqa: F401, E401
     from dltui.engine.csv_source import read_csv
-base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+def hwm():
+    with open("/proc/self/status") as fh:
+        return int(next(x for x in fh if x.startswith("VmHWM:")).split()[1])
+base = hwm()
 t = time.perf_counter()
 if which == "pandas":
     frame = pd.read_csv(path)
@@ -32,7 +35,7 @@ if which == "pandas":
 else:
     x = read_csv(path, "label", [], "error").x
 seconds = time.perf_counter() - t
-peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+peak = hwm()
 print(json.dumps({"seconds": seconds, "peak_mb": peak / 1024, "shape": list(x.shape)}))
 """
 

@@ -65,3 +65,34 @@ def dltui(*args: str, cwd: Path | None = None, timeout: float = 120,
     full_env = {**os.environ, "CI": "true", **(env or {})}
     return subprocess.run([sys.executable, "-m", "dltui.tui", *args], capture_output=True,
                           text=True, cwd=cwd, timeout=timeout, env=full_env)
+
+
+class PeakGrowth:
+    """How far this process's resident memory rises above where it stood when the block
+    began. The kernel's high-water mark is reset first (writing 5 to /proc/self/clear_refs), so
+    a peak an earlier test reached cannot hide this block's; where that is not allowed, the
+    process's lifetime peak is used (then only growth beyond it shows)."""
+
+    def __enter__(self) -> PeakGrowth:
+        self.reset = True
+        try:
+            with open("/proc/self/clear_refs", "w") as fh:
+                fh.write("5")
+        except OSError:
+            self.reset = False
+        self.start = _current_mb() if self.reset else _hwm_mb()
+        self.mb = 0.0
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.mb = _hwm_mb() - self.start
+
+
+def _current_mb() -> float:
+    with open("/proc/self/statm") as fh:
+        return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def _hwm_mb() -> float:
+    with open("/proc/self/status") as fh:
+        return int(next(x for x in fh if x.startswith("VmHWM:")).split()[1]) / 1024

@@ -525,7 +525,7 @@ async def test_model_keys_work_wherever_the_focus_is_and_undo_restores(tmp_path)
 
 
 async def test_a_layer_that_does_not_fit_is_refused_and_its_preview_allocates_nothing(tmp_path):
-    import resource
+    from conftest import PeakGrowth
 
     app = DltuiApp(preset="binary-imdb", runs_dir=tmp_path)
     async with app.run_test(size=(120, 40)) as pilot:
@@ -537,10 +537,10 @@ async def test_a_layer_that_does_not_fit_is_refused_and_its_preview_allocates_no
         assert "not added" in str(build.query_one("#layer-message").render())
         assert len(build.model_layers) == 3
         await pilot.press("ctrl+a", "ctrl+k")
-        before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-        await type_text(pilot, "Dense 100000000")  # 100 million units: 100 million x 2 params
+        with PeakGrowth() as grown:
+            await type_text(pilot, "Dense 100000000")  # 100 million units: 1e8 x 2 params
         message = str(build.query_one("#layer-message").render())
-        grown_mb = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
+        grown_mb = grown.mb
         assert "200,000,000 params" in message, message  # after the 1-unit layer: 1e8 + 1e8
         assert grown_mb < 100, f"the preview grew the process by {grown_mb:.0f} MB"
 

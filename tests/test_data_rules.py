@@ -167,27 +167,25 @@ def test_bounded_activation_on_a_regression_output_is_a_warning(activation):
 
 
 def test_a_huge_layer_is_refused_before_anything_is_allocated():
-    import resource
+    from conftest import PeakGrowth
 
     layers = [{"type": "Dense", "units": 100_000_000, "activation": "relu"},
               {"type": "Dense", "units": 1, "activation": "sigmoid"}]
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    with pytest.raises(InputError, match=r"model: 3,200,000,001 parameters .* need about .* GiB"):
+    with PeakGrowth() as grown, pytest.raises(
+            InputError, match=r"model: 3,200,000,001 parameters .* need about .* GiB"):
         prepare(validate_preset(preset(BINARY, model={"layers": layers}), "t"))
-    grown_mib = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
-    assert grown_mib < 200  # the 12.8 GB of weights were never made
+    assert grown.mb < 200  # the 12.8 GB of weights were never made
 
 
 def test_layer_rows_count_a_huge_layer_without_allocating():
-    import resource
-
+    from conftest import PeakGrowth
     from dltui.engine.layers import Dense
     from dltui.engine.model import layer_rows
 
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    rows_ = layer_rows([Dense(units=100_000_000)], (30,))
+    with PeakGrowth() as grown:
+        rows_ = layer_rows([Dense(units=100_000_000)], (30,))
     assert rows_[0].params == 3_100_000_000
-    assert (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024 < 200
+    assert grown.mb < 200
 
 
 def test_a_junk_cell_deep_in_a_big_numeric_column_is_still_named(tmp_path):

@@ -17,7 +17,7 @@ SAMPLES = 200_000
 RUNTIME_ALLOWANCE_MB = 256  # torch's kernels and thread pools paged in on first use
 
 CHILD = textwrap.dedent("""
-    import json, os, resource, sys, tempfile
+    import json, os, sys, tempfile
     from pathlib import Path
     import torch
     from dltui.engine import EventBus, Experiment, prepare
@@ -27,11 +27,18 @@ CHILD = textwrap.dedent("""
         with open("/proc/self/statm") as fh:
             return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
 
+    def peak_mb():
+        # VmHWM, this process's own high-water mark: getrusage's ru_maxrss survives exec, so
+        # it would report the forking parent's size when that is bigger (a long test session).
+        with open("/proc/self/status") as fh:
+            line = next(x for x in fh if x.startswith("VmHWM:"))
+        return int(line.split()[1]) / 1024
+
     base = current_mb()
     stages = []
 
     def note(event):
-        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        peak = peak_mb()
         stages.append((event.kind, round(current_mb() - base), round(peak - base)))
 
     preset = Preset.model_validate({
@@ -48,7 +55,7 @@ CHILD = textwrap.dedent("""
     bus.subscribe(lambda e: note(e) if e.kind != "batch" else None)
     with tempfile.TemporaryDirectory() as runs:
         summary = Experiment(prep, Path(runs), bus).run()
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    peak = peak_mb()
     print(json.dumps({"status": summary["status"], "above_mb": peak - base,
                       "params": prep.params, "stages": stages}))
 """)
