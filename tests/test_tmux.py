@@ -116,3 +116,21 @@ def test_every_screen_at_80x24_with_real_keys(tmux_app, tmp_path):
     screen = app.wait_for("status/headline", 20)
     assert "binary-imdb" in screen and "done" in screen and "val accuracy" in screen
     app.keys("Escape", "Escape", "C-q")
+
+
+def test_the_sweep_screen_and_help_at_80x24(tmux_app, tmp_path):
+    runs = tmp_path / "runs"
+    made = subprocess.run(
+        [sys.executable, "-m", "dltui.tui", "sweep", "binary-imdb", "--vary",
+         "train.learning_rate=0.001,0.01", "--set", "train.epochs=3", "--runs-dir", str(runs)],
+        capture_output=True, text=True, timeout=120)
+    assert made.returncode == 0, made.stderr
+    sweep = next(runs.iterdir())
+    app = tmux_app("watch", str(sweep), "--runs-dir", str(runs), size=(80, 24))
+    screen = app.wait_for("(finished)", 60)
+    assert "learning_rate=0.01" in screen and "learning_rate=0.001" in screen
+    assert "…" not in screen and "Show/hide" in screen.rstrip().splitlines()[-1]
+    app.keys("?")
+    screen = app.wait_for("dltui keys", 20)
+    assert "…" not in screen
+    app.keys("Escape", "C-q")

@@ -13,6 +13,7 @@ from textual_plotext import PlotextPlot
 from dltui.engine.runs import RunInfo, list_runs, read_events
 from dltui.tui.run_source import FolderRun
 from dltui.tui.run_state import RunState
+from dltui.tui.widgets.curves import integer_ticks
 
 
 def _date(run: RunInfo) -> str:
@@ -210,11 +211,14 @@ class CompareScreen(ModalScreen[None]):
         plt = widget.plt
         plt.clear_data()
         plt.clear_figure()
+        longest = 1
         for path in self.runs:
             _, curve = validation_curve(path, self.metric)
             if curve:
                 plt.plot(list(range(1, len(curve) + 1)), curve, label=path.name[-38:],
                          marker="braille")
+                longest = max(longest, len(curve))
+        plt.xticks(integer_ticks(longest))
         others = [m for m in self.shared if m != self.metric]
         hint = f" (m: {', '.join(others)})" if others else ""
         plt.title(f"validation {self.metric} by epoch, {len(self.runs)} runs{hint}")

@@ -19,6 +19,7 @@ from dltui.engine.runs import EventFollower
 from dltui.engine.sweep import rank
 from dltui.tui.report import fmt
 from dltui.tui.screens.runs import validation_curve
+from dltui.tui.widgets.curves import integer_ticks
 
 
 class SweepScreen(Screen[None]):
@@ -114,6 +115,7 @@ class SweepScreen(Screen[None]):
         plt.clear_figure()
         name = self.quantity if self.quantity == "loss" or not self.started else self.started.metric
         best = next((r["index"] for r in ranked if r["mean"] is not None), None)
+        longest = 1
         for row in ranked:
             if row["index"] in self.hidden or not row["run_dir"]:
                 continue
@@ -121,6 +123,8 @@ class SweepScreen(Screen[None]):
             if curve:
                 label = f"v{row['index']:02d} {row['label']}" + (" (best)" if row["index"] == best else "")
                 plt.plot(list(range(1, len(curve) + 1)), curve, label=label[:40], marker="braille")
+                longest = max(longest, len(curve))
+        plt.xticks(integer_ticks(longest))
         plt.title(f"validation {name}, mean over folds, by epoch")
         plt.xlabel("epoch")
         widget.refresh()
