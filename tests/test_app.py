@@ -620,3 +620,15 @@ async def test_help_lists_every_binding_of_every_screen():
         for binding in screen.BINDINGS:
             described = binding.tooltip or binding.description
             assert described in text, (screen.__name__, binding.key)
+
+
+async def test_the_build_screen_at_200x50_shows_whole_labels(tmp_path):
+    app = DltuiApp(preset="convnet-digits", runs_dir=tmp_path)
+    async with app.run_test(size=(200, 50)) as pilot:
+        build = app.screen
+        await wait_for(pilot, lambda: build.data is not None)
+        await pilot.pause(0.3)
+        text = screen_text(app)
+        assert_legible(text, ["Conv2D(filters=16, kernel_size=3, strides=1, padding=same, "
+                              "activation=relu)", "(None, 16, 8, 8)", "sparse_categorical_crossentropy"],
+                       ["Train", "Save", "Runs", "Help", "Quit"])

@@ -36,22 +36,34 @@ class LayerStack(DataTable):
         `narrow` (an 80-column terminal): the notes column is left out (the totals line and
         the doctor's panel say the same) so layer, shape and params keep their width."""
         row = self.cursor_row or 0
-        self.clear(columns=True)
-        self.add_columns("#", "layer", "output shape", "params", *(() if narrow else ("doctor",)))
+        headers = ["#", "layer", "output shape", "params", *(() if narrow else ("doctor",))]
+        rows: list[list[str]] = []
+        problem, total = "", 0
         if in_shape is None:
             for i, layer in enumerate(layers):
-                self.add_row(i, short_label(layer) if narrow else layer.describe(), "?", "",
-                             *(() if narrow else ("load data to see shapes",)))
-            return 0, "no data loaded"
-        problem = ""
-        self.add_row("", "input", str((None, *in_shape)), "", *(() if narrow else ("",)))
-        for r in layer_rows(layers, in_shape):
-            shape = str((None, *r.out_shape)) if r.out_shape is not None else "-"
-            note = f"✗ {r.error}" if r.error else (marks or {}).get(r.index, "")
-            if r.error and not problem:
-                problem = f"layer {r.index} ({layers[r.index].type}): {r.error}"  # type: ignore[attr-defined]
-            label = short_label(layers[r.index]) if narrow else r.label
-            self.add_row(r.index, label, shape, f"{r.params:,}", *(() if narrow else (note,)))
+                rows.append([str(i), short_label(layer) if narrow else layer.describe(), "?", "",
+                             "load data to see shapes"])
+            problem = "no data loaded"
+        else:
+            rows.append(["", "input", str((None, *in_shape)), "", ""])
+            found = layer_rows(layers, in_shape)
+            for r in found:
+                shape = str((None, *r.out_shape)) if r.out_shape is not None else "-"
+                note = f"✗ {r.error}" if r.error else (marks or {}).get(r.index, "")
+                if r.error and not problem:
+                    problem = f"layer {r.index} ({layers[r.index].type}): {r.error}"  # type: ignore[attr-defined]
+                label = short_label(layers[r.index]) if narrow else r.label
+                rows.append([str(r.index), label, shape, f"{r.params:,}", note])
+            total = sum(r.params for r in found)
+        rows = [cells[:len(headers)] for cells in rows]
+        self.clear(columns=True)
+        # Widths set from the cells: the table's own auto-width was seen to keep a column at
+        # its header's width ("Dense" for "Dense(units=16, ...)") after a redraw.
+        for j, header in enumerate(headers):
+            self.add_column(header, width=max(len(header), *(len(c[j]) for c in rows)) if rows
+                            else len(header))
+        for cells in rows:
+            self.add_row(*cells)
         if layers:
             self.move_cursor(row=min(row, len(layers)))
-        return sum(r.params for r in layer_rows(layers, in_shape)), problem
+        return total, problem
