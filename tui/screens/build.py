@@ -125,6 +125,10 @@ class BuildScreen(Screen[None]):
 
     def on_resize(self) -> None:
         narrow = self.size.width < 100
+        short = self.app.size.width < 170
+        if short != getattr(self, "_short", None):
+            self._short = short
+            self.refresh_stack()
         if narrow != self.has_class("narrow"):
             self.set_class(narrow, "narrow")
             if not narrow:
@@ -396,8 +400,10 @@ class BuildScreen(Screen[None]):
             if f.where.startswith("model.layers["):
                 index = int(f.where.split("[")[1].split("]")[0])
                 marks.setdefault(index, f"{'✗' if f.severity == 'error' else '⚠'} {f.id}")
-        total, problem = self.query_one(LayerStack).show(self.model_layers, shape, marks,
-                                                         narrow=self.has_class("narrow"))
+        # Full layer labels need a wide model panel (the form takes 54 columns beside it).
+        total, problem = self.query_one(LayerStack).show(
+            self.model_layers, shape, marks, narrow=self.has_class("narrow"),
+            short=self.app.size.width < 170)
         text = f"{total:,} params, all trainable; {len(self.model_layers)} layers"
         if problem:
             text += f"\n✗ {problem}"

@@ -31,17 +31,19 @@ class LayerStack(DataTable):
         self.post_message(self.Requested("edit", event.cursor_row))
 
     def show(self, layers: list[LayerSpec], in_shape: Shape | None,
-             marks: dict[int, str] | None = None, narrow: bool = False) -> tuple[int, str]:
+             marks: dict[int, str] | None = None, narrow: bool = False,
+             short: bool = False) -> tuple[int, str]:
         """Redraw; returns the total parameter count and the first problem ('' when none).
         `narrow` (an 80-column terminal): the notes column is left out (the totals line and
-        the doctor's panel say the same) so layer, shape and params keep their width."""
+        the doctor's panel say the same) so layer, shape and params keep their width. `short`:
+        compact layer labels (`Conv2D 16 3x3/1 same relu`) where the full ones would not fit."""
         row = self.cursor_row or 0
         headers = ["#", "layer", "output shape", "params", *(() if narrow else ("doctor",))]
         rows: list[list[str]] = []
         problem, total = "", 0
         if in_shape is None:
             for i, layer in enumerate(layers):
-                rows.append([str(i), short_label(layer) if narrow else layer.describe(), "?", "",
+                rows.append([str(i), short_label(layer) if short else layer.describe(), "?", "",
                              "load data to see shapes"])
             problem = "no data loaded"
         else:
@@ -52,7 +54,7 @@ class LayerStack(DataTable):
                 note = f"✗ {r.error}" if r.error else (marks or {}).get(r.index, "")
                 if r.error and not problem:
                     problem = f"layer {r.index} ({layers[r.index].type}): {r.error}"  # type: ignore[attr-defined]
-                label = short_label(layers[r.index]) if narrow else r.label
+                label = short_label(layers[r.index]) if short else r.label
                 rows.append([str(r.index), label, shape, f"{r.params:,}", note])
             total = sum(r.params for r in found)
         rows = [cells[:len(headers)] for cells in rows]
