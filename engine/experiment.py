@@ -39,6 +39,7 @@ from dltui.engine.optimizers import make_optimizer
 from dltui.engine.preflight import Prepared, chance_accuracy, chance_loss
 from dltui.engine.preprocess import Preprocessing, any_nan, fit_preprocessing, target_array
 from dltui.engine.presets import preset_to_toml
+from dltui.engine.resources import too_big_for_device
 from dltui.engine.results import averaged_curve, fold_row, holdout_spread, kfold_table
 from dltui.engine.resume import CHECKPOINTS, ResumeState, group_tag, resume_state
 from dltui.engine.runs import RunFolderError, RunWriter, new_run_dir
@@ -108,13 +109,8 @@ class Experiment:
 
     @property
     def streams(self) -> bool:
-        """The data stays in host memory and streams to the GPU in batches: it would take more
-        than half the device's free memory."""
-        d, dev = self.prep.data, self.prep.device
-        if dev.type != "cuda":
-            return False
-        free, _total = torch.cuda.mem_get_info(dev)
-        return d.x.nbytes > free // 2
+        """The data stays in host memory and streams to the GPU in batches."""
+        return too_big_for_device(self.prep.data.x.nbytes, self.prep.device)
 
     def fit(self, train_idx: np.ndarray) -> Preprocessing:
         """Preprocessing fitted on a split's training part only (one pass, no copy)."""

@@ -55,6 +55,15 @@ def available_bytes(device: torch.device) -> int | None:
         return None
 
 
+def too_big_for_device(nbytes: int, device: torch.device) -> bool:
+    """Data that would take over half a GPU's free memory stays in host memory and streams
+    to it in batches (never true on the CPU)."""
+    if device.type != "cuda":
+        return False
+    free, _total = torch.cuda.mem_get_info(device)
+    return nbytes > free // 2
+
+
 def _gib(n: float) -> str:
     return f"{n / 2**30:.1f} GiB" if n >= 2**28 else f"{n / 2**20:.0f} MiB"
 

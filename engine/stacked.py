@@ -22,6 +22,7 @@ from dltui.engine.metrics import METRICS
 from dltui.engine.model import Net, build_model
 from dltui.engine.optimizers import flatten_parameters, stacked_optimizer
 from dltui.engine.preprocess import Normalizer
+from dltui.engine.resources import too_big_for_device
 from dltui.engine.spec import TrainSpec
 from dltui.engine.splits import Split, split_seed
 from dltui.engine.stacked_layers import SSequential, Stacked, SWrapped, stack_group
@@ -124,7 +125,7 @@ def plan_groups(prep: Prepared, setup: Setup) -> tuple[list[list[Split]], str | 
     reason = unsupported_reason(prep)
     if reason:
         return one_each, reason
-    if prep.device.type == "cuda" and prep.data.x.nbytes > torch.cuda.mem_get_info(prep.device)[0] // 2:
+    if too_big_for_device(prep.data.x.nbytes, prep.device):
         return one_each, "the data streams from host memory in batches (too big for the GPU)"
     if needs_equal_parts(prep) and len({len(s.train_idx) for s in splits}) > 1:
         return one_each, ("batch norm with training parts of different sizes "

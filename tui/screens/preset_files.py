@@ -32,6 +32,15 @@ def preset_label(path: Path) -> str:
     return str(path)
 
 
+def _without_nulls(value: Any) -> Any:
+    """TOML has no null: unset settings are left out."""
+    if isinstance(value, dict):
+        return {k: _without_nulls(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [_without_nulls(v) for v in value if v is not None]
+    return value
+
+
 class PresetFiles:
     """The builder's file commands (a mixin of BuildScreen: it owns raw, model_layers,
     source_path, saved and history)."""
@@ -107,50 +116,39 @@ class PresetFiles:
         self._write_preset(path)
 
     def _write_preset(self, path: Path) -> None:
+        """Write the preset as it stands; one that does not validate yet is written raw, with a
+        warning that it will not run."""
+        import tomli_w
+
         from dltui.engine.presets import preset_to_toml
 
         preset = self.validate()
-        if preset is None:
-            self._write_unfinished(path)
-            return
-        if self.source_path is not None and _shipped(self.source_path) \
-                and preset.name == self.source_path.stem:
-            preset = preset.model_copy(update={"name": path.stem})  # its own name, not the shipped one
-            self.raw["name"] = path.stem
-        preset = self._rebased(preset, path.parent)
         try:
-            path.write_text(preset_to_toml(preset), encoding="utf-8")
-        except OSError as err:
-            self.notify(f"cannot save: {err}", severity="error")
-            return
-        self.source_path = path
-        self.saved = self._snapshot()
-        self.notify(f"saved {path}; run it with: dltui run {path}")
-
-    def _write_unfinished(self, path: Path) -> None:
-        import tomli_w
-
-        raw = self.preset_dict()
-        if self.source_path is not None and _shipped(self.source_path) \
-                and raw.get("name") == self.source_path.stem:
-            raw["name"] = self.raw["name"] = path.stem
-
-        def clean(value: Any) -> Any:  # TOML has no null
-            if isinstance(value, dict):
-                return {k: clean(v) for k, v in value.items() if v is not None}
-            if isinstance(value, list):
-                return [clean(v) for v in value if v is not None]
-            return value
-
-        try:
-            path.write_text(tomli_w.dumps(clean(raw)), encoding="utf-8")
+            if preset is None:
+                raw = self.preset_dict()
+                raw["name"] = self._own_name(raw.get("name"), path)
+                text = tomli_w.dumps(_without_nulls(raw))
+                done, severity = (f"saved {path}, unfinished: it will not run until the status "
+                                  "line says ready"), "warning"
+            else:
+                preset = preset.model_copy(update={"name": self._own_name(preset.name, path)})
+                text = preset_to_toml(self._rebased(preset, path.parent))
+                done, severity = f"saved {path}; run it with: dltui run {path}", "information"
+            path.write_text(text, encoding="utf-8")
         except (OSError, TypeError) as err:
             self.notify(f"cannot save: {err}", severity="error")
             return
         self.source_path = path
         self.saved = self._snapshot()
-        self.notify(f"saved {path}, unfinished: it will not run until the status line says "
-                    "ready", severity="warning")
+        self.notify(done, severity=severity)
+
+    def _own_name(self, name: Any, path: Path) -> Any:
+        """A copy of a shipped preset gets its own name (the file's), not the shipped one's."""
+        if self.source_path is not None and _shipped(self.source_path) \
+                and name == self.source_path.stem:
+            self.raw["name"] = path.stem
+            return path.stem
+        return name
 
     def _rebased(self, preset: Any, new_dir: Path) -> Any:
         """A relative CSV/NPZ path is read next to the preset: keep it pointing at the same file
