@@ -48,6 +48,14 @@ def _optimizer_state(tensors: dict[str, torch.Tensor], meta: dict[str, Any]) -> 
     return {"state": state, "param_groups": meta["param_groups"]}
 
 
+def check_version(meta: dict[str, Any], path: Path) -> None:
+    """A checkpoint another dltui version wrote (another optimizer state layout) is refused."""
+    if meta.get("version") != CHECKPOINT_VERSION:
+        raise InputError(f"{path}: written by another dltui version (checkpoint version "
+                         f"{meta.get('version')}, this one reads {CHECKPOINT_VERSION}); it "
+                         "cannot be resumed: run the preset again")
+
+
 @dataclass
 class Checkpointer:
     """Writes a trainee's checkpoint every `every` epochs (0: when 10 s have passed since the
@@ -101,10 +109,7 @@ class Checkpointer:
                 tensors = {k: fh.get_tensor(k) for k in fh.keys()}
         except (OSError, KeyError, json.JSONDecodeError, ValueError, RuntimeError):
             return None
-        if loop.get("version") != CHECKPOINT_VERSION:
-            raise InputError(f"{path}: written by another dltui version (checkpoint version "
-                             f"{loop.get('version')}, this one reads {CHECKPOINT_VERSION}); it "
-                             "cannot be resumed: run the preset again")
+        check_version(loop, path)
         dev = trainee.net_device
         trainee.net.load_state_dict({k[4:]: v for k, v in tensors.items() if k.startswith("net.")})
         trainee.opt.load_state_dict(_optimizer_state(

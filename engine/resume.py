@@ -33,12 +33,22 @@ def group_tag(members: list[tuple[int, int]]) -> str:
 
 
 def checkpoint_epoch(run_dir: Path, tag: str) -> int:
+    """The epoch a checkpoint reached (0: none); one another version wrote is refused here,
+    before the run folder is touched."""
     from safetensors import safe_open
 
+    from dltui.engine.checkpoints import check_version
+
+    path = run_dir / CHECKPOINTS / f"{tag}.safetensors"
     try:
-        with safe_open(str(run_dir / CHECKPOINTS / f"{tag}.safetensors"), framework="pt") as fh:
-            return int(json.loads((fh.metadata() or {})["dltui"])["epoch"])
+        with safe_open(str(path), framework="pt") as fh:
+            meta = json.loads((fh.metadata() or {})["dltui"])
     except (OSError, ValueError, KeyError, TypeError, RuntimeError):
+        return 0
+    check_version(meta, path)
+    try:
+        return int(meta["epoch"])
+    except (KeyError, TypeError, ValueError):
         return 0
 
 

@@ -258,3 +258,21 @@ def test_a_finished_run_is_not_resumed(csv_run):
     root, run = csv_run
     result = dltui("resume", str(run), cwd=root)
     assert result.returncode == 2 and "nothing to resume" in result.stderr
+
+
+def test_a_checkpoint_from_another_version_is_refused_before_the_run_folder_is_touched(tmp_path):
+    import json as _json
+
+    import torch as _torch
+    from safetensors.torch import save_file
+
+    from dltui.engine.errors import InputError
+    from dltui.engine.resume import CHECKPOINTS, checkpoint_epoch
+
+    (tmp_path / CHECKPOINTS).mkdir()
+    save_file({"x": _torch.zeros(1)}, str(tmp_path / CHECKPOINTS / "r0-f0.safetensors"),
+              metadata={"dltui": _json.dumps({"version": 1, "epoch": 7})})
+    with pytest.raises(InputError, match=r"checkpoint version 1, this one reads 2\); it cannot "
+                                         r"be resumed: run the preset again"):
+        checkpoint_epoch(tmp_path, "r0-f0")
+    assert checkpoint_epoch(tmp_path, "r1-f0") == 0  # none: nothing to refuse
