@@ -20,9 +20,13 @@ _FUSABLE_LOSSES = {"mse": None, "mae": None, "binary_crossentropy": "sigmoid",
                    "sparse_categorical_crossentropy": "softmax"}
 
 
-def fusable(mods: list[nn.Module], loss: Loss, head: str | None, penalised: bool) -> bool:
-    """Dense layers (with biases) and ReLUs only, no L1/L2 term, a loss written out below."""
+def fusable(mods: list[nn.Module], loss: Loss, head: str | None, penalised: bool,
+            sample_shape: tuple[int, ...]) -> bool:
+    """Dense layers (with biases) and ReLUs only on vector samples (batched matmuls take three
+    axes), no L1/L2 term, a loss written out below."""
     if penalised or loss.name not in _FUSABLE_LOSSES or _FUSABLE_LOSSES[loss.name] != head:
+        return False
+    if len(sample_shape) != 1:
         return False
     if not mods or not isinstance(mods[0], SLinear):
         return False
@@ -53,49 +57,69 @@ def _dloss(name: str, logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
 
 class FusedMLP:
     """Forward and hand-written backward of a fusable stacked body; the gradients land in the
-    parameters' `.grad` (views into the optimizer's flat buffer), whole: no zeroing needed."""
+    parameters' `.grad` (views into the optimizer's flat buffer), whole: no zeroing needed.
+
+    The weights, their transposes and the gradient views are taken once: restoring or loading
+    a state copies into the same storage, so they stay current (and module attribute lookups
+    cost more than a small matmul)."""
 
     def __init__(self, mods: list[nn.Module], loss: Loss, head: str | None) -> None:
         self.loss, self.head = loss, head
-        self.plan: list[tuple[SLinear, bool]] = []
+        # per Dense layer: weight (K, in, out), its transpose, bias (K, 1, out), their
+        # gradients, and whether a ReLU follows
+        self.plan: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor,
+                              torch.Tensor, bool]] = []
         for m in mods:
             if isinstance(m, SLinear):
-                self.plan.append((m, False))
+                w, b = m.weight.detach(), m.bias.detach()
+                assert m.weight.grad is not None and m.bias.grad is not None
+                self.plan.append((w, w.transpose(1, 2), b, m.weight.grad, m.bias.grad, False))
             else:
-                self.plan[-1] = (self.plan[-1][0], True)
+                self.plan[-1] = (*self.plan[-1][:5], True)
 
-    @torch.no_grad()
-    def step(self, x: torch.Tensor, y: torch.Tensor, weights: torch.Tensor | None
-             ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Forward and backward for one batch (K, B, ...): returns (logits, each member's
-        loss). `weights` (K, B): the ragged last batch's 0/1 padding, else None."""
+    def _grad_of_loss(self, logits: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, float]:
+        """d loss-element / d logits as a tensor and a factor (before the mean's scale)."""
+        if self.loss.name == "mse":  # the K-fold regression case, in the fewest ops
+            return logits - y, 2.0
+        return _dloss(self.loss.name, logits, y), 1.0
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """The logits, without a module call per layer (evaluation, under no_grad)."""
+        h = x
+        for w, _, b, _, _, relu in self.plan:
+            h = torch.baddbmm(b, h, w)
+            if relu:
+                h = torch.relu_(h)
+        return h
+
+    def step(self, x: torch.Tensor, y: torch.Tensor, weights: torch.Tensor | None) -> torch.Tensor:
+        """Forward and backward for one batch (K, B, ...), under `torch.no_grad()` (the
+        caller's, once per epoch); returns the logits. The loss's value is not computed here:
+        the caller takes a whole epoch's from its logits at once (a reduction per step costs
+        more than the arithmetic). `weights` (K, B): the ragged last batch's 0/1 padding."""
         inputs, outputs = [], []
         h = x
-        for layer, relu in self.plan:
+        for w, _, b, _, _, relu in self.plan:
             inputs.append(h)
-            h = torch.baddbmm(layer.bias, h, layer.weight)
+            h = torch.baddbmm(b, h, w)
             if relu:
-                h = torch.relu(h)
+                h = torch.relu_(h)
             outputs.append(h)
         logits = h
-        elementwise = self.loss.elementwise(logits, y, self.head)  # (K, B, ...) or (K, B)
-        per_element = _dloss(self.loss.name, logits, y)
-        rest = elementwise[0, 0].numel()  # loss elements per sample
+        per_element, factor = self._grad_of_loss(logits, y)
+        # loss elements per sample: crossentropies reduce the class axis
+        rest = 1 if self.head == "softmax" else logits.shape[-1]
         if weights is None:
-            fold_loss = elementwise.flatten(1).mean(1)
-            g = per_element * (1.0 / (elementwise.shape[1] * rest))
+            g = per_element.mul(factor / (logits.shape[1] * rest))
         else:
-            per_sample = elementwise.flatten(2).mean(2) if elementwise.dim() > 2 else elementwise
-            total = weights.sum(1, keepdim=True)
-            fold_loss = (per_sample * weights).sum(1) / total[:, 0]
-            scale = weights / (total * rest)
+            scale = weights * factor / (weights.sum(1, keepdim=True) * rest)
             g = per_element * scale.reshape(*scale.shape, *([1] * (logits.dim() - 2)))
         for i in range(len(self.plan) - 1, -1, -1):
-            layer, relu = self.plan[i]
+            _, wt, _, wgrad, bgrad, relu = self.plan[i]
             if relu:
                 g = torch.ops.aten.threshold_backward(g, outputs[i], 0)
-            torch.bmm(inputs[i].transpose(1, 2), g, out=layer.weight.grad)
-            torch.sum(g, 1, keepdim=True, out=layer.bias.grad)
+            torch.bmm(inputs[i].transpose(1, 2), g, out=wgrad)
+            torch.sum(g, 1, keepdim=True, out=bgrad)
             if i:
-                g = torch.bmm(g, layer.weight.transpose(1, 2))
-        return logits, fold_loss
+                g = torch.bmm(g, wt)
+        return logits
