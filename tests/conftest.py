@@ -50,6 +50,16 @@ def preset(base: dict[str, Any], **sections: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+@pytest.fixture(params=["pyarrow", "pandas"])
+def csv_reader(request, monkeypatch) -> str:
+    """Both typed passes of the CSV reader: pyarrow's (small files) and pandas' (from
+    PANDAS_BYTES up), so every data rule is checked on each."""
+    from dltui.engine import csv_source
+
+    monkeypatch.setattr(csv_source, "PANDAS_BYTES", 0 if request.param == "pandas" else 1 << 62)
+    return request.param
+
+
 @pytest.fixture
 def write_preset(tmp_path: Path):
     def write(data: dict[str, Any] | str, name: str = "p.toml") -> Path:

@@ -11,6 +11,9 @@ from dltui.engine.data import load_data
 from dltui.engine.errors import InputError
 from dltui.engine.spec import DataSpec
 
+# every rule on both typed passes of the CSV reader (pyarrow's and pandas')
+pytestmark = pytest.mark.usefixtures("csv_reader")
+
 
 def csv_file(tmp_path: Path, text: str) -> str:
     path = tmp_path / "d.csv"

@@ -15,6 +15,9 @@ from dltui.engine.preflight import prepare
 from dltui.engine.presets import validate_preset
 from dltui.engine.spec import DataSpec
 
+# every rule on both typed passes of the CSV reader (pyarrow's and pandas')
+pytestmark = pytest.mark.usefixtures("csv_reader")
+
 
 def csv(tmp_path: Path, text: str, name: str = "d.csv") -> str:
     path = tmp_path / name
@@ -295,3 +298,74 @@ def test_npy_folders_are_memory_mapped_and_follow_the_array_rules(tmp_path):
     with pytest.raises(InputError, match=r"needs y\.npy"):
         (folder / "y.npy").unlink()
         load_data(DataSpec(source=f"npy:{folder}"))
+
+
+PARITY_FILES = {
+    "clean": "a,b,y\n1,2.5,0\n3,-4e3,1\n5,6,0\n",
+    "short row": "a,b,y\n1,2,0\n3,4\n5,6,1\n",
+    "long first row": "a,b,y\n1,2,0,9\n3,4,1\n5,6,0\n",
+    "long later row": "a,b,y\n1,2,0\n3,4,1,9\n5,6,0\n",
+    "trailing comma": "a,b,y\n1,2,0,\n3,4,1,\n",
+    "blank lines and spaces": "\n\na,b,y\n\n 1 , 2 ,0\n\n3,4,1\n5,6,0\n\n",
+    "markers": "a,b,y\n1,NA,0\nnull,4,1\n5,?,0\n7,8,1\n",
+    "missing target": "a,b,y\n1,2,0\n3,4,\n5,6,1\n",
+    "text and bool columns": "a,c,f,y\n1,red,True,0\n2,blue,False,1\n3,red,True,0\n",
+    "text target": "a,b,y\n1,2,cat\n3,4,dog\n5,6,NA\n",
+    "junk cell": "a,b,y\n1,2,0\n3,x4,1\n5,6,0\n",
+    "infinity": "a,b,y\n1,2,0\n3,inf,1\n5,6,0\n",
+    "float32 overflow": "a,b,y\n1,2,0\n3,1e39,1\n5,6,0\n",
+    "quoted numbers": 'a,b,y\n"1","2",0\n"3","4",1\n',
+    "quoted newline": 'a,b,y\n1,"2",0\n3,"4\n",1\n',
+    "bom": "\ufeffa,b,y\n1,2,0\n3,4,1\n",
+    "all missing column": "a,b,y\n1,,0\n3,,1\n5,,0\n",
+    "big integers": "a,b,y\n12345678901,2,0\n3,4,1\n",
+}
+
+
+@pytest.mark.parametrize("name", sorted(PARITY_FILES))
+@pytest.mark.parametrize("missing", ["error", "mean", "drop"])
+def test_both_typed_passes_give_the_same_data_or_the_same_error(tmp_path, monkeypatch, name, missing):
+    """CSV reader parity: the typed pass by pandas (big files) and by pyarrow (small ones) load
+    the same features, targets, rows, schema and notes, or refuse with the same message."""
+    from dltui.engine import csv_source
+
+    path = tmp_path / "p.csv"
+    path.write_text(PARITY_FILES[name], encoding="utf-8")
+    outcomes = []
+    for threshold in (1 << 62, 0):  # pyarrow's pass, then pandas'
+        monkeypatch.setattr(csv_source, "PANDAS_BYTES", threshold)
+        try:
+            d = csv_source.read_csv(path, None, [], missing)
+            outcomes.append((d.x.tobytes(), d.x.shape, None if d.y_raw is None else d.y_raw.tolist(),
+                             d.rows.tolist(), d.schema, d.notes))
+        except InputError as err:
+            outcomes.append(str(err))
+    assert outcomes[0] == outcomes[1], name
+
+
+def test_the_pandas_pass_is_used_only_where_it_can_vouch_for_every_field_count(tmp_path, monkeypatch):
+    """pandas pads a short row with missing values and cuts a long first row (with a warning):
+    such files go to pyarrow's strict reader, whose error names the line; a well-formed file is
+    read by pandas alone."""
+    from dltui.engine import csv_source
+
+    monkeypatch.setattr(csv_source, "PANDAS_BYTES", 0)
+    used = []
+    original = csv_source._typed_by_pandas
+
+    def spy(*args):
+        cells = original(*args)
+        used.append(cells is not None)
+        return cells
+
+    monkeypatch.setattr(csv_source, "_typed_by_pandas", spy)
+    good = tmp_path / "good.csv"
+    good.write_text("a,b,y\n" + rows(500, lambda i: f"{i},{i * 0.5},{i % 2}\n"))
+    assert csv_source.read_csv(good, "y", [], "error").x.shape == (500, 2)
+    assert used == [True]
+    for text, line in (("a,b,y\n1,2,0\n3,4\n5,6,1\n", 3), ("a,b,y\n1,2,0,9\n3,4,1\n", 2)):
+        path = tmp_path / f"bad{line}.csv"
+        path.write_text(text)
+        with pytest.raises(InputError, match=rf"line {line} has \d fields, the header has 3"):
+            csv_source.read_csv(path, "y", [], "error")
+    assert used == [True, False, False]
