@@ -93,56 +93,67 @@ def main() -> None:
 
 
 def bench_workload(w: Workload, args: argparse.Namespace, runs: Path) -> list[tuple]:
-    rows: list[tuple] = []
+    """Every variant of one workload, the repeats interleaved (variant A, B, C, then A, B, C
+    again), so a noisy neighbour slows each alike; medians and minima reported."""
     prep = load(w, [], args.device)
     tasks = reference_tasks(prep, w.build)
     samples = sum(len(t.x_train) for t in tasks) * prep.preset.train.epochs
     train(tasks[0], args.device)  # warm-up: first-use costs (kernels, lazy imports)
     Experiment(load(w, ["train.epochs=1"], args.device), runs).run()
 
-    ref_t, ref_m = timed(lambda: statistics.fmean(train(t, args.device) for t in tasks),
-                         args.repeats)
-    base = statistics.median(ref_t)
-    rows.append((w.name, "reference (hand loop)", ref_t, base, ref_m, samples))
+    def reference() -> float:
+        return statistics.fmean(train(t, args.device) for t in tasks)
+
     # The same loop at the thread count the engine picks: the engine's own overhead, apart
     # from its thread policy (the reference keeps torch's default, one thread per core).
     from dltui.engine.threads import choose_threads
 
     picked = choose_threads(prep.preset.train.threads, prep.macs * prep.preset.train.batch_size,
                             prep.device).threads
-    if picked != torch.get_num_threads():
+
+    def reference_at_picked() -> float:
         default = torch.get_num_threads()
         torch.set_num_threads(picked)
         try:
-            same_t, same_m = timed(lambda: statistics.fmean(train(t, args.device) for t in tasks),
-                                   args.repeats)
+            return reference()
         finally:
             torch.set_num_threads(default)
-        rows.append((w.name, f"reference at the engine's {picked} thread(s) (info)", same_t, base,
-                     same_m, samples))
+
     seq = load(w, ["validation.parallel_folds=false"], args.device)
-    eng_t, eng_s = timed(lambda: Experiment(seq, runs).run(), args.repeats)
-    rows.append((w.name, "engine (API)", eng_t, base, engine_metric(eng_s), samples))
+    par = load(w, [], args.device)
+    # label -> (run once, returning the metric for the table), in the order of the table
+    variants: dict[str, Callable[[], float]] = {"reference (hand loop)": reference}
+    if picked != torch.get_num_threads():
+        variants[f"reference at the engine's {picked} thread(s) (info)"] = reference_at_picked
+    variants["engine (API)"] = lambda: engine_metric(Experiment(seq, runs).run())
     if len(tasks) > 1:
-        par = load(w, [], args.device)
-        par_t, par_s = timed(lambda: Experiment(par, runs).run(), args.repeats)
-        rows.append((w.name, f"engine, parallel folds ({par_s['parallel']})", par_t, base,
-                     engine_metric(par_s), samples))
-    dl_t, dl_m = timed(lambda: statistics.fmean(train(t, args.device, loader=True)
-                                                for t in tasks), args.repeats)
-    rows.append((w.name, "hand loop + DataLoader (info)", dl_t, base, dl_m, samples))
-    if w.keras:
-        k_t, k_m = timed(lambda: keras_kfold(tasks, prep.preset.train.epochs), 1)
-        if k_m is not None:
-            rows.append((w.name, "Keras 3 on torch, fit (peer)", k_t, base, k_m, samples))
+        variants[f"engine, parallel folds ({len(tasks)} at once)"] = \
+            lambda: engine_metric(Experiment(par, runs).run())
+    variants["hand loop + DataLoader (info)"] = \
+        lambda: statistics.fmean(train(t, args.device, loader=True) for t in tasks)
     if not args.no_subprocess and isinstance(w.preset, str):
         sets = [part for o in w.overrides for part in ("--set", o)]
         cmd = [sys.executable, "-m", "dltui.tui", "run", w.preset, "--json", "--runs-dir",
                str(runs), *sets, "--set", f"train.device={args.device}"]
-        sub_t, _ = timed(lambda: subprocess.run(cmd, capture_output=True, check=True),
-                         args.repeats)
-        rows.append((w.name, "`dltui run` subprocess (start-up included)", sub_t, base,
-                     float("nan"), samples))
+
+        def subprocess_run() -> float:
+            subprocess.run(cmd, capture_output=True, check=True)
+            return float("nan")
+
+        variants["`dltui run` subprocess (start-up included)"] = subprocess_run
+    times: dict[str, list[float]] = {label: [] for label in variants}
+    metrics: dict[str, float] = {}
+    for _ in range(args.repeats):
+        for label, fn in variants.items():
+            spent, metrics[label] = timed(fn, 1)
+            times[label] += spent
+    base = statistics.median(times["reference (hand loop)"])
+    rows = [(w.name, label, times[label], base, metrics[label], samples) for label in variants]
+    if w.keras:  # once: its first fit includes its own start-up
+        k_t, k_m = timed(lambda: keras_kfold(tasks, prep.preset.train.epochs), 1)
+        if k_m is not None:
+            at = len(rows) - ("`dltui run` subprocess (start-up included)" in variants)
+            rows.insert(at, (w.name, "Keras 3 on torch, fit (peer)", k_t, base, k_m, samples))
     return rows
 
 
@@ -151,8 +162,9 @@ def write(rows: list, args: argparse.Namespace) -> None:
     gpu = torch.cuda.get_device_name(0) if dev.startswith("cuda") else ""
     machine = (f"{platform.machine()}, {os.cpu_count()} CPU cores, torch {torch.__version__}, "
                f"device {dev}{' (' + gpu + ')' if gpu else ''}, Python {platform.python_version()}")
-    lines = [f"## Device: {dev}", "", f"Machine: {machine}. Medians over {args.repeats} repeats "
-             "(min / max shown); ratio = median time / reference median time.", "",
+    lines = [f"## Device: {dev}", "", f"Machine: {machine}. Medians over {args.repeats} "
+             "interleaved repeats (min / max shown); ratio = median time / reference median time.",
+             "",
              "| workload | variant | median s | min s | max s | samples/s | ratio | val metric |",
              "|---|---|---|---|---|---|---|---|"]
     for name, variant, times, base, metric, samples in rows:
