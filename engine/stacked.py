@@ -167,8 +167,8 @@ class StackedTrainee:
         self.opt = stacked_optimizer(flat, members, trains or [train])
         # Dense/ReLU stacks step through a hand-written backward (same numbers, less overhead).
         mods = list(net.body.mods)
-        self.fused = FusedMLP(mods, setup.loss, net.head) if not setup.amp and fusable(
-            mods, setup.loss, net.head, bool(net.penalised), tuple(x.shape[1:])) else None
+        self.fused = FusedMLP(mods, setup.loss, net.head, net.penalised) if not setup.amp \
+            and fusable(mods, setup.loss, net.head, tuple(x.shape[1:])) else None
         dev = setup.device
         self.k = len(splits)
         self.train_idx = [torch.as_tensor(s.train_idx, device=dev) for s in splits]

@@ -1,9 +1,10 @@
 """The training step of a stacked multilayer perceptron (Dense layers, ReLU between them) with
 its backward written out: the loss's gradient with respect to the logits in closed form (mse,
 mae, binary and categorical crossentropy), then the batched matmuls autograd would run, written
-straight into the flat gradient buffer. For the small models K-fold is used on, autograd's
-per-node bookkeeping costs more than the arithmetic (208 us of a 4x16x(10-64-64-1) step against
-82 us written out, measured here); results equal autograd's to float rounding (tested)."""
+straight into the flat gradient buffer, plus each member's L1/L2 term on the kernels. For the
+small models K-fold is used on, autograd's per-node bookkeeping costs more than the arithmetic
+(208 us of a 4x16x(10-64-64-1) step against 82 us written out, measured here); results equal
+autograd's to float rounding (tested)."""
 
 from __future__ import annotations
 
@@ -20,11 +21,11 @@ _FUSABLE_LOSSES = {"mse": None, "mae": None, "binary_crossentropy": "sigmoid",
                    "sparse_categorical_crossentropy": "softmax"}
 
 
-def fusable(mods: list[nn.Module], loss: Loss, head: str | None, penalised: bool,
-            sample_shape: tuple[int, ...]) -> bool:
-    """Dense layers (with biases) and ReLUs only on vector samples (batched matmuls take three
-    axes), no L1/L2 term, a loss written out below."""
-    if penalised or loss.name not in _FUSABLE_LOSSES or _FUSABLE_LOSSES[loss.name] != head:
+def fusable(mods: list[nn.Module], loss: Loss, head: str | None, sample_shape: tuple[int, ...]
+            ) -> bool:
+    """Dense layers (with biases, any L1/L2 term) and ReLUs only on vector samples (batched
+    matmuls take three axes), a loss written out below."""
+    if loss.name not in _FUSABLE_LOSSES or _FUSABLE_LOSSES[loss.name] != head:
         return False
     if len(sample_shape) != 1:
         return False
@@ -63,18 +64,27 @@ class FusedMLP:
     a state copies into the same storage, so they stay current (and module attribute lookups
     cost more than a small matmul)."""
 
-    def __init__(self, mods: list[nn.Module], loss: Loss, head: str | None) -> None:
+    def __init__(self, mods: list[nn.Module], loss: Loss, head: str | None,
+                 penalties: dict[int, tuple[torch.Tensor, torch.Tensor]] | None = None) -> None:
+        """`penalties`: module index -> each member's (l1, l2) factors, shape (K,)."""
         self.loss, self.head = loss, head
         # per Dense layer: weight (K, in, out), its transpose, bias (K, 1, out), their
         # gradients, and whether a ReLU follows
         self.plan: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor,
                               torch.Tensor, bool]] = []
-        for m in mods:
+        # per Dense layer: (l1, 2 * l2) as (K, 1, 1), None where a member set has no such term
+        self.terms: list[tuple[torch.Tensor | None, torch.Tensor | None]] = []
+        for index, m in enumerate(mods):
             if isinstance(m, SLinear):
                 w, b = m.weight.detach(), m.bias.detach()
                 assert m.weight.grad is not None and m.bias.grad is not None
                 self.plan.append((w, w.transpose(1, 2), b, m.weight.grad, m.bias.grad, False))
+                l1, l2 = (penalties or {}).get(index, (torch.zeros(1), torch.zeros(1)))
+                self.terms.append(
+                    (l1.to(w).reshape(-1, 1, 1) if l1.any() else None,
+                     (2 * l2).to(w).reshape(-1, 1, 1) if l2.any() else None))
             else:
+                assert not (penalties or {}).get(index), "penalties sit on Dense layers"
                 self.plan[-1] = (*self.plan[-1][:5], True)
 
     def _grad_of_loss(self, logits: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, float]:
@@ -115,10 +125,15 @@ class FusedMLP:
             scale = weights * factor / (weights.sum(1, keepdim=True) * rest)
             g = per_element * scale.reshape(*scale.shape, *([1] * (logits.dim() - 2)))
         for i in range(len(self.plan) - 1, -1, -1):
-            _, wt, _, wgrad, bgrad, relu = self.plan[i]
+            w, wt, _, wgrad, bgrad, relu = self.plan[i]
             if relu:
                 g = torch.ops.aten.threshold_backward(g, outputs[i], 0)
             torch.bmm(inputs[i].transpose(1, 2), g, out=wgrad)
+            l1, l2x2 = self.terms[i]
+            if l2x2 is not None:  # d(l2 * w^2)/dw = 2 * l2 * w, each member its own l2
+                wgrad.addcmul_(w, l2x2)
+            if l1 is not None:  # d(l1 * |w|)/dw = l1 * sign(w), as autograd takes it at 0
+                wgrad.addcmul_(torch.sign(w), l1)
             torch.sum(g, 1, keepdim=True, out=bgrad)
             if i:
                 g = torch.bmm(g, wt)

@@ -99,9 +99,11 @@ def test_batch_norm_stacks_only_over_training_parts_of_one_size(tmp_path):
 @pytest.mark.parametrize("loss", ["mse", "mae", "binary_crossentropy",
                                   "categorical_crossentropy", "sparse_categorical_crossentropy"])
 @pytest.mark.parametrize("ragged", [False, True])
-def test_the_written_out_mlp_step_equals_autograd(loss, ragged):
+@pytest.mark.parametrize("penalised", [False, True])
+def test_the_written_out_mlp_step_equals_autograd(loss, ragged, penalised):
     """The hand-written backward of a stacked Dense/ReLU model: the logits and every gradient
-    equal what autograd computes, for each loss it covers, with a padded last batch."""
+    equal what autograd computes, for each loss it covers, with a padded last batch, and with
+    each member's own L1/L2 terms (sweep variants stacked together)."""
     import torch
 
     from dltui.engine.losses import LOSSES
@@ -126,8 +128,8 @@ def test_the_written_out_mlp_step_equals_autograd(loss, ragged):
     twin = torch.nn.Sequential(*body())
     twin.load_state_dict(net.state_dict())
     spec = LOSSES[loss]
-    assert fusable(mods, spec, head, penalised=False, sample_shape=(5,))
-    assert not fusable(mods, spec, head, penalised=False, sample_shape=(3, 5))
+    assert fusable(mods, spec, head, sample_shape=(5,))
+    assert not fusable(mods, spec, head, sample_shape=(3, 5))
     x = torch.randn(k, b, 5)
     if loss == "sparse_categorical_crossentropy":
         y = torch.randint(0, classes, (k, b))
@@ -138,14 +140,21 @@ def test_the_written_out_mlp_step_equals_autograd(loss, ragged):
     w = torch.ones(k, b)
     if ragged:
         w[0, -1] = w[2, -1] = 0.0
-    logits = FusedMLP(mods, spec, head).step(x, y, w if ragged else None)
+    # module index -> each member's (l1, l2): members without a term, with one, with both
+    terms = {0: (torch.tensor([0.0, 1e-3, 2e-3]), torch.tensor([1e-2, 0.0, 5e-3])),
+             4: (torch.zeros(k), torch.full((k,), 1e-3))} if penalised else {}
+    logits = FusedMLP(mods, spec, head, terms).step(x, y, w if ragged else None)
     out = twin(x)
     if ragged:
         per = spec.per_sample(out, y, head, lead=2)
         ref = (per * w).sum(1) / w.sum(1)
     else:
         ref = spec.elementwise(out, y, head).flatten(1).mean(1)
-    ref.sum().backward()
+    total = ref.sum()
+    for index, (l1, l2) in terms.items():
+        kernel = twin[index].weight  # (K, in, out): member k's kernel is kernel[k]
+        total = total + (l1 * kernel.abs().sum((1, 2))).sum() + (l2 * kernel.square().sum((1, 2))).sum()
+    total.backward()
     assert torch.allclose(logits, out.detach(), atol=1e-6)
     for (name, p), q in zip(net.named_parameters(), twin.parameters(), strict=True):
         assert torch.allclose(p.grad, q.grad, rtol=1e-4, atol=1e-6), (loss, name)
