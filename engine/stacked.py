@@ -183,12 +183,13 @@ class StackedTrainee:
         self.counts = F.pad(self.w, (0, self.batches * b - n)).reshape(
             self.k, self.batches, b).sum(2).t()
         # Small data: each member's normalised copy, flattened to (K * N, ...); `offsets` turn a
-        # member's row index into a row of that copy. Otherwise the raw data and no offsets.
-        self.xs, self.offsets, self.normalised = x, None, False
+        # member's row index into a row of that copy. Otherwise None: batches are gathered from
+        # the raw data and normalised one by one.
+        self.xs: torch.Tensor | None = None
+        self.offsets: torch.Tensor | None = None
         if x.is_floating_point() and self.k * x.nbytes <= SMALL_DATA_BYTES:
             self.xs = norm(x.unsqueeze(0)).expand(self.k, *x.shape).reshape(-1, *x.shape[1:])
             self.offsets = torch.arange(self.k, device=dev)[:, None] * len(x)
-            self.normalised = True
         self.parts = {"val": _pad([torch.as_tensor(s.val_idx, device=dev) for s in splits], dev)}
         if len(test_idx):
             t = torch.as_tensor(test_idx, device=dev).expand(self.k, -1)
@@ -202,7 +203,7 @@ class StackedTrainee:
         for k, (idx, g) in enumerate(zip(self.train_idx, self.gens, strict=True)):
             order[k, :len(idx)] = idx[torch.randperm(len(idx), device=idx.device, generator=g)]
         ys = self.y[order]
-        xs = self.xs[order + self.offsets] if self.normalised else None
+        xs = self.xs[order + self.offsets] if self.xs is not None else None
         if self.fused is not None:  # Dense and ReLU only: no train/eval modes to switch
             with torch.no_grad():  # once per epoch: a context per step costs a few us
                 logits = self._fused_steps(stop, progress, xs, ys)
@@ -292,7 +293,7 @@ class StackedTrainee:
         with autocast_for(self.setup):
             for s in range(0, idx.shape[1], EVAL_CHUNK):
                 ic, wc = idx[:, s:s + EVAL_CHUNK], w[:, s:s + EVAL_CHUNK]
-                xc = self.xs[ic + self.offsets] if self.normalised else self.norm(self.x[ic])
+                xc = self.xs[ic + self.offsets] if self.xs is not None else self.norm(self.x[ic])
                 logits = forward(xc).float()
                 yc = self.y[ic]
                 cols = [(self._per_sample_loss(logits, yc) * wc).sum(1)]

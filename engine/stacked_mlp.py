@@ -93,13 +93,16 @@ class FusedMLP:
             return logits - y, 2.0
         return _dloss(self.loss.name, logits, y), 1.0
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """The logits, without a module call per layer (evaluation, under no_grad)."""
+    def forward(self, x: torch.Tensor, outputs: list[torch.Tensor] | None = None) -> torch.Tensor:
+        """The logits, without a module call per layer (under no_grad); each layer's output is
+        appended to `outputs` when given (the backward needs them)."""
         h = x
         for w, _, b, _, _, relu in self.plan:
             h = torch.baddbmm(b, h, w)
             if relu:
                 h = torch.relu_(h)
+            if outputs is not None:
+                outputs.append(h)
         return h
 
     def step(self, x: torch.Tensor, y: torch.Tensor, weights: torch.Tensor | None) -> torch.Tensor:
@@ -107,15 +110,9 @@ class FusedMLP:
         caller's, once per epoch); returns the logits. The loss's value is not computed here:
         the caller takes a whole epoch's from its logits at once (a reduction per step costs
         more than the arithmetic). `weights` (K, B): the ragged last batch's 0/1 padding."""
-        inputs, outputs = [], []
-        h = x
-        for w, _, b, _, _, relu in self.plan:
-            inputs.append(h)
-            h = torch.baddbmm(b, h, w)
-            if relu:
-                h = torch.relu_(h)
-            outputs.append(h)
-        logits = h
+        outputs: list[torch.Tensor] = []
+        logits = self.forward(x, outputs)
+        inputs = [x, *outputs[:-1]]  # each layer's input is the previous layer's output
         per_element, factor = self._grad_of_loss(logits, y)
         # loss elements per sample: crossentropies reduce the class axis
         rest = 1 if self.head == "softmax" else logits.shape[-1]
