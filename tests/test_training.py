@@ -236,3 +236,21 @@ def test_cuda_graphs_asked_for_on_a_cpu_say_why_they_are_not_used(tmp_path):
     summary, _ = run(preset(BINARY, train={"cuda_graphs": True, "device": "cpu"}), tmp_path, bus)
     assert summary["status"] == "done"
     assert "train.cuda_graphs: not used (CUDA graphs need a CUDA device)" in notices
+
+
+def test_batch_progress_goes_out_at_most_ten_times_a_second(tmp_path):
+    """Each progress event costs an interface drawing in the same interpreter training time, so
+    they are spaced by time, not by batch count; a run of many small batches still reports."""
+    import time
+
+    from dltui.engine.events import BatchProgress
+    from dltui.engine.loop import PROGRESS_SECONDS
+
+    bus, seen = EventBus(), []
+    bus.subscribe(lambda e: seen.append(time.monotonic()) if isinstance(e, BatchProgress) else None)
+    started = time.monotonic()
+    run(preset(BINARY, train={"epochs": 40, "batch_size": 4}), tmp_path, bus)
+    seconds = time.monotonic() - started
+    assert len(seen) >= 2
+    assert len(seen) <= seconds / PROGRESS_SECONDS + 1
+    assert min(b - a for a, b in zip(seen, seen[1:])) >= PROGRESS_SECONDS * 0.99
