@@ -106,7 +106,7 @@ def bench_workload(w: Workload, args: argparse.Namespace, runs: Path) -> list[tu
 
     # The same loop at the thread count the engine picks: the engine's own overhead, apart
     # from its thread policy (the reference keeps torch's default, one thread per core).
-    from dltui.engine.threads import choose_threads
+    from dltui.engine.train.threads import choose_threads
 
     picked = choose_threads(prep.preset.train.threads, prep.macs * prep.preset.train.batch_size,
                             prep.device).threads

@@ -15,8 +15,8 @@ CHILD = """
 import json, sys, time
 import numpy as np
 which = sys.argv[1]
-from dltui.engine.checks import row_hashes  # imported before the clock, by every way alike
-from dltui.engine.preprocess import fit_preprocessing
+from dltui.engine.data.checks import row_hashes  # imported before the clock, by every way alike
+from dltui.engine.data.preprocess import fit_preprocessing
 rng = np.random.default_rng(0)
 x = rng.standard_normal((200_000, 784), dtype=np.float32)
 train = np.sort(rng.permutation(len(x))[:160_000])

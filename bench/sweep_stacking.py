@@ -16,8 +16,8 @@ import torch
 
 from dltui.engine.events import StopToken
 from dltui.engine.presets import find_preset, parse_toml
-from dltui.engine.sweep import plan_sweep
-from dltui.engine.sweep_runner import SweepRunner
+from dltui.engine.sweeps.plan import plan_sweep
+from dltui.engine.sweeps.runner import SweepRunner
 
 VARY = {"train.learning_rate": [1e-3, 3e-3, 1e-2, 3e-2], "model.layers[0].l2": [0.0, 1e-3]}
 WAYS = {

@@ -2,11 +2,19 @@
 
 Imports no UI library, so it can be used from a notebook:
 
-    from dltui.engine import load_preset, prepare, Experiment
-    preset, path = load_preset("binary-imdb")
-    experiment = Experiment(prepare(preset, path.parent))
-    summary = experiment.run()
-    model = load_run(experiment.run_dir)  # model.predict("new.csv"), model.evaluate("labelled.csv")
+    import dltui.engine as dl
+    from sklearn.datasets import load_breast_cancer
+
+    preset, path = dl.load_preset("binary-imdb")
+    experiment = dl.Experiment(dl.prepare(preset, path.parent))
+    summary = experiment.run()  # trains; the run folder is runs/<time>-binary-imdb/
+    model = dl.load_run(experiment.run_dir)  # any run folder, later or on another machine
+    predictions = model.predict(load_breast_cancer().data[:5])
+    print(predictions.labels)  # also .probabilities(); model.evaluate(x, y) scores new data
+
+The wings, in pipeline order (ARCHITECTURE.md has one line per module): `data/` (loading, rules,
+splits), `model/` (layers, losses, metrics), `train/` (loop, optimizers, the experiment),
+`stacking/` (K models at once), `runs/` (the run folder), `sweeps/`, `doctor/`.
 
 Names are resolved lazily so that importing a light submodule (errors, events) does not pay for
 torch and scikit-learn; that keeps `dltui --help` fast.
@@ -20,10 +28,10 @@ from typing import Any
 _EXPORTS = {
     "InputError": "errors", "TrainingFailure": "errors",
     "EventBus": "events", "StopToken": "events",
-    "Experiment": "experiment", "Prepared": "preflight", "prepare": "preflight",
+    "Experiment": "train.experiment", "Prepared": "preflight", "prepare": "preflight",
     "find_preset": "presets", "load_preset": "presets", "shipped_presets": "presets",
     "Preset": "spec",
-    "load_run": "trained", "TrainedModel": "trained",
+    "load_run": "runs.trained", "TrainedModel": "runs.trained",
 }
 __all__ = sorted(_EXPORTS)
 

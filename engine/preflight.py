@@ -11,19 +11,19 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from dltui.engine import checks
-from dltui.engine.data import Dataset, load_data
-from dltui.engine.device import resolve_device
-from dltui.engine.doctor import examine
-from dltui.engine.errors import InputError
-from dltui.engine.events import Notice
-from dltui.engine.layers import Shape
-from dltui.engine.losses import LOSSES, Loss
-from dltui.engine.metrics import SEQUENCE_METRICS
-from dltui.engine.model import infer_shapes
-from dltui.engine.resources import check_fits, macs_per_sample
-from dltui.engine.spec import Preset
-from dltui.engine.splits import SplitPlan, plan_splits
+from .data import checks
+from .data.dataset import Dataset, load_data
+from .data.splits import SplitPlan, plan_splits
+from .doctor.examine import examine
+from .errors import InputError
+from .events import Notice
+from .model.build import infer_shapes
+from .model.layers import Shape
+from .model.losses import LOSSES, Loss, n_outputs_for
+from .model.metrics import SEQUENCE_METRICS
+from .model.resources import check_fits, macs_per_sample
+from .spec import Preset
+from .train.device import resolve_device
 
 
 @dataclass
@@ -42,12 +42,6 @@ class Prepared:
     @property
     def primary_metric(self) -> str:
         return self.preset.train.metrics[0] if self.preset.train.metrics else "loss"
-
-
-def n_outputs_for(data: Dataset, loss: Loss) -> int:
-    if data.task == "regression":
-        return 1 if data.y.ndim == 1 else int(data.y.shape[1])
-    return 1 if loss.target == "column" else len(data.classes)  # sequence: symbols + blank
 
 
 def prepare(preset: Preset, base_dir: Path | None = None, device: str | None = None,

@@ -14,9 +14,9 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from dltui.engine.errors import InputError
-from dltui.engine.layers import LAYER_TYPES
-from dltui.engine.spec import Preset
+from .errors import InputError
+from .model.layers import LAYER_TYPES
+from .spec import Preset
 
 
 def shipped_presets() -> dict[str, Path]:

@@ -9,7 +9,7 @@ from typing import Annotated, Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from dltui.engine.layers import AnyLayer
+from .model.layers import AnyLayer
 
 LossName = Literal[
     "binary_crossentropy", "categorical_crossentropy", "sparse_categorical_crossentropy",

@@ -315,7 +315,7 @@ async def test_data_source_suggests_built_in_sets(tmp_path):
 
 
 async def test_saving_elsewhere_keeps_a_relative_csv_path_pointing_at_the_file(tmp_path):
-    from dltui.engine.data import load_data
+    from dltui.engine.data.dataset import load_data
     from dltui.engine.presets import load_preset
 
     home = tmp_path / "project"
@@ -341,7 +341,7 @@ async def test_saving_elsewhere_keeps_a_relative_csv_path_pointing_at_the_file(t
 
 
 async def test_quitting_mid_run_leaves_a_stopped_run(tmp_path):
-    from dltui.engine.runs import read_summary
+    from dltui.engine.runs.folder import read_summary
 
     app = DltuiApp(preset="binary-imdb", runs_dir=tmp_path)
     async with app.run_test(size=(100, 30)) as pilot:
@@ -361,7 +361,7 @@ async def test_quitting_mid_run_leaves_a_stopped_run(tmp_path):
 
 
 async def test_escape_mid_run_keeps_the_run_reachable_and_stoppable(tmp_path):
-    from dltui.engine.runs import read_summary
+    from dltui.engine.runs.folder import read_summary
 
     app = DltuiApp(preset="binary-imdb", runs_dir=tmp_path)
     async with app.run_test(size=(100, 30)) as pilot:

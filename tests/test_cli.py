@@ -15,7 +15,7 @@ import pytest
 from typer.testing import CliRunner
 
 from conftest import BINARY, REGRESSION, dltui, preset
-from dltui.engine.runs import read_events, read_summary
+from dltui.engine.runs.folder import read_events, read_summary
 from dltui.tui.cli import app
 
 runner = CliRunner()

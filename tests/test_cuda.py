@@ -39,8 +39,8 @@ def test_amp_trains(tmp_path):
 
 def test_no_host_sync_inside_a_cuda_epoch(tmp_path):
     """With sync debug mode on, any synchronising call in the batch loop raises."""
-    from dltui.engine.loop import SingleTrainee
-    from dltui.engine.optimizers import make_optimizer
+    from dltui.engine.train.loop import SingleTrainee
+    from dltui.engine.train.optimizers import make_optimizer
 
     prep = prepare(Preset.model_validate(preset(BINARY, train={"device": "cuda",
                                                                "batch_size": 8})))

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from dltui.engine.data import load_data
+from dltui.engine.data.dataset import load_data
 from dltui.engine.errors import InputError
 from dltui.engine.spec import DataSpec
 

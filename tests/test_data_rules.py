@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from conftest import BINARY, REGRESSION, preset
-from dltui.engine.data import load_data
+from dltui.engine.data.dataset import load_data
 from dltui.engine.errors import InputError
 from dltui.engine.preflight import prepare
 from dltui.engine.presets import validate_preset
@@ -182,8 +182,8 @@ def test_a_huge_layer_is_refused_before_anything_is_allocated():
 
 def test_layer_rows_count_a_huge_layer_without_allocating():
     from conftest import PeakGrowth
-    from dltui.engine.layers import Dense
-    from dltui.engine.model import layer_rows
+    from dltui.engine.model.build import layer_rows
+    from dltui.engine.model.layers import Dense
 
     with PeakGrowth() as grown:
         rows_ = layer_rows([Dense(units=100_000_000)], (30,))
@@ -327,7 +327,7 @@ PARITY_FILES = {
 def test_both_typed_passes_give_the_same_data_or_the_same_error(tmp_path, monkeypatch, name, missing):
     """CSV reader parity: the typed pass by pandas (big files) and by pyarrow (small ones) load
     the same features, targets, rows, schema and notes, or refuse with the same message."""
-    from dltui.engine import csv_source
+    from dltui.engine.data.tables import reader as csv_source
 
     path = tmp_path / "p.csv"
     path.write_text(PARITY_FILES[name], encoding="utf-8")
@@ -347,7 +347,7 @@ def test_the_pandas_pass_is_used_only_where_it_can_vouch_for_every_field_count(t
     """pandas pads a short row with missing values and cuts a long first row (with a warning):
     such files go to pyarrow's strict reader, whose error names the line; a well-formed file is
     read by pandas alone."""
-    from dltui.engine import csv_source
+    from dltui.engine.data.tables import reader as csv_source
 
     monkeypatch.setattr(csv_source, "PANDAS_BYTES", 0)
     used = []

@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 
 from conftest import BINARY, REGRESSION, dltui, preset
-from dltui.engine.curve_doctor import advice, diagnose
-from dltui.engine.data import load_data
-from dltui.engine.doctor import apply_fix, examine
+from dltui.engine.data.dataset import load_data
+from dltui.engine.doctor.curves import advice, diagnose
+from dltui.engine.doctor.examine import apply_fix, examine
 from dltui.engine.presets import load_preset, shipped_presets
 from dltui.engine.spec import Preset
 

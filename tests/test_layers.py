@@ -6,7 +6,8 @@ import pytest
 import torch
 
 from dltui.engine.errors import InputError
-from dltui.engine.layers import (
+from dltui.engine.model.build import build_model, infer_shapes, layer_rows
+from dltui.engine.model.layers import (
     GRU,
     LAYER_TYPES,
     LSTM,
@@ -20,7 +21,6 @@ from dltui.engine.layers import (
     GlobalAveragePooling,
     MaxPool2D,
 )
-from dltui.engine.model import build_model, infer_shapes, layer_rows
 
 CASES = [
     (Dense(units=7, activation="relu"), (5,)),

@@ -5,11 +5,11 @@ from __future__ import annotations
 import pytest
 import torch
 
-from dltui.engine.activations import ACTIVATIONS
-from dltui.engine.layers import ActivationName
-from dltui.engine.losses import LOSSES, check_pairing
-from dltui.engine.metrics import METRICS
-from dltui.engine.preprocess import to_categorical
+from dltui.engine.data.preprocess import to_categorical
+from dltui.engine.model.activations import ACTIVATIONS
+from dltui.engine.model.layers import ActivationName
+from dltui.engine.model.losses import LOSSES, check_pairing
+from dltui.engine.model.metrics import METRICS
 
 
 def test_binary_crossentropy_on_logits_equals_the_formula_on_probabilities():

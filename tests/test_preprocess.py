@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from dltui.engine.preprocess import fit_preprocessing, to_categorical
+from dltui.engine.data.preprocess import fit_preprocessing, to_categorical
 
 
 def test_normalisation_never_sees_validation_rows():

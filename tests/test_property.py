@@ -7,7 +7,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from dltui.engine.errors import InputError
-from dltui.engine.model import build_model, infer_shapes
+from dltui.engine.model.build import build_model, infer_shapes
 from dltui.engine.presets import validate_preset
 
 layer = st.one_of(
@@ -89,9 +89,9 @@ def csv_text(draw: st.DrawFn) -> tuple[str, int]:
 def test_random_csv_files_load_truthfully_or_fail_in_one_line(tmp_path, data, missing):
     import numpy as np
 
-    from dltui.engine import csv_source
-    from dltui.engine.csv_source import read_table
-    from dltui.engine.data import load_data
+    from dltui.engine.data.dataset import load_data
+    from dltui.engine.data.tables import reader as csv_source
+    from dltui.engine.data.tables.reader import read_table
     from dltui.engine.spec import DataSpec
 
     text, rows = data

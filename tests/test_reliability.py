@@ -12,9 +12,9 @@ import torch
 
 from conftest import BINARY, dltui, preset
 from dltui.engine import Experiment, prepare
-from dltui.engine.loop import SingleTrainee
-from dltui.engine.runs import EventFollower, new_run_dir, parse_lines, read_events, safe_name
+from dltui.engine.runs.folder import EventFollower, new_run_dir, parse_lines, read_events, safe_name
 from dltui.engine.spec import Preset
+from dltui.engine.train.loop import SingleTrainee
 
 
 def test_out_of_memory_names_the_batch_size_and_keeps_the_run(tmp_path, monkeypatch):

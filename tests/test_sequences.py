@@ -8,8 +8,10 @@ import torch
 import torch.nn.functional as F
 
 from conftest import dltui
-from dltui.engine.data import load_data
-from dltui.engine.layers import (
+from dltui.engine.data.dataset import load_data
+from dltui.engine.data.sequences import multi_hot
+from dltui.engine.model.build import build_model, layer_rows
+from dltui.engine.model.layers import (
     LSTM,
     Conv2D,
     Conv3D,
@@ -19,10 +21,8 @@ from dltui.engine.layers import (
     MaxPool3D,
     TimeDistributed,
 )
-from dltui.engine.losses import LOSSES, target_lengths
-from dltui.engine.metrics import edit_distance, greedy_decode, sequence_accuracy, symbol_error_rate
-from dltui.engine.model import build_model, layer_rows
-from dltui.engine.sequences import multi_hot
+from dltui.engine.model.losses import LOSSES, target_lengths
+from dltui.engine.model.metrics import edit_distance, greedy_decode, sequence_accuracy, symbol_error_rate
 from dltui.engine.spec import DataSpec
 from dltui.tui.layer_syntax import format_layer, parse_layer
 

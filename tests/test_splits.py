@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from dltui.engine.checks import redundancy
+from dltui.engine.data.checks import redundancy
+from dltui.engine.data.splits import plan_splits
 from dltui.engine.errors import InputError
 from dltui.engine.spec import ValidationSpec
-from dltui.engine.splits import plan_splits
 
 Y_CLASSES = np.array([0] * 60 + [1] * 30 + [2] * 30)
 
@@ -111,7 +111,7 @@ def test_hold_out_draws_equal_scikit_learns_train_test_split():
     train_test_split draws, stratified or not, for sizes, imbalances and seeds of all kinds."""
     from sklearn.model_selection import train_test_split
 
-    from dltui.engine.splits import shuffle_split
+    from dltui.engine.data.splits import shuffle_split
 
     rng = np.random.default_rng(0)
     for case in range(300):
@@ -142,7 +142,7 @@ def test_a_hold_out_run_imports_no_scikit_learn():
     import sys
 
     code = ("import sys, numpy as np\n"
-            "from dltui.engine.splits import plan_splits\n"
+            "from dltui.engine.data.splits import plan_splits\n"
             "from dltui.engine.spec import ValidationSpec\n"
             "y = np.arange(100) % 2\n"
             "plan_splits(y, 'binary', ValidationSpec(), False, 0)\n"

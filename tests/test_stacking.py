@@ -106,10 +106,10 @@ def test_the_written_out_mlp_step_equals_autograd(loss, ragged, penalised):
     each member's own L1/L2 terms (sweep variants stacked together)."""
     import torch
 
-    from dltui.engine.losses import LOSSES
-    from dltui.engine.optimizers import flatten_parameters
-    from dltui.engine.stacked_layers import SLinear
-    from dltui.engine.stacked_mlp import FusedMLP, fusable
+    from dltui.engine.model.losses import LOSSES
+    from dltui.engine.stacking.fused_mlp import FusedMLP, fusable
+    from dltui.engine.stacking.layers import SLinear
+    from dltui.engine.train.optimizers import flatten_parameters
 
     torch.manual_seed(0)
     k, b, classes = 3, 7, 4

@@ -17,8 +17,8 @@ from dltui.engine import Experiment, prepare
 from dltui.engine.errors import InputError
 from dltui.engine.events import EventBus, StopToken
 from dltui.engine.spec import Preset
-from dltui.engine.sweep import parse_vary, plan_sweep, rank
-from dltui.engine.sweep_runner import SweepRunner
+from dltui.engine.sweeps.plan import parse_vary, plan_sweep, rank
+from dltui.engine.sweeps.runner import SweepRunner
 
 SMALL = preset(REGRESSION, train={"epochs": 6}, validation={"scheme": "kfold", "k": 3})
 
@@ -243,7 +243,7 @@ async def test_the_builder_starts_a_sweep_from_a_setting_given_several_values(tm
 
 
 def test_variants_differing_in_rates_and_l2_train_as_one_stacked_model_equal_to_alone(tmp_path):
-    from dltui.engine.stacked_variants import joint_groups
+    from dltui.engine.stacking.variants import joint_groups
 
     vary = {"train.learning_rate": [1e-3, 1e-2], "model.layers[0].l2": [0.0, 0.05]}
     raw = preset(SMALL, train={"epochs": 8}, sweep=vary)
@@ -276,7 +276,7 @@ def test_a_diverging_variant_fails_alone_in_a_stacked_group(tmp_path):
 def test_the_flat_optimizer_matches_torch_optim():
     """dltui's own optimizer, with scalar settings (one model) and per-element settings
     (stacked variants), against torch.optim with Keras' RMSprop rho and epsilon."""
-    from dltui.engine.optimizers import FlatOptimizer
+    from dltui.engine.train.optimizers import FlatOptimizer
 
     torch_make = {
         "rmsprop": lambda p, lr, m, wd: torch.optim.RMSprop(p, lr=lr, alpha=0.9, eps=1e-7,
@@ -313,8 +313,8 @@ def test_the_flat_optimizer_matches_torch_optim():
 def test_a_model_steps_as_one_flat_buffer_and_trains_as_torch_optim_would():
     """The single-model path: parameters re-homed into one buffer, gradients filled in place,
     the same weights as torch.optim after a few batches."""
-    from dltui.engine.optimizers import make_optimizer
     from dltui.engine.spec import TrainSpec
+    from dltui.engine.train.optimizers import make_optimizer
 
     torch.manual_seed(0)
     net = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.ReLU(), torch.nn.Linear(8, 1))
@@ -371,7 +371,7 @@ def test_the_penalty_is_reported_beside_the_data_loss(tmp_path):
         raw = preset(SMALL, model={"layers": layers}, validation={"parallel_folds": parallel})
         summary = Experiment(prepare(Preset.model_validate(raw)), tmp_path).run()
         assert all(r["best"]["loss"] > 0 for r in summary["folds"])
-    from dltui.engine.runs import read_events
+    from dltui.engine.runs.folder import read_events
 
     runs = sorted(tmp_path.iterdir())
     epochs = [e for e in read_events(runs[-1]) if e.kind == "epoch"]
@@ -379,7 +379,7 @@ def test_the_penalty_is_reported_beside_the_data_loss(tmp_path):
 
 
 def test_seeds_and_dropout_rates_stack_too_and_each_member_keeps_its_own(tmp_path):
-    from dltui.engine.stacked_variants import joint_groups
+    from dltui.engine.stacking.variants import joint_groups
 
     layers = [{"type": "Dense", "units": 8, "activation": "relu"}, {"type": "Dropout", "rate": 0.1},
               {"type": "Dense", "units": 1}]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 from pathlib import Path
 
@@ -11,8 +12,8 @@ import torch
 from conftest import BINARY, REGRESSION, preset
 from dltui.engine import EventBus, Experiment, StopToken, load_preset, prepare
 from dltui.engine.events import EpochEnded, FoldEnded, Notice
-from dltui.engine.model_files import load_weights
-from dltui.engine.runs import read_events, read_summary
+from dltui.engine.runs.folder import read_events, read_summary
+from dltui.engine.runs.model_files import load_weights
 from dltui.engine.spec import Preset
 
 
@@ -98,8 +99,8 @@ def test_kfold_summary_has_table_curve_and_final_fit(tmp_path):
 
 
 def test_statistics_are_fitted_per_fold(tmp_path, monkeypatch):
-    import dltui.engine.experiment as experiment
-    from dltui.engine import preprocess
+    import dltui.engine.train.experiment as experiment
+    from dltui.engine.data import preprocess
 
     seen: list[int] = []
     real = preprocess.fit_preprocessing
@@ -146,7 +147,7 @@ def test_early_stopping_and_best_weights(tmp_path):
 
 def test_epoch_loop_never_syncs_with_the_host_per_batch(tmp_path, monkeypatch):
     """Reading a tensor's value (.item/.tolist/.cpu/bool) inside the batch loop would stall a GPU."""
-    from dltui.engine import loop
+    from dltui.engine.train import loop
 
     calls = {"n": 0}
     for name in ("item", "tolist", "cpu", "__bool__", "numpy"):
@@ -160,7 +161,7 @@ def test_epoch_loop_never_syncs_with_the_host_per_batch(tmp_path, monkeypatch):
     exp = Experiment(prep, tmp_path)
     tensors, _ = exp.tensors(prep.plan.splits[0].train_idx, {"val": prep.plan.splits[0].val_idx})
     net = exp.new_net(0)
-    from dltui.engine.optimizers import make_optimizer
+    from dltui.engine.train.optimizers import make_optimizer
 
     trainee = loop.SingleTrainee(net, make_optimizer(net, prep.preset.train),
                                  exp.setup, tensors, 0)
@@ -183,7 +184,7 @@ def test_engine_imports_no_ui_library():
                 [node.module or ""] if isinstance(node, ast.ImportFrom) else []
             assert not {n.split(".")[0] for n in names} & ui, f"{path.name} imports {names}"
     # scikit-learn may pull in rich for its own progress bars; textual and typer never load.
-    code = ("import dltui.engine.experiment, dltui.engine.stacked, sys; "
+    code = ("import dltui.engine.train.experiment, dltui.engine.stacking.folds, sys; "
             "print([m for m in ('textual', 'typer') if m in sys.modules])")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
@@ -244,7 +245,7 @@ def test_batch_progress_goes_out_at_most_ten_times_a_second(tmp_path):
     import time
 
     from dltui.engine.events import BatchProgress
-    from dltui.engine.loop import PROGRESS_SECONDS
+    from dltui.engine.train.loop import PROGRESS_SECONDS
 
     bus, seen = EventBus(), []
     bus.subscribe(lambda e: seen.append(time.monotonic()) if isinstance(e, BatchProgress) else None)
@@ -253,4 +254,4 @@ def test_batch_progress_goes_out_at_most_ten_times_a_second(tmp_path):
     seconds = time.monotonic() - started
     assert len(seen) >= 2
     assert len(seen) <= seconds / PROGRESS_SECONDS + 1
-    assert min(b - a for a, b in zip(seen, seen[1:])) >= PROGRESS_SECONDS * 0.99
+    assert min(b - a for a, b in itertools.pairwise(seen)) >= PROGRESS_SECONDS * 0.99

@@ -19,7 +19,7 @@ import tomli_w
 
 from conftest import BINARY, REGRESSION, dltui, preset
 from dltui.engine import load_run
-from dltui.engine.model_files import load_arrays, load_weights
+from dltui.engine.runs.model_files import load_arrays, load_weights
 
 MESSY_CSV = "id,colour,size,weight,label\n" + "".join(
     f"{i},{['red', 'blue', 'green'][i % 3] if i % 11 else ''},{(i * 7) % 13 / 3:.3f},"
@@ -267,7 +267,7 @@ def test_a_checkpoint_from_another_version_is_refused_before_the_run_folder_is_t
     from safetensors.torch import save_file
 
     from dltui.engine.errors import InputError
-    from dltui.engine.resume import CHECKPOINTS, checkpoint_epoch
+    from dltui.engine.train.resume import CHECKPOINTS, checkpoint_epoch
 
     (tmp_path / CHECKPOINTS).mkdir()
     save_file({"x": _torch.zeros(1)}, str(tmp_path / CHECKPOINTS / "r0-f0.safetensors"),

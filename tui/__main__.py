@@ -1,5 +1,5 @@
 """`python -m dltui.tui` runs the CLI (what tests use to run it in a subprocess)."""
 
-from dltui.tui.cli import main
+from .cli import main
 
 main()

@@ -7,23 +7,18 @@ from functools import partial
 from pathlib import Path
 
 from textual.app import App, SystemCommand
-from textual.binding import Binding
 from textual.screen import Screen
 
-from dltui.tui.run_source import InAppRun
-from dltui.tui.screens.build import BuildScreen
-from dltui.tui.screens.help import HelpScreen
+from .app_keys import APP_BINDINGS
+from .run_source import InAppRun
+from .screens.build import BuildScreen
+from .screens.help import HelpScreen
 
 
 class DltuiApp(App[None]):
     CSS_PATH = "app.tcss"
     TITLE = "dltui"
-    BINDINGS = [
-        Binding("question_mark", "help", "Help", show=False,
-                tooltip="this help (in a text field, ? is typed: press Esc first or F1)"),
-        Binding("ctrl+q", "quit", "Quit", priority=True,
-                tooltip="quit (mid-run it asks first; the run stops cleanly)"),
-    ]
+    BINDINGS = APP_BINDINGS
 
     def __init__(self, preset: str | None = None, runs_dir: Path = Path("runs"),
                  watch_dir: Path | None = None, sweep_dir: Path | None = None,
@@ -44,19 +39,19 @@ class DltuiApp(App[None]):
             build = BuildScreen.for_preset(preset, path)
         self.push_screen(build)
         if self.watch_dir is not None:
-            from dltui.tui.run_source import FolderRun
-            from dltui.tui.screens.train import TrainScreen
+            from .run_source import FolderRun
+            from .screens.train import TrainScreen
 
             self.push_screen(TrainScreen(FolderRun(self.watch_dir), self.watch_dir.name))
         if self.sweep_dir is not None:
-            from dltui.tui.screens.sweep import SweepScreen
+            from .screens.sweep import SweepScreen
 
             self.push_screen(SweepScreen(self.sweep_dir))
 
     async def action_quit(self) -> None:
         """Quitting mid-run asks first; then the run stops after the current batch, so its
         folder says `stopped` (and `dltui resume` can continue it)."""
-        from dltui.tui.screens.prompt import ConfirmScreen
+        from .screens.prompt import ConfirmScreen
 
         if any(run.can_stop for run in self.training):
             self.push_screen(ConfirmScreen("A training is running. Stop it and quit?"),
@@ -80,7 +75,8 @@ class DltuiApp(App[None]):
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         """The command palette (ctrl+p): the app's own commands, then Textual's."""
         from dltui.engine.presets import shipped_presets
-        from dltui.tui.screens.train import TrainScreen
+
+        from .screens.train import TrainScreen
 
         build = self.build_screen()
         run = self.running()
@@ -120,6 +116,6 @@ class DltuiApp(App[None]):
             self.push_screen(HelpScreen())
 
     def action_runs(self) -> None:
-        from dltui.tui.screens.runs import RunsScreen
+        from .screens.runs import RunsScreen
 
         self.push_screen(RunsScreen(self.runs_dir))

@@ -11,7 +11,8 @@ from typing import Annotated, Any
 
 import typer
 
-from dltui.tui import exit_codes, model_commands, sweep_commands
+from . import exit_codes, model_commands, sweep_commands
+from .options import check_device
 
 app = typer.Typer(add_completion=False, rich_markup_mode=None,
                   help="Build, train and watch deep-learning models in the terminal.")
@@ -39,16 +40,6 @@ def fail(message: str, code: int = exit_codes.BAD_INPUT) -> typer.Exit:
     return typer.Exit(code)
 
 
-def check_device(device: str | None) -> None:
-    import re
-
-    from dltui.engine.errors import InputError
-    from dltui.engine.spec import DEVICE_PATTERN
-
-    if device is not None and not re.match(DEVICE_PATTERN, device):
-        raise InputError(f"--device {device}: allowed: auto, cpu, cuda, cuda:N")
-
-
 @app.command()
 def run(preset: PresetArg, set_: SetOpt = None,
         device: Annotated[str | None, typer.Option(help="auto, cpu, cuda or cuda:N.")] = None,
@@ -66,7 +57,8 @@ def run(preset: PresetArg, set_: SetOpt = None,
 def train_headless(prep: Any, runs_dir: Path, json_: bool, resume_dir: Path | None = None) -> None:
     """Train with Ctrl+C/SIGTERM stopping cleanly and the right printer for where output goes."""
     from dltui.engine import EventBus, Experiment, StopToken
-    from dltui.tui.printer import JsonPrinter, PlainPrinter, RichPrinter
+
+    from .printer import JsonPrinter, PlainPrinter, RichPrinter
 
     stop = StopToken()
     exit_code = {"code": exit_codes.OK}
@@ -119,8 +111,8 @@ def summary(preset: PresetArg, set_: SetOpt = None) -> None:
     from rich.table import Table
 
     from dltui.engine import load_preset
-    from dltui.engine.data import load_data
-    from dltui.engine.model import infer_shapes, layer_rows
+    from dltui.engine.data.dataset import load_data
+    from dltui.engine.model.build import infer_shapes, layer_rows
 
     spec, path = load_preset(preset, set_)
     data = load_data(spec.data, path.parent)
@@ -156,7 +148,7 @@ def presets() -> None:
 @app.command()
 def runs(runs_dir: RunsDirOpt = Path("runs")) -> None:
     """List past runs, newest first."""
-    from dltui.engine.runs import list_runs
+    from dltui.engine.runs.folder import list_runs
 
     found = list_runs(runs_dir)
     if not found:
@@ -184,8 +176,9 @@ def watch(run_ref: Annotated[str, typer.Argument(metavar="RUN", help="A run fold
         return
 
     from dltui.engine.events import RunEnded
-    from dltui.tui.printer import PlainPrinter
-    from dltui.tui.run_source import FolderRun
+
+    from .printer import PlainPrinter
+    from .run_source import FolderRun
 
     source, printer = FolderRun(path), PlainPrinter(sys.stdout, sys.stdout)
     while True:  # FolderRun ends a run whose writer died with a "killed" RunEnded
@@ -201,8 +194,9 @@ def watch_sweep(path: Path, plain: bool, runs_dir: Path) -> None:
     import time
 
     from dltui.engine.events import SweepEnded
-    from dltui.engine.runs import EventFollower
-    from dltui.tui.sweep_commands import SweepPrinter
+    from dltui.engine.runs.folder import EventFollower
+
+    from .sweep_commands import SweepPrinter
 
     if not plain:
         _open_app(None, runs_dir, sweep_dir=path)
@@ -239,7 +233,7 @@ def build(runs_dir: RunsDirOpt = Path("runs")) -> None:
 
 def _open_app(preset: str | None, runs_dir: Path, watch_dir: Path | None = None,
               sweep_dir: Path | None = None, overrides: list[str] | None = None) -> None:
-    from dltui.tui.app import DltuiApp
+    from .app import DltuiApp
 
     DltuiApp(preset=preset, runs_dir=runs_dir, watch_dir=watch_dir, sweep_dir=sweep_dir,
              overrides=overrides).run()

@@ -10,7 +10,7 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from dltui.tui.report import fmt
+from .report import fmt
 
 
 def render_report(r: dict[str, Any], width: int = 60) -> RenderableType:

@@ -10,7 +10,7 @@ from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
 
-from dltui.engine.layers import LAYER_TYPES, AnyLayer, LayerSpec
+from dltui.engine.model.layers import LAYER_TYPES, AnyLayer, LayerSpec
 
 POSITIONAL: dict[str, list[str]] = {
     "Dense": ["units", "activation"],

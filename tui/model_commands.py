@@ -21,7 +21,7 @@ ModelOpt = Annotated[str | None, typer.Option(
 
 def run_folder(ref: str, runs_dir: Path) -> Path:
     from dltui.engine.errors import InputError
-    from dltui.engine.runs import find_run
+    from dltui.engine.runs.folder import find_run
 
     path = find_run(runs_dir, ref)
     if path is None:
@@ -41,7 +41,7 @@ def predict(run: RunArg, data: Annotated[Path, typer.Argument(
             model: ModelOpt = None, runs_dir: RunsDirOpt = Path("runs")) -> None:
     """Predict with a trained run: one row per input row with the predicted class and a
     probability per class, the value in target units, or the decoded symbol string."""
-    from dltui.engine.trained import load_run
+    from dltui.engine.runs.trained import load_run
 
     trained = load_run(run_folder(run, runs_dir))
     preds = trained.predict(data, model)
@@ -70,15 +70,16 @@ def evaluate(run: RunArg, data: Annotated[Path, typer.Argument(
     from rich.console import Console
     from rich.table import Table
 
-    from dltui.engine.trained import load_run
-    from dltui.tui.report import fmt
+    from dltui.engine.runs.trained import load_run
+
+    from .report import fmt
 
     trained = load_run(run_folder(run, runs_dir))
     result = trained.evaluate(data, model)
     for note in result["notes"]:
         _note(f"warning: {note}")
     if json_:
-        from dltui.engine.runs import dumps
+        from dltui.engine.runs.folder import dumps
 
         typer.echo(dumps(result))
         return
@@ -107,7 +108,7 @@ def export(run: RunArg,
     """Write a self-contained model file that runs without dltui (normalisation inside), or the
     run's curves as TensorBoard event files."""
     from dltui.engine.errors import InputError
-    from dltui.engine.export import FORMATS, export_tensorboard
+    from dltui.engine.runs.export import FORMATS, export_tensorboard
 
     run_dir = run_folder(run, runs_dir)
     if format_ not in FORMATS:
@@ -118,8 +119,8 @@ def export(run: RunArg,
         typer.echo(str(target))
         _note(f"see it with: tensorboard --logdir {target}")
         return
-    from dltui.engine.export import export as write
-    from dltui.engine.trained import load_run
+    from dltui.engine.runs.export import export as write
+    from dltui.engine.runs.trained import load_run
 
     trained = load_run(run_dir)
     names = trained.resolve(model)
@@ -141,8 +142,9 @@ def report(run: RunArg, json_: Annotated[bool, typer.Option("--json")] = False,
     the most confidently wrong samples; for regression the largest errors and a scatter."""
     from rich.console import Console
 
-    from dltui.engine.error_report import error_report
-    from dltui.tui.error_tables import render_report
+    from dltui.engine.runs.error_report import error_report
+
+    from .error_tables import render_report
 
     result = error_report(run_folder(run, runs_dir), worst)
     if json_:
@@ -157,8 +159,8 @@ def check(preset: Annotated[str, typer.Argument(help="A preset file or a shipped
     """The model doctor: the book's rules for this preset and its data, grouped by severity.
     Exit 0 when there is no error, 1 when there is."""
     from dltui.engine import load_preset
-    from dltui.engine.data import load_data
-    from dltui.engine.doctor import SEVERITIES, examine
+    from dltui.engine.data.dataset import load_data
+    from dltui.engine.doctor.examine import SEVERITIES, examine
 
     spec, path = load_preset(preset, set_)
     findings = examine(spec, load_data(spec.data, path.parent))

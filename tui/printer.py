@@ -23,8 +23,9 @@ from dltui.engine.events import (
     RunEnded,
     RunStarted,
 )
-from dltui.engine.runs import dumps
-from dltui.tui.report import fmt, render_summary
+from dltui.engine.runs.folder import dumps
+
+from .report import fmt, render_summary
 
 
 def ended_summary(event: RunEnded) -> dict[str, Any]:

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Protocol
 
 from dltui.engine.events import Event, EventBus, Notice, RunEnded, RunStarted, StopToken
-from dltui.engine.runs import EventFollower, read_summary, writer_alive
+from dltui.engine.runs.folder import EventFollower, read_summary, writer_alive
 
 
 class RunSource(Protocol):
@@ -45,7 +45,7 @@ class InAppRun(_InThread):
     """Trains a prepared preset in a worker thread; events queue up for the view to drain."""
 
     def __init__(self, prep: object, runs_dir: Path) -> None:
-        from dltui.engine.experiment import Experiment, Prepared
+        from dltui.engine.train.experiment import Experiment, Prepared
 
         assert isinstance(prep, Prepared)
         self._events: collections.deque[Event] = collections.deque()
@@ -125,7 +125,7 @@ class InAppSweep(_InThread):
     validated and the folder made before this returns, so errors show in the builder."""
 
     def __init__(self, plan: object, runs_dir: Path, base_dir: Path | None) -> None:
-        from dltui.engine.sweep_runner import SweepRunner
+        from dltui.engine.sweeps.runner import SweepRunner
 
         self._token = StopToken()
         self.runner = SweepRunner(plan, runs_dir, base_dir, None, lambda _e: None, self._token)  # type: ignore[arg-type]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import statistics
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from dltui.engine.events import (
@@ -18,6 +19,7 @@ from dltui.engine.events import (
     RunEnded,
     RunStarted,
 )
+from dltui.engine.runs.folder import read_events
 
 
 @dataclass
@@ -196,3 +198,17 @@ class RunState:
                          "val_size": e.val_size, "best_epoch": e.best_epoch, "best": e.best,
                          "last": e.last})
         return rows
+
+
+def validation_curve(run_dir: Path, name: str | None = None) -> tuple[str, list[float]]:
+    """A run's validation curve of `name` (its primary metric when None): the mean over its
+    folds, or its one hold-out split."""
+    state = RunState()
+    for event in read_events(run_dir):
+        state.apply(event)
+    metric = name or state.metric
+    avg = state.averaged_val(metric)
+    if avg:
+        return metric, avg
+    folds = [f for f in state.folds.values() if f.fold >= 0 and f.val]
+    return metric, [v.get(metric, float("nan")) for v in folds[0].val] if folds else []

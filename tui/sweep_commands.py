@@ -22,14 +22,15 @@ from dltui.engine.events import (
     VariantEnded,
     VariantStarted,
 )
-from dltui.tui import exit_codes
+
+from . import exit_codes
 
 
 def ranking_table(table: dict[str, Any], ascii_only: bool = False) -> Any:
     from rich import box
     from rich.table import Table
 
-    from dltui.tui.report import fmt
+    from .report import fmt
 
     metric = table.get("metric", "loss")
     out = Table(title=f"sweep of {table.get('preset')}: ranked by val {metric} (mean over folds)",
@@ -59,7 +60,7 @@ class SweepPrinter:
 
     def __call__(self, event: Event, variant: int | None = None) -> None:
         if self.json:
-            from dltui.engine.runs import dumps
+            from dltui.engine.runs.folder import dumps
 
             data = event.to_dict()
             if variant is not None:
@@ -76,7 +77,7 @@ class SweepPrinter:
         elif isinstance(event, VariantStarted):
             text = f"[v{event.index:02d}] {event.label}"
         elif isinstance(event, VariantEnded):
-            from dltui.tui.report import fmt
+            from .report import fmt
 
             score = f"val {event.metric} {fmt(event.mean)} ± {fmt(event.std)}, best epoch " \
                     f"{event.best_epoch}" if event.mean is not None else ""
@@ -129,9 +130,10 @@ def sweep(preset: Annotated[str, typer.Argument(help="A preset file or a shipped
     from dltui.engine.errors import InputError
     from dltui.engine.events import StopToken
     from dltui.engine.presets import apply_override, find_preset, parse_toml
-    from dltui.engine.sweep import parse_vary, plan_sweep
-    from dltui.engine.sweep_runner import SweepRunner
-    from dltui.tui.cli import check_device
+    from dltui.engine.sweeps.plan import parse_vary, plan_sweep
+    from dltui.engine.sweeps.runner import SweepRunner
+
+    from .options import check_device
 
     check_device(device)
     if backend not in ("local", "ray"):
@@ -159,7 +161,7 @@ def sweep(preset: Annotated[str, typer.Argument(help="A preset file or a shipped
     if remote is None:
         runner = SweepRunner(*args, inner=inner)
     else:
-        from dltui.engine.sweep_remote import RemoteSweep
+        from dltui.engine.sweeps.remote import RemoteSweep
 
         runner = RemoteSweep(*args, inner=inner, backend=remote)
     try:
@@ -176,20 +178,20 @@ def sweep(preset: Annotated[str, typer.Argument(help="A preset file or a shipped
 
 def _backend(backend: str, address: str | None, devices: str | None) -> Any:
     if backend == "ray":
-        from dltui.engine.sweep_remote import RayBackend
+        from dltui.engine.sweeps.remote import RayBackend
 
         return RayBackend(address)
     if devices:
         import torch
 
         from dltui.engine.errors import InputError
-        from dltui.engine.sweep_remote import ProcessBackend
+        from dltui.engine.sweeps.remote import ProcessBackend
 
         names = [f"cuda:{i}" for i in range(torch.cuda.device_count())] if devices == "auto" \
             else [d.strip() for d in devices.split(",") if d.strip()]
         if not names:
             raise InputError("--devices auto: torch sees no CUDA device; name devices, e.g. cpu,cpu")
-        from dltui.engine.device import resolve_device
+        from dltui.engine.train.device import resolve_device
 
         for name in names:
             try:

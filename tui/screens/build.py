@@ -16,11 +16,12 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Footer, Header, Input, Label, Static
 
-from dltui.engine.layers import LayerSpec
-from dltui.tui.layer_syntax import LayerSyntaxError, format_layer, parse_varied_layer
-from dltui.tui.screens.preset_files import PresetFiles, preset_label
-from dltui.tui.widgets.layer_stack import LayerStack
-from dltui.tui.widgets.settings_form import SettingsForm
+from dltui.engine.model.layers import LayerSpec
+
+from ..layer_syntax import LayerSyntaxError, format_layer, parse_varied_layer
+from ..widgets.layer_stack import LayerStack
+from ..widgets.settings_form import SettingsForm
+from .preset_files import PresetFiles, preset_label
 
 EMPTY: dict[str, Any] = {
     "name": "my-model",
@@ -249,7 +250,7 @@ class BuildScreen(PresetFiles, Screen[None]):
         status.set_class(False, "bad")
         if self.raw.get("sweep") and self.data is not None:
             from dltui.engine.errors import InputError
-            from dltui.engine.sweep import plan_sweep
+            from dltui.engine.sweeps.plan import plan_sweep
 
             try:
                 plan = plan_sweep(self.preset_dict(), "sweep")
@@ -265,7 +266,7 @@ class BuildScreen(PresetFiles, Screen[None]):
 
     def examine(self, preset: Any) -> list[Any]:
         """The doctor's findings for what is on screen: listed in the panel, marked on layers."""
-        from dltui.engine.doctor import examine
+        from dltui.engine.doctor.examine import examine
 
         self.findings = examine(preset, self.data) if self.data is not None else []
         marks = {"error": "✗", "warning": "⚠", "hint": "·"}
@@ -296,7 +297,7 @@ class BuildScreen(PresetFiles, Screen[None]):
 
     def action_fix(self) -> None:
         """Apply the fix of the first finding that has one (errors come first)."""
-        from dltui.engine.doctor import apply_fix
+        from dltui.engine.doctor.examine import apply_fix
         from dltui.engine.spec import Preset
 
         finding = self._fixable()
@@ -334,7 +335,7 @@ class BuildScreen(PresetFiles, Screen[None]):
     # -- data ----------------------------------------------------------------------------------
     @work(thread=True, exclusive=True, group="data")
     def load_data(self) -> None:
-        from dltui.engine.data import load_data
+        from dltui.engine.data.dataset import load_data
         from dltui.engine.errors import InputError
         from dltui.engine.spec import DataSpec
 
@@ -388,7 +389,7 @@ class BuildScreen(PresetFiles, Screen[None]):
         if self.data is None:
             message.update(f"ok: {layer.describe()}")
             return
-        from dltui.engine.model import layer_rows
+        from dltui.engine.model.build import layer_rows
 
         row = layer_rows(preview, self.data.input_shape)[self.insert_at if self.editing is None
                                                          else self.editing]
@@ -428,7 +429,7 @@ class BuildScreen(PresetFiles, Screen[None]):
         """Why `layer` cannot go where it is being put ('' when it fits, or no data yet)."""
         if self.data is None:
             return ""
-        from dltui.engine.model import layer_rows
+        from dltui.engine.model.build import layer_rows
 
         preview = self.model_layers.copy()
         if self.editing is not None:
@@ -520,8 +521,9 @@ class BuildScreen(PresetFiles, Screen[None]):
     def action_train(self) -> None:
         from dltui.engine.errors import InputError
         from dltui.engine.preflight import prepare
-        from dltui.tui.run_source import InAppRun
-        from dltui.tui.screens.train import TrainScreen
+
+        from ..run_source import InAppRun
+        from .train import TrainScreen
 
         preset = self.validate()
         if preset is None:
@@ -548,9 +550,10 @@ class BuildScreen(PresetFiles, Screen[None]):
 
     def _start_sweep(self, base: Path | None) -> None:
         from dltui.engine.errors import InputError
-        from dltui.engine.sweep import plan_sweep
-        from dltui.tui.run_source import InAppSweep
-        from dltui.tui.screens.sweep import SweepScreen
+        from dltui.engine.sweeps.plan import plan_sweep
+
+        from ..run_source import InAppSweep
+        from .sweep import SweepScreen
 
         try:
             sweep = InAppSweep(plan_sweep(self.preset_dict(), "sweep"), self.app.runs_dir, base)  # type: ignore[attr-defined]

@@ -29,9 +29,10 @@ class ErrorsScreen(ModalScreen[None]):
             yield Static("", id="errors")
 
     def on_mount(self) -> None:
-        from dltui.engine.error_report import error_report
         from dltui.engine.errors import InputError
-        from dltui.tui.error_tables import render_report
+        from dltui.engine.runs.error_report import error_report
+
+        from ..error_tables import render_report
 
         self.query_one(VerticalScroll).border_title = f"errors on validation data: {self.run_dir.name}"
         try:

@@ -36,21 +36,22 @@ def binding_rows(bindings: list[Binding | tuple[str, ...]]) -> list[str]:
 
 
 def help_text() -> str:
-    from dltui.tui.app import DltuiApp
-    from dltui.tui.screens.build import BuildScreen
-    from dltui.tui.screens.errors import ErrorsScreen
-    from dltui.tui.screens.prompt import PromptScreen
-    from dltui.tui.screens.runs import CompareScreen, RunsScreen
-    from dltui.tui.screens.sweep import SweepScreen
-    from dltui.tui.screens.train import TrainScreen
+    from ..app_keys import APP_BINDINGS
+    from .build import BuildScreen
+    from .errors import ErrorsScreen
+    from .prompt import PromptScreen
+    from .runs import CompareScreen, RunsScreen
+    from .sweep import SweepScreen
+    from .train import TrainScreen
 
     parts = ["# dltui keys"]
     for title, screen in (("Build", BuildScreen), ("Train (live view)", TrainScreen),
                           ("Sweep", SweepScreen), ("Runs", RunsScreen),
                           ("Compare", CompareScreen), ("Errors", ErrorsScreen),
-                          ("Load and save dialogs", PromptScreen), ("Everywhere", DltuiApp)):
+                          ("Load and save dialogs", PromptScreen)):
         parts += [f"## {title}", "| key | action |", "|---|---|",
                   *binding_rows(list(screen.BINDINGS))]
+    parts += ["## Everywhere", "| key | action |", "|---|---|", *binding_rows(list(APP_BINDINGS))]
     return "\n".join(parts) + "\n" + NOTES
 
 

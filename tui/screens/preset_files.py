@@ -9,8 +9,8 @@ from typing import Any
 from pydantic import ValidationError
 from textual.widgets import Static
 
-from dltui.tui.screens.prompt import PromptScreen
-from dltui.tui.widgets.layer_stack import LayerStack
+from ..widgets.layer_stack import LayerStack
+from .prompt import PromptScreen
 
 
 def _shipped(path: Path) -> bool:
@@ -100,7 +100,7 @@ class PresetFiles:
         return path
 
     def _save_to(self, answer: str | None) -> None:
-        from dltui.tui.screens.prompt import ConfirmScreen
+        from .prompt import ConfirmScreen
 
         if not answer:
             return
@@ -155,7 +155,7 @@ class PresetFiles:
         when the preset is saved somewhere else."""
         import os
 
-        from dltui.engine.data import resolve_path
+        from dltui.engine.data.dataset import resolve_path
 
         kind, _, ref = preset.data.source.partition(":")
         if kind == "builtin" or Path(ref).is_absolute():
@@ -177,7 +177,7 @@ class PresetFiles:
 
     def _unless_unsaved(self, then: Any) -> None:
         """Run `then`, asking first when the model has edits no file holds."""
-        from dltui.tui.screens.prompt import ConfirmScreen
+        from .prompt import ConfirmScreen
 
         if self.dirty:
             self.app.push_screen(ConfirmScreen("The model has unsaved edits. Load another preset "

@@ -10,10 +10,11 @@ from textual.screen import ModalScreen, Screen
 from textual.widgets import DataTable, Footer, Header, Static
 from textual_plotext import PlotextPlot
 
-from dltui.engine.runs import RunInfo, list_runs, read_events
-from dltui.tui.run_source import FolderRun
-from dltui.tui.run_state import RunState
-from dltui.tui.widgets.curves import integer_ticks
+from dltui.engine.runs.folder import RunInfo, list_runs, read_events
+
+from ..run_source import FolderRun
+from ..run_state import validation_curve
+from ..widgets.curves import integer_ticks
 
 
 def _date(run: RunInfo) -> str:
@@ -104,11 +105,11 @@ class RunsScreen(Screen[None]):
         return self.runs[table.cursor_row]
 
     def action_open(self) -> None:
-        from dltui.tui.screens.train import TrainScreen
+        from .train import TrainScreen
 
         run = self._selected()
         if run and run.scheme == "sweep":
-            from dltui.tui.screens.sweep import SweepScreen
+            from .sweep import SweepScreen
 
             self.app.push_screen(SweepScreen(run.path))
         elif run:
@@ -123,7 +124,7 @@ class RunsScreen(Screen[None]):
         self.action_reload()
 
     def action_export_curves(self) -> None:
-        from dltui.engine.runs import write_curves_csv
+        from dltui.engine.runs.folder import write_curves_csv
 
         run = self._selected()
         if run is None or run.scheme == "sweep":
@@ -132,7 +133,7 @@ class RunsScreen(Screen[None]):
         self.notify(f"wrote {write_curves_csv(run.path)}")
 
     def action_errors(self) -> None:
-        from dltui.tui.screens.errors import ErrorsScreen
+        from .errors import ErrorsScreen
 
         run = self._selected()
         if run:
@@ -161,20 +162,6 @@ class RunsScreen(Screen[None]):
 
     def action_back(self) -> None:
         self.app.pop_screen()
-
-
-def validation_curve(run_dir: Path, name: str | None = None) -> tuple[str, list[float]]:
-    """A run's validation curve of `name` (its primary metric when None): the mean over its
-    folds, or its one hold-out split."""
-    state = RunState()
-    for event in read_events(run_dir):
-        state.apply(event)
-    metric = name or state.metric
-    avg = state.averaged_val(metric)
-    if avg:
-        return metric, avg
-    folds = [f for f in state.folds.values() if f.fold >= 0 and f.val]
-    return metric, [v.get(metric, float("nan")) for v in folds[0].val] if folds else []
 
 
 class CompareScreen(ModalScreen[None]):

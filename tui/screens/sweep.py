@@ -15,11 +15,12 @@ from textual.widgets import DataTable, Footer, Header, Static
 from textual_plotext import PlotextPlot
 
 from dltui.engine.events import SweepEnded, SweepStarted, VariantEnded, VariantStarted
-from dltui.engine.runs import EventFollower
-from dltui.engine.sweep import rank
-from dltui.tui.report import fmt
-from dltui.tui.screens.runs import validation_curve
-from dltui.tui.widgets.curves import integer_ticks
+from dltui.engine.runs.folder import EventFollower
+from dltui.engine.sweeps.plan import rank
+
+from ..report import fmt
+from ..run_state import validation_curve
+from ..widgets.curves import integer_ticks
 
 
 class SweepScreen(Screen[None]):
@@ -159,8 +160,8 @@ class SweepScreen(Screen[None]):
         self.draw()
 
     def action_open(self) -> None:
-        from dltui.tui.run_source import FolderRun
-        from dltui.tui.screens.train import TrainScreen
+        from ..run_source import FolderRun
+        from .train import TrainScreen
 
         row = self._selected()
         if row is not None and row["run_dir"]:

@@ -11,11 +11,11 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.widgets import Footer, Header, RichLog, Static
 
-from dltui.tui.report import result_lines
-from dltui.tui.run_source import RunSource
-from dltui.tui.run_state import RunState
-from dltui.tui.widgets.curves import LEGEND, CurvesPlot
-from dltui.tui.widgets.kfold_table import KFoldTable
+from ..report import result_lines
+from ..run_source import RunSource
+from ..run_state import RunState
+from ..widgets.curves import LEGEND, CurvesPlot
+from ..widgets.kfold_table import KFoldTable
 
 POLL_SECONDS = 1.0  # events are drained and the progress line updated this often
 PLOT_SECONDS = 1.0  # curves (the costly part) are redrawn at most this often, never per batch
@@ -124,7 +124,7 @@ class TrainScreen(Screen[None]):
         return True
 
     def action_errors(self) -> None:
-        from dltui.tui.screens.errors import ErrorsScreen
+        from .errors import ErrorsScreen
 
         if self.source.run_dir is not None:
             self.app.push_screen(ErrorsScreen(self.source.run_dir))

@@ -6,7 +6,7 @@ from __future__ import annotations
 from textual.app import RenderResult
 from textual_plotext import PlotextPlot
 
-from dltui.tui.run_state import FoldCurves, RunState
+from ..run_state import FoldCurves, RunState
 
 MARKER = "hd"  # half the drawing cost of braille at nearly its resolution
 

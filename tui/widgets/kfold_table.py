@@ -6,8 +6,9 @@ from typing import Any
 
 from textual.widgets import DataTable
 
-from dltui.engine.results import kfold_table
-from dltui.tui.report import kfold_cells
+from dltui.engine.train.results import kfold_table
+
+from ..report import kfold_cells
 
 
 class KFoldTable(DataTable):

@@ -6,9 +6,10 @@ from __future__ import annotations
 from textual.message import Message
 from textual.widgets import DataTable
 
-from dltui.engine.layers import LayerSpec, Shape
-from dltui.engine.model import layer_rows
-from dltui.tui.layer_syntax import short_label
+from dltui.engine.model.build import layer_rows
+from dltui.engine.model.layers import LayerSpec, Shape
+
+from ..layer_syntax import short_label
 
 
 class LayerStack(DataTable):

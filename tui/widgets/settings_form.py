@@ -13,9 +13,10 @@ from textual.message import Message
 from textual.suggester import SuggestFromList
 from textual.widgets import Checkbox, Input, Label, Select, Static
 
-from dltui.engine.losses import LOSSES
-from dltui.engine.optimizers import OPTIMIZERS
-from dltui.tui.layer_syntax import parse_value
+from dltui.engine.model.losses import LOSSES
+from dltui.engine.train.optimizers import OPTIMIZERS
+
+from ..layer_syntax import parse_value
 
 # (section, key, label, kind, options): the form, in the order Tab walks it.
 FIELDS: list[tuple[str, str, str, str, list[str] | None]] = [
@@ -87,7 +88,7 @@ class SettingsForm(VerticalScroll):
         self._filling = False
 
     def compose(self) -> ComposeResult:
-        from dltui.engine.device import available_devices
+        from dltui.engine.train.device import available_devices
 
         section = ""
         for sec, key, label, kind, options in FIELDS:
@@ -106,7 +107,7 @@ class SettingsForm(VerticalScroll):
                 elif kind == "check":
                     yield YesNo(id=wid, compact=True)
                 elif key == "source":  # type-ahead through the built-in sets
-                    from dltui.engine.datasets import BUILTIN
+                    from dltui.engine.data.datasets import BUILTIN
 
                     names = [f"builtin:{name}" for name in BUILTIN]
                     yield Input(id=wid, compact=True,

@@ -1,0 +1,172 @@
+"""Splitters yield index arrays, never models. K-fold schemes wrap scikit-learn's model_selection
+(imported when one is asked for: it costs about a second of start-up); hold-out splits are drawn
+here in numpy with scikit-learn's own algorithm (ShuffleSplit / StratifiedShuffleSplit), tested
+equal to `train_test_split`. A split is (repeat, fold, train_idx, val_idx); the test part is carved
+off first and is never seen until the end."""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..errors import InputError
+from ..spec import ValidationSpec
+
+
+@dataclass(frozen=True)
+class Split:
+    repeat: int
+    fold: int
+    train_idx: np.ndarray
+    val_idx: np.ndarray
+
+
+def split_seed(seed: int, split: Split) -> int:
+    """The seed of the model trained on a split: its initial weights and its shuffles. Stacked
+    and sequential training both use it, which is what makes their results equal."""
+    return seed + 1000 * split.repeat + split.fold
+
+
+@dataclass(frozen=True)
+class SplitPlan:
+    splits: list[Split]
+    test_idx: np.ndarray
+    rest_idx: np.ndarray  # every non-test sample: what a final fit trains on
+    shuffled: bool
+    warnings: list[str] = field(default_factory=list)  # what the splitters warned about
+
+    @property
+    def trainings(self) -> int:
+        return len(self.splits)
+
+
+def resolve_shuffle(spec: ValidationSpec, time_ordered: bool) -> bool:
+    if time_ordered and spec.shuffle:
+        raise InputError(
+            "validation.shuffle: the data is time-ordered; shuffling it would let the model "
+            "train on the future and validate on the past (the arrow of time). Remove "
+            "'shuffle = true'")
+    if time_ordered and spec.scheme == "iterated-kfold":
+        raise InputError(
+            "validation.scheme: iterated-kfold reshuffles before each repeat, which time-ordered "
+            "data must never be; use 'kfold' (forward chaining) or 'holdout'")
+    return not time_ordered if spec.shuffle is None else spec.shuffle
+
+
+def plan_splits(y: np.ndarray, task: str, spec: ValidationSpec, time_ordered: bool,
+                seed: int) -> SplitPlan:
+    n = len(y)
+    shuffle = resolve_shuffle(spec, time_ordered)
+    stratify = spec.stratify and task in ("binary", "multiclass") and shuffle
+    test_n = round(spec.test_fraction * n)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        rest, test, splits = _carve(y, spec, shuffle, stratify, seed, time_ordered, test_n)
+    mapped = [Split(s.repeat, s.fold, rest[s.train_idx], rest[s.val_idx]) for s in splits]
+    for s in mapped:
+        if len(s.train_idx) == 0 or len(s.val_idx) == 0:
+            raise InputError(f"validation: fold {s.fold} would have an empty training or "
+                             f"validation part with {n} samples; use fewer folds or more data")
+    return SplitPlan(mapped, test, rest, shuffle, sorted({str(w.message) for w in caught}))
+
+
+def _carve(y: np.ndarray, spec: ValidationSpec, shuffle: bool, stratify: bool, seed: int,
+           time_ordered: bool, test_n: int) -> tuple[np.ndarray, np.ndarray, list[Split]]:
+    n = len(y)
+    everything = np.arange(n)
+    try:
+        if test_n == 0:
+            rest, test = everything, everything[:0]
+        elif not shuffle:  # the most recent samples are the test part
+            rest, test = everything[:-test_n], everything[-test_n:]
+        else:
+            rest, test = shuffle_split(n, test_n, seed, y if stratify else None)
+            rest, test = np.sort(everything[rest]), np.sort(everything[test])
+        splits = _scheme_splits(y[rest], spec, shuffle, stratify, seed, n, time_ordered)
+    except ValueError as err:  # sklearn: too few members of a class, too few samples, ...
+        raise InputError(f"validation: {err}") from None
+    return rest, test, splits
+
+
+def _scheme_splits(y: np.ndarray, spec: ValidationSpec, shuffle: bool, stratify: bool,
+                   seed: int, n_total: int, time_ordered: bool) -> list[Split]:
+    idx = np.arange(len(y))
+    if spec.scheme == "holdout":
+        val_n = max(1, round(spec.val_fraction * n_total))
+        if val_n >= len(y):
+            raise ValueError(f"val_fraction leaves no training samples out of {len(y)}")
+        if not shuffle:
+            return [Split(0, 0, idx[:-val_n], idx[-val_n:])]
+        out = []
+        for r in range(spec.shuffles):
+            tr, va = shuffle_split(len(idx), val_n, seed + r, y if stratify else None)
+            out.append(Split(r, 0, np.sort(tr), np.sort(va)))
+        return out
+    from sklearn.model_selection import (
+        KFold,
+        RepeatedKFold,
+        RepeatedStratifiedKFold,
+        StratifiedKFold,
+        TimeSeriesSplit,
+    )
+
+    if spec.scheme == "kfold":
+        if time_ordered:
+            # Forward chaining: train on the past, validate on the next block.
+            chain = TimeSeriesSplit(n_splits=spec.k)
+            return [Split(0, f, tr, va) for f, (tr, va) in enumerate(chain.split(idx))]
+        if not shuffle:
+            return [Split(0, f, tr, va) for f, (tr, va) in enumerate(KFold(spec.k).split(idx))]
+        kf = (StratifiedKFold if stratify else KFold)(spec.k, shuffle=True, random_state=seed)
+        return [Split(0, f, tr, va) for f, (tr, va) in enumerate(kf.split(idx, y))]
+    rkf = (RepeatedStratifiedKFold if stratify else RepeatedKFold)(
+        n_splits=spec.k, n_repeats=spec.repeats, random_state=seed)
+    return [Split(i // spec.k, i % spec.k, tr, va) for i, (tr, va) in enumerate(rkf.split(idx, y))]
+
+
+def shuffle_split(n: int, n_test: int, seed: int,
+                  y: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    """(train, test) positions as `train_test_split(range(n), test_size=n_test,
+    random_state=seed, stratify=y)` draws them: the same generator calls in the same order."""
+    rng = np.random.RandomState(seed)
+    n_train = n - n_test
+    if y is None:
+        permutation = rng.permutation(n)
+        return permutation[n_test:], permutation[:n_test]
+    classes, y_indices, counts = np.unique(y, return_inverse=True, return_counts=True)
+    if counts.min() < 2:
+        raise ValueError(f"the least populated classes have only 1 member, too few to stratify: "
+                         f"{classes[counts < 2].tolist()}")
+    if min(n_train, n_test) < len(classes):
+        raise ValueError(f"a part of {min(n_train, n_test)} samples cannot hold each of the "
+                         f"{len(classes)} classes")
+    by_class = np.split(np.argsort(y_indices, kind="stable"), np.cumsum(counts)[:-1])
+    n_i = _approximate_mode(counts, n_train, rng)
+    t_i = _approximate_mode(counts - n_i, n_test, rng)
+    train: list[int] = []
+    test: list[int] = []
+    for i, members in enumerate(by_class):
+        drawn = members.take(rng.permutation(counts[i]), mode="clip")
+        train.extend(drawn[:n_i[i]])
+        test.extend(drawn[n_i[i]:n_i[i] + t_i[i]])
+    return rng.permutation(train), rng.permutation(test)
+
+
+def _approximate_mode(counts: np.ndarray, draws: int, rng: np.random.RandomState) -> np.ndarray:
+    """scikit-learn's approximate mode of the multivariate hypergeometric: per class, how many of
+    `draws` samples a stratified draw takes, ties broken by the generator."""
+    continuous = counts / counts.sum() * draws
+    floored = np.floor(continuous)
+    need = int(draws - floored.sum())
+    if need > 0:
+        remainder = continuous - floored
+        for value in np.sort(np.unique(remainder))[::-1]:
+            (inds,) = np.where(remainder == value)
+            add_now = min(len(inds), need)
+            floored[rng.choice(inds, size=add_now, replace=False)] += 1
+            need -= add_now
+            if need == 0:
+                break
+    return floored.astype(int)

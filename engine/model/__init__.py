@@ -1,0 +1,2 @@
+"""The model: layer specs with their shape rules, activations, losses, metrics, building and
+resource estimates."""

@@ -1,0 +1,156 @@
+"""Loss registry: each loss knows the target form it needs and which task/last layer it fits.
+
+Crossentropies are computed from the logits before the final sigmoid/softmax (as Keras does inside),
+which is exact and numerically safe; the model still outputs probabilities to the user.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import torch
+import torch.nn.functional as F
+
+from .layers import Shape
+
+if TYPE_CHECKING:
+    from ..data.dataset import Dataset
+
+Head = str | None  # "sigmoid", "softmax" or None: the final activation split off the model
+
+
+@dataclass(frozen=True)
+class Loss:
+    name: str
+    target: str  # "column" (float, B x 1 or B x k), "index" (int class ids), "one_hot"
+    tasks: tuple[str, ...]
+    head: Head  # the final activation this loss needs, or None for any
+    # Loss per element, leading (batch) axes kept: its mean over everything after the batch
+    # axes is the loss. For crossentropies the class axis is already reduced.
+    elementwise: Callable[[torch.Tensor, torch.Tensor, Head], torch.Tensor]
+    # The batch mean through torch's fused kernels: the single-model hot path.
+    mean: Callable[[torch.Tensor, torch.Tensor, Head], torch.Tensor]
+
+    def per_sample(self, logits: torch.Tensor, y: torch.Tensor, head: Head,
+                   lead: int = 1) -> torch.Tensor:
+        return per_sample_mean(self.elementwise(logits, y, head), lead)
+
+
+def per_sample_mean(values: torch.Tensor, lead: int) -> torch.Tensor:
+    """Average everything after the `lead` batch axes (1 for a model, 2 for K stacked models)."""
+    return values.flatten(lead).mean(-1) if values.dim() > lead else values
+
+
+def apply_head(logits: torch.Tensor, head: Head) -> torch.Tensor:
+    if head == "sigmoid":
+        return torch.sigmoid(logits)
+    if head == "softmax":
+        return torch.softmax(logits, dim=-1)
+    return logits
+
+
+def _bce(logits: torch.Tensor, y: torch.Tensor, head: Head) -> torch.Tensor:
+    return F.binary_cross_entropy_with_logits(logits, y, reduction="none")
+
+
+def _bce_mean(logits: torch.Tensor, y: torch.Tensor, head: Head) -> torch.Tensor:
+    return F.binary_cross_entropy_with_logits(logits, y)
+
+
+def _cce(logits: torch.Tensor, y: torch.Tensor, head: Head) -> torch.Tensor:
+    # torch wants the class axis second: (N, C, d1, ...), so (K, B, C) becomes (K, C, B).
+    target = y.movedim(-1, 1) if y.is_floating_point() else y
+    return F.cross_entropy(logits.movedim(-1, 1), target, reduction="none")
+
+
+def _cce_mean(logits: torch.Tensor, y: torch.Tensor, head: Head) -> torch.Tensor:
+    if logits.dim() == 2:
+        return F.cross_entropy(logits, y)
+    return _cce(logits, y, head).mean()
+
+
+def _mse(logits: torch.Tensor, y: torch.Tensor, head: Head) -> torch.Tensor:
+    return (apply_head(logits, head) - y).square()
+
+
+def _mse_mean(logits: torch.Tensor, y: torch.Tensor, head: Head) -> torch.Tensor:
+    return F.mse_loss(apply_head(logits, head), y)
+
+
+def _mae(logits: torch.Tensor, y: torch.Tensor, head: Head) -> torch.Tensor:
+    return (apply_head(logits, head) - y).abs()
+
+
+def _mae_mean(logits: torch.Tensor, y: torch.Tensor, head: Head) -> torch.Tensor:
+    return F.l1_loss(apply_head(logits, head), y)
+
+
+def target_lengths(y: torch.Tensor) -> torch.Tensor:
+    """CTC targets are symbol ids padded with 0 (the blank never appears in a target)."""
+    return (y > 0).sum(-1)
+
+
+def _ctc(logits: torch.Tensor, y: torch.Tensor, head: Head) -> torch.Tensor:
+    lead = logits.shape[:-2]  # (B,) for one model, (K, B) for K stacked ones
+    if len(lead) > 1:
+        flat = _ctc(logits.reshape(-1, *logits.shape[-2:]), y.reshape(-1, y.shape[-1]), head)
+        return flat.reshape(lead)
+    # (B, T, C) scores -> (T, B, C) log-probabilities, as torch's ctc_loss wants them.
+    log_probs = logits.float().log_softmax(-1).transpose(0, 1)
+    lengths = target_lengths(y)
+    frames = torch.full_like(lengths, logits.shape[1])
+    per = F.ctc_loss(log_probs, y, frames, lengths, blank=0, reduction="none", zero_infinity=True)
+    return per / lengths.clamp(min=1)  # per symbol, as torch's "mean" reduction does
+
+
+def _ctc_mean(logits: torch.Tensor, y: torch.Tensor, head: Head) -> torch.Tensor:
+    return _ctc(logits, y, head).mean()
+
+
+LOSSES: dict[str, Loss] = {
+    "binary_crossentropy": Loss(
+        "binary_crossentropy", "column", ("binary",), "sigmoid", _bce, _bce_mean),
+    "categorical_crossentropy": Loss(
+        "categorical_crossentropy", "one_hot", ("binary", "multiclass"), "softmax",
+        _cce, _cce_mean),
+    "sparse_categorical_crossentropy": Loss(
+        "sparse_categorical_crossentropy", "index", ("binary", "multiclass"), "softmax",
+        _cce, _cce_mean),
+    "mse": Loss("mse", "column", ("regression",), None, _mse, _mse_mean),
+    "mae": Loss("mae", "column", ("regression",), None, _mae, _mae_mean),
+    "ctc": Loss("ctc", "sequence", ("sequence",), None, _ctc, _ctc_mean),
+}
+
+_ADVICE = {
+    "binary": "binary_crossentropy with a final Dense(1, activation='sigmoid')",
+    "multiclass": "sparse_categorical_crossentropy (integer labels) or categorical_crossentropy "
+                  "(one-hot) with a final Dense(n_classes, activation='softmax')",
+    "regression": "mse or mae with a final Dense(1) and no activation",
+    "sequence": "ctc with per-timestep scores: a last layer of shape (timesteps, symbols + 1)",
+}
+
+
+def n_outputs_for(data: Dataset, loss: Loss) -> int:
+    """Units the last layer needs for this data under this loss."""
+    if data.task == "regression":
+        return 1 if data.y.ndim == 1 else int(data.y.shape[1])
+    return 1 if loss.target == "column" else len(data.classes)  # sequence: symbols + blank
+
+
+def check_pairing(loss: Loss, task: str, out_shape: Shape, head: Head, n_outputs: int) -> str | None:
+    """Why this loss cannot train this model on this task, or None when it can."""
+    if task not in loss.tasks:
+        return f"{loss.name} does not fit a {task} target; use {_ADVICE[task]}"
+    if loss.name == "ctc" and len(out_shape) != 2:
+        return (f"ctc needs per-timestep scores (timesteps, {n_outputs}); the model outputs "
+                f"{out_shape}: keep the time axis (return_sequences = true) and end with "
+                f"Dense({n_outputs})")
+    if loss.head is not None and head != loss.head:
+        return (f"{loss.name} needs a final {loss.head} activation, the model ends with "
+                f"{head or 'no activation'}; use {_ADVICE[task]}")
+    if out_shape[-1] != n_outputs:
+        return (f"the model outputs {out_shape[-1]} value(s) per sample but the {task} target "
+                f"needs {n_outputs} for {loss.name}")
+    return None

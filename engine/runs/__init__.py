@@ -1,0 +1,2 @@
+"""The run folder as the contract: writing and reading it, model files, trained models, exports
+and error reports."""

@@ -1,0 +1,105 @@
+"""A trained model as a file that runs without dltui: torch.export's `.pt2` (the default),
+TorchScript, or ONNX; and a run's curves as TensorBoard event files.
+
+Inside the exported graph: the mean fill of missing values, the feature-wise normalisation fitted on
+the training part, the model, and its final sigmoid/softmax. Outside it: reading a CSV, one-hot
+encoding of text columns and dropping columns (the input is the numeric feature matrix, in the
+column order of `model.json`'s `feature_names`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..data.preprocess import Preprocessing
+from ..errors import InputError
+from ..model.build import Net
+from .trained import TrainedModel
+
+FORMATS = ("pt2", "torchscript", "onnx", "tensorboard")
+
+
+class Standalone(nn.Module):
+    """Raw features in, probabilities or values out."""
+
+    def __init__(self, net: Net, pre: Preprocessing, tokens: bool) -> None:
+        super().__init__()
+        self.net, self.tokens = net, tokens
+        self.has_fill = pre.fill is not None and not tokens
+        self.has_norm = pre.mean is not None and not tokens
+        self.register_buffer("fill", torch.as_tensor(pre.fill if self.has_fill else np.zeros(1, np.float32)))
+        self.register_buffer("mean", torch.as_tensor(pre.mean if self.has_norm else np.zeros(1, np.float32)))
+        self.register_buffer("std", torch.as_tensor(pre.std if self.has_norm else np.ones(1, np.float32)))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.has_fill:
+            x = torch.where(torch.isnan(x), self.fill, x)
+        if self.has_norm:
+            x = (x - self.mean) / self.std
+        return self.net.predict(x)
+
+
+def standalone(model: TrainedModel, name: str) -> tuple[Standalone, torch.Tensor]:
+    net, pre = model.nets[name]
+    tokens = model.card.get("x_dtype") == "int64"
+    module = Standalone(net, pre, tokens).eval()
+    dtype = torch.int64 if tokens else torch.float32
+    example = torch.zeros((2, *model.input_shape), dtype=dtype)
+    return module, example
+
+
+def export(model: TrainedModel, fmt: str, out: Path, name: str) -> Path:
+    if fmt not in FORMATS:
+        raise InputError(f"--format {fmt}: allowed: {', '.join(FORMATS)}")
+    if fmt == "tensorboard":
+        return export_tensorboard(model.dir, out)
+    module, example = standalone(model, name)
+    batch = torch.export.Dim("batch", min=1)
+    if fmt == "pt2":
+        program = torch.export.export(module, (example,), dynamic_shapes=({0: batch},))
+        torch.export.save(program, out)
+    elif fmt == "torchscript":
+        with torch.no_grad():
+            scripted = torch.jit.trace(module, example)
+        scripted.save(str(out))
+    else:
+        try:
+            import onnx  # noqa: F401
+            import onnxscript  # noqa: F401
+        except ImportError:
+            raise InputError("--format onnx needs the onnx extra: pip install 'dltui[onnx]'") from None
+        torch.onnx.export(module, (example,), str(out), dynamo=True, input_names=["x"],
+                          output_names=["y"], dynamic_shapes=({0: batch},))
+    return out
+
+
+def export_tensorboard(run_dir: Path, out: Path) -> Path:
+    """The curves of every fold (and the final fit) as scalars, one TensorBoard run each, so they
+    sit beside a user's other runs: `tensorboard --logdir OUT`."""
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError:
+        raise InputError("--format tensorboard needs TensorBoard: pip install 'dltui[tensorboard]'") from None
+    from ..events import EpochEnded
+    from .folder import read_events
+
+    writers: dict[str, SummaryWriter] = {}
+    for e in read_events(run_dir):
+        if not isinstance(e, EpochEnded):
+            continue
+        tag = "final" if e.fold < 0 else f"r{e.repeat}-f{e.fold}"
+        if tag not in writers:
+            writers[tag] = SummaryWriter(log_dir=str(out / tag))
+        for part, values in (("train", e.train), ("val", e.val)):
+            for metric, value in values.items():
+                if value == value:  # no NaN points
+                    writers[tag].add_scalar(f"{metric}/{part}", value, e.epoch)
+    if not writers:
+        raise InputError(f"{run_dir}: no epochs to export")
+    for w in writers.values():
+        w.close()
+    return out

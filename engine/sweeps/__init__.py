@@ -1,0 +1,1 @@
+"""Sweeps: variants of a preset planned, trained (locally or on Ray) and ranked."""

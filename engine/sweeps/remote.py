@@ -1,0 +1,284 @@
+"""Sweep variants trained away from this process: one worker process per local GPU
+(`--devices cuda:0,cuda:1`), or Ray tasks on a cluster (`--backend ray`). Both use the same
+protocol: a worker trains one group of variants (those that stack train as one model, as they
+would locally) into a scratch folder, sends every event back through a
+queue (Ray's `ray.util.queue.Queue`, or a multiprocessing queue), and returns the folder's files;
+this process writes them into the sweep folder exactly as a local run would, so `watch`, `predict`
+and the runs screen cannot tell the difference. A worker that dies marks its variant failed and
+the sweep goes on.
+"""
+
+from __future__ import annotations
+
+import os
+import queue as stdlib_queue
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from ..events import Event, RunEnded, event_from_dict
+from ..runs.folder import RunWriter, new_run_dir
+from .plan import Variant
+from .runner import SweepRunner
+
+# Fault injection for tests: the worker training this variant index exits abruptly.
+KILL_ENV = "DLTUI_SWEEP_KILL_VARIANT"
+
+
+def payload(variant: Variant, base_dir: Path | None) -> dict[str, Any]:
+    """What a worker needs: the preset as TOML and, for a CSV/NPZ source, the file's bytes (a
+    cluster node need not see this machine's files)."""
+    from ..data.dataset import resolve_path
+    from ..presets import preset_to_toml
+
+    kind, _, ref = variant.preset.data.source.partition(":")
+    data = None
+    if kind in ("csv", "npz", "parquet", "feather"):
+        data = (kind, resolve_path(ref, base_dir).read_bytes())
+    return {"index": variant.index, "toml": preset_to_toml(variant.preset), "data": data}
+
+
+def train_group(jobs: list[dict[str, Any]], device: str | None,
+                put: Callable[[Any], None]) -> dict[int, dict[str, bytes]]:
+    """Runs in the worker: train a group of variants (one stacked model when they share an
+    architecture, as locally), stream their events tagged with the variant's index, and return
+    each variant's run folder files."""
+    from ..events import EventBus
+    from ..preflight import prepare
+    from ..presets import parse_toml, validate_preset
+    from ..stacking.variants import train_jointly
+    from ..train.experiment import Experiment
+
+    if any(os.environ.get(KILL_ENV) == str(job["index"]) for job in jobs):
+        os._exit(17)
+    with tempfile.TemporaryDirectory(prefix="dltui-variants-") as scratch:
+        experiments = []
+        for job in jobs:
+            raw = parse_toml(job["toml"], "variant")
+            if job["data"] is not None:
+                kind, blob = job["data"]
+                path = Path(scratch) / f"data-{job['index']}.{kind}"
+                path.write_bytes(blob)
+                raw["data"]["source"] = f"{kind}:{path}"
+            bus = EventBus()
+            bus.subscribe(lambda e, i=job["index"]: put((i, e.to_dict())))
+            runs = Path(scratch) / f"runs-{job['index']}"
+            experiments.append(Experiment(prepare(validate_preset(raw, "variant"), None, device), runs, bus))
+        if len(experiments) == 1:
+            experiments[0].run()
+        else:
+            for experiment in experiments:
+                experiment.begin()
+            train_jointly(experiments)
+            for job, experiment in zip(jobs, experiments, strict=True):
+                experiment.note["stacked_with"] = [j["index"] for j in jobs if j is not job]
+                experiment.complete(None)
+        out = {}
+        for job, experiment in zip(jobs, experiments, strict=True):
+            run_dir = experiment.run_dir
+            assert run_dir is not None
+            out[job["index"]] = {str(p.relative_to(run_dir)): p.read_bytes() for p in run_dir.rglob("*")
+                                 if p.is_file() and p.name not in ("metrics.jsonl", "summary.json")}
+        return out
+
+
+class RemoteSweep(SweepRunner):
+    """The sweep runner with variants trained by workers; `submit(job, device)` starts one and
+    returns a handle, `poll_done` says which handles finished (with files or an error)."""
+
+    def __init__(self, *args: Any, backend: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.backend = backend
+
+    def run(self, preps: list[Any] | None = None) -> dict[str, Any]:
+        preps = preps if preps is not None else self.prepare_all()
+        started = time.perf_counter()
+        self.start(preps)
+        assert self.dir is not None
+        self.variants = {v.index: v for v in self.plan.variants}
+        writers: dict[int, RunWriter] = {}
+        dirs: dict[int, Path] = {}
+        summaries: dict[int, dict[str, Any]] = {}
+        self.writers, self.dirs, self.summaries = writers, dirs, summaries
+        from ..stacking.variants import joint_groups
+
+        # One task per group of variants that stack (as locally), so a GPU trains them at once.
+        pending = {}
+        for group in joint_groups(preps, self.plan.prune):
+            jobs = [payload(self.plan.variants[i], self.base_dir) for i in group]
+            pending[self.backend.submit(jobs)] = [self.plan.variants[i].index for i in group]
+        while pending:
+            self._drain()
+            for handle, files, error in self.backend.poll_done(list(pending)):
+                for index in pending.pop(handle):
+                    self._land(self.variants[index], dirs, writers, summaries,
+                               (files or {}).get(index), error)
+            if self.stop.requested:
+                self.backend.cancel(list(pending))
+            time.sleep(0.05)
+        return self.finish(started)
+
+    def _drain(self) -> None:
+        """Every event the workers sent so far, each to its variant's run folder (whichever
+        variant it is for: a group's variants finish together)."""
+        assert self.dir is not None
+        for index, data in self.backend.events():
+            event = event_from_dict(data)
+            if event is None:
+                continue
+            variant = self.variants[index]
+            if index not in self.writers:
+                self.dirs[index] = new_run_dir(self.dir, variant.preset.name)
+                self.writers[index] = RunWriter(self.dirs[index])
+                self.emit_started(variant, self.dirs[index])
+            if isinstance(event, RunEnded):
+                self.summaries[index] = event.summary
+            self.writers[index](_relocated(event, self.dirs[index]))
+            if self.inner is not None:
+                self.inner(variant, event)
+
+    def emit_started(self, variant: Variant, run_dir: Path) -> None:
+        from ..events import VariantStarted
+
+        self.emit(VariantStarted(variant.index, variant.label, variant.changes, str(run_dir)))
+
+    def _land(self, variant: Variant, dirs: dict[int, Path], writers: dict[int, RunWriter],
+              summaries: dict[int, dict[str, Any]], files: dict[str, bytes] | None,
+              error: str | None) -> None:
+        """A finished worker's files into its run folder; a dead one's variant marked failed."""
+        from ..runs.folder import dumps, write_atomic
+
+        index = variant.index
+        for _ in range(100):  # the events of its last lines may still be in the queue
+            self._drain()
+            if index in summaries or error:
+                break
+            time.sleep(0.05)
+        if index not in dirs:
+            dirs[index] = new_run_dir(self.dir, variant.preset.name)  # type: ignore[arg-type]
+            self.emit_started(variant, dirs[index])
+        run_dir = dirs[index]
+        for name, blob in (files or {}).items():
+            target = run_dir / name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(blob)
+        summary = summaries.get(index)
+        if summary is None or error:
+            summary = {**(summary or {}), "status": "failed",
+                       "message": f"the worker training this variant died: {error}"}
+        write_atomic(run_dir / "summary.json", dumps({**summary, "run_dir": str(run_dir)}, indent=2) + "\n")
+        if index in writers:
+            writers[index].close()
+        self.finish_variant(variant, run_dir, summary)
+
+
+def _relocated(event: Event, run_dir: Path) -> Event:
+    """The worker's scratch path in run_started replaced by the folder it lands in here."""
+    import dataclasses
+
+    from ..events import RunStarted
+
+    if isinstance(event, RunStarted):
+        return dataclasses.replace(event, run_dir=str(run_dir), pid=0)
+    return event
+
+
+class ProcessBackend:
+    """One worker process per device, from the standard library's process pool."""
+
+    def __init__(self, devices: list[str]) -> None:
+        import concurrent.futures
+        import multiprocessing
+
+        ctx = multiprocessing.get_context("spawn")  # no forked torch state in the workers
+        self.manager = ctx.Manager()
+        self.queue = self.manager.Queue()
+        self.devices = devices
+        self.pool = concurrent.futures.ProcessPoolExecutor(len(devices), mp_context=ctx)
+        self._n = 0
+
+    def submit(self, job: list[dict[str, Any]]) -> Any:
+        device = self.devices[self._n % len(self.devices)]
+        self._n += 1
+        return self.pool.submit(train_group, job, device, self.queue.put)
+
+    def events(self) -> list[tuple[int, dict[str, Any]]]:
+        out = []
+        while True:
+            try:
+                out.append(self.queue.get_nowait())
+            except stdlib_queue.Empty:
+                return out
+
+    def poll_done(self, handles: list[Any]) -> list[tuple[Any, dict[str, bytes] | None, str | None]]:
+        done = []
+        for h in handles:
+            if h.done():
+                err = h.exception()
+                done.append((h, None if err else h.result(), f"{type(err).__name__}: {err}" if err else None))
+        return done
+
+    def cancel(self, handles: list[Any]) -> None:
+        for h in handles:
+            h.cancel()
+
+    def close(self) -> None:
+        self.pool.shutdown(wait=False, cancel_futures=True)
+        self.manager.shutdown()
+
+
+class RayBackend:
+    """Each variant a Ray task (`num_gpus=1` when the cluster has GPUs), events through a Ray queue."""
+
+    def __init__(self, address: str | None) -> None:
+        try:
+            import ray
+            from ray.util.queue import Queue
+        except ImportError:
+            from ..errors import InputError
+
+            raise InputError("--backend ray needs Ray: pip install 'dltui[ray]'") from None
+        self.ray = ray
+        if not ray.is_initialized():
+            ray.init(address=address, include_dashboard=False, log_to_driver=False)
+        self.queue = Queue()
+        gpus = ray.cluster_resources().get("GPU", 0)
+        options: dict[str, Any] = {"max_retries": 0, "num_gpus": 1 if gpus else 0, "num_cpus": 1}
+        self.device = "cuda" if gpus else "cpu"
+        self.task = ray.remote(**options)(_ray_train)
+
+    def submit(self, jobs: list[dict[str, Any]]) -> Any:
+        return self.task.remote(jobs, self.device, self.queue)
+
+    def events(self) -> list[tuple[int, dict[str, Any]]]:
+        from ray.util.queue import Empty
+
+        out = []
+        while True:
+            try:
+                out.append(self.queue.get_nowait())
+            except Empty:
+                return out
+
+    def poll_done(self, handles: list[Any]) -> list[tuple[Any, dict[str, bytes] | None, str | None]]:
+        ready, _ = self.ray.wait(handles, num_returns=len(handles), timeout=0)
+        done = []
+        for h in ready:
+            try:
+                done.append((h, self.ray.get(h), None))
+            except Exception as err:  # a crashed worker, a cancelled task, an error inside it
+                done.append((h, None, f"{type(err).__name__}: {str(err).splitlines()[0][:200]}"))
+        return done
+
+    def cancel(self, handles: list[Any]) -> None:
+        for h in handles:
+            self.ray.cancel(h, force=True)
+
+    def close(self) -> None:
+        self.queue.shutdown()
+
+
+def _ray_train(jobs: list[dict[str, Any]], device: str, queue: Any) -> dict[int, dict[str, bytes]]:
+    return train_group(jobs, device, queue.put)
