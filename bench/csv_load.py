@@ -23,7 +23,7 @@ if which == "pandas":
     import pandas as pd
 else:  # each reader's libraries imported before the clock starts, as pandas is for pandas
     import pandas, pyarrow.compute, pyarrow.csv  # noqa: F401, E401 (pandas: big files' typed pass)
-    from dltui.engine.data.tables.reader import read_csv
+    from dltui.engine.data.tables.encode import read_csv
 def hwm():
     with open("/proc/self/status") as fh:
         return int(next(x for x in fh if x.startswith("VmHWM:")).split()[1])

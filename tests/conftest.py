@@ -54,9 +54,9 @@ def preset(base: dict[str, Any], **sections: dict[str, Any]) -> dict[str, Any]:
 def csv_reader(request, monkeypatch) -> str:
     """Both typed passes of the CSV reader: pyarrow's (small files) and pandas' (from
     PANDAS_BYTES up), so every data rule is checked on each."""
-    from dltui.engine.data.tables import reader as csv_source
+    from dltui.engine.data.tables import typed_pass
 
-    monkeypatch.setattr(csv_source, "PANDAS_BYTES", 0 if request.param == "pandas" else 1 << 62)
+    monkeypatch.setattr(typed_pass, "PANDAS_BYTES", 0 if request.param == "pandas" else 1 << 62)
     return request.param
 
 

@@ -327,15 +327,16 @@ PARITY_FILES = {
 def test_both_typed_passes_give_the_same_data_or_the_same_error(tmp_path, monkeypatch, name, missing):
     """CSV reader parity: the typed pass by pandas (big files) and by pyarrow (small ones) load
     the same features, targets, rows, schema and notes, or refuse with the same message."""
-    from dltui.engine.data.tables import reader as csv_source
+    from dltui.engine.data.tables import typed_pass
+    from dltui.engine.data.tables.encode import read_csv
 
     path = tmp_path / "p.csv"
     path.write_text(PARITY_FILES[name], encoding="utf-8")
     outcomes = []
     for threshold in (1 << 62, 0):  # pyarrow's pass, then pandas'
-        monkeypatch.setattr(csv_source, "PANDAS_BYTES", threshold)
+        monkeypatch.setattr(typed_pass, "PANDAS_BYTES", threshold)
         try:
-            d = csv_source.read_csv(path, None, [], missing)
+            d = read_csv(path, None, [], missing)
             outcomes.append((d.x.tobytes(), d.x.shape, None if d.y_raw is None else d.y_raw.tolist(),
                              d.rows.tolist(), d.schema, d.notes))
         except InputError as err:
@@ -347,25 +348,26 @@ def test_the_pandas_pass_is_used_only_where_it_can_vouch_for_every_field_count(t
     """pandas pads a short row with missing values and cuts a long first row (with a warning):
     such files go to pyarrow's strict reader, whose error names the line; a well-formed file is
     read by pandas alone."""
-    from dltui.engine.data.tables import reader as csv_source
+    from dltui.engine.data.tables import typed_pass
+    from dltui.engine.data.tables.encode import read_csv
 
-    monkeypatch.setattr(csv_source, "PANDAS_BYTES", 0)
+    monkeypatch.setattr(typed_pass, "PANDAS_BYTES", 0)
     used = []
-    original = csv_source._typed_by_pandas
+    original = typed_pass._typed_by_pandas
 
     def spy(*args):
         cells = original(*args)
         used.append(cells is not None)
         return cells
 
-    monkeypatch.setattr(csv_source, "_typed_by_pandas", spy)
+    monkeypatch.setattr(typed_pass, "_typed_by_pandas", spy)
     good = tmp_path / "good.csv"
     good.write_text("a,b,y\n" + rows(500, lambda i: f"{i},{i * 0.5},{i % 2}\n"))
-    assert csv_source.read_csv(good, "y", [], "error").x.shape == (500, 2)
+    assert read_csv(good, "y", [], "error").x.shape == (500, 2)
     assert used == [True]
     for text, line in (("a,b,y\n1,2,0\n3,4\n5,6,1\n", 3), ("a,b,y\n1,2,0,9\n3,4,1\n", 2)):
         path = tmp_path / f"bad{line}.csv"
         path.write_text(text)
         with pytest.raises(InputError, match=rf"line {line} has \d fields, the header has 3"):
-            csv_source.read_csv(path, "y", [], "error")
+            read_csv(path, "y", [], "error")
     assert used == [True, False, False]

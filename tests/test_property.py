@@ -90,7 +90,8 @@ def test_random_csv_files_load_truthfully_or_fail_in_one_line(tmp_path, data, mi
     import numpy as np
 
     from dltui.engine.data.dataset import load_data
-    from dltui.engine.data.tables import reader as csv_source
+    from dltui.engine.data.tables import typed_pass
+    from dltui.engine.data.tables.encode import read_csv
     from dltui.engine.data.tables.reader import read_table
     from dltui.engine.spec import DataSpec
 
@@ -98,17 +99,17 @@ def test_random_csv_files_load_truthfully_or_fail_in_one_line(tmp_path, data, mi
     path = tmp_path / "r.csv"
     path.write_text(text)
     # CSV reader parity: pandas' typed pass (big files) and pyarrow's load the same or refuse alike
-    outcomes, default = [], csv_source.PANDAS_BYTES
+    outcomes, default = [], typed_pass.PANDAS_BYTES
     for threshold in (1 << 62, 0):
-        csv_source.PANDAS_BYTES = threshold
+        typed_pass.PANDAS_BYTES = threshold
         try:
-            got = csv_source.read_csv(path, None, [], missing)
+            got = read_csv(path, None, [], missing)
             outcomes.append((got.x.tobytes(), got.rows.tolist(), got.schema, got.notes,
                              None if got.y_raw is None else got.y_raw.tolist()))
         except InputError as err:
             outcomes.append(str(err))
         finally:
-            csv_source.PANDAS_BYTES = default
+            typed_pass.PANDAS_BYTES = default
     assert outcomes[0] == outcomes[1]
     try:
         d = load_data(DataSpec(source=f"csv:{path}", missing=missing))

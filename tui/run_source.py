@@ -45,7 +45,8 @@ class InAppRun(_InThread):
     """Trains a prepared preset in a worker thread; events queue up for the view to drain."""
 
     def __init__(self, prep: object, runs_dir: Path) -> None:
-        from dltui.engine.train.experiment import Experiment, Prepared
+        from dltui.engine.preflight import Prepared
+        from dltui.engine.train.experiment import Experiment
 
         assert isinstance(prep, Prepared)
         self._events: collections.deque[Event] = collections.deque()

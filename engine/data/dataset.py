@@ -10,7 +10,7 @@ import numpy as np
 from ..errors import InputError
 from ..spec import DataSpec
 from .datasets import load_builtin
-from .tables.reader import TableSchema
+from .tables.schema import TableSchema
 
 
 @dataclass
@@ -75,7 +75,8 @@ def load_data(spec: DataSpec, base_dir: Path | None = None) -> Dataset:
     schema, notes = None, []
     tabular = kind in ("csv", "parquet", "feather")
     if tabular:
-        from .tables.reader import encode, fit_schema, read_columnar, read_table
+        from .tables.encode import encode, fit_schema
+        from .tables.reader import read_columnar, read_table
 
         source = read_table(path) if kind == "csv" else read_columnar(path, kind)
         table = encode(source, fit_schema(source, spec.target, spec.drop, spec.missing))

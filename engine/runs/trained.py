@@ -191,7 +191,9 @@ class TrainedModel:
         return x
 
     def _csv_inputs(self, path: Path, need_target: bool) -> Inputs:
-        from ..data.tables.reader import TableSchema, encode, read_any
+        from ..data.tables.encode import encode
+        from ..data.tables.reader import read_any
+        from ..data.tables.schema import TableSchema
 
         if not self.card.get("schema"):
             raise InputError(f"{path}: this run trained on {self.card.get('source', 'other data')}, "

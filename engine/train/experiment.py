@@ -6,7 +6,6 @@ trains every split (stacked when it can), aggregates the results and writes the 
 
 from __future__ import annotations
 
-import math
 import os
 import shutil
 import time
@@ -18,7 +17,6 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..data.dataset import Dataset
 from ..data.preprocess import Preprocessing, any_nan, fit_preprocessing, target_array
 from ..data.splits import Split, split_seed
 from ..doctor.curves import advice
@@ -40,13 +38,13 @@ from ..presets import preset_to_toml
 from ..runs.folder import RunFolderError, RunWriter, new_run_dir
 from ..runs.model_files import ModelCardWriter, save_arrays
 from ..runs.trained import model_outputs
-from ..spec import Preset
 from ..stacking.folds import plan_groups, train_group
 from .checkpoints import Checkpointer
 from .loop import FoldInfo, FoldOutcome, Setup, SingleTrainee, SplitData, run_epochs
 from .optimizers import make_optimizer
-from .results import averaged_curve, fold_row, holdout_spread, kfold_table
+from .results import fold_row
 from .resume import CHECKPOINTS, ResumeState, group_tag, resume_state
+from .summary import headline, model_card, portable, summarise
 from .threads import choose_threads
 
 CURVE_CODES = {"overfitting", "instability", "underfitting", "no-learning"}
@@ -235,16 +233,6 @@ class Experiment:
         save_arrays(folder / f"val-{name}.npz", rows=d.source_rows[val_idx], y=d.y[val_idx],
                     outputs=outputs)
 
-    def model_card(self) -> dict[str, Any]:
-        d, p = self.prep.data, self.prep.preset
-        return {"preset": p.name, "task": d.task, "classes": d.classes,
-                "input_shape": list(d.input_shape),
-                "x_dtype": "int64" if d.x.dtype == np.int64 else "float32",
-                "layout": p.data.layout, "source": p.data.source,
-                "schema": d.schema.to_dict() if d.schema else None,
-                "feature_names": d.feature_names, "loss": p.train.loss,
-                "primary_metric": self.prep.primary_metric}
-
     # -- the run ----------------------------------------------------------------------------
     def run(self) -> dict[str, Any]:
         self.begin()
@@ -260,7 +248,7 @@ class Experiment:
         self.writer = RunWriter(self.run_dir, fresh=self.resumed is not None)
         self.bus.subscribe(self.writer)
         self.writer.write_preset(preset_to_toml(portable(p, prep.data)))
-        self.card = ModelCardWriter(self.run_dir, self.model_card(), keep=self.resumed is not None)
+        self.card = ModelCardWriter(self.run_dir, model_card(self.prep), keep=self.resumed is not None)
         if prep.device.type == "cpu":
             # Optimizer state of dead units decays into denormal floats, which x86 CPUs handle
             # 10-20x slower; flushing them to zero changes no result a user could see. The
@@ -294,7 +282,7 @@ class Experiment:
                 train()
             if self.failure is not None:
                 raise self.failure
-            summary = self._summarise()
+            summary = self._results()
             if p.validation.final_fit and not self.stop.requested and summary.get("averaged_curve"):
                 summary["final_fit"] = self._final_fit(summary["averaged_curve"]["best_epoch"])
             if self.stop.requested:
@@ -302,20 +290,20 @@ class Experiment:
                                               f"kept; `dltui resume {self.run_dir}` continues it")
         except TrainingFailure as failure:
             status, message = failure.status, str(failure)
-            summary = self._summarise()
+            summary = self._results()
         except KeyboardInterrupt:  # a notebook's interrupt: keep what was computed
             status, message = "stopped", "interrupted; everything computed so far is kept"
-            summary = self._summarise()
+            summary = self._results()
         except Exception as err:  # a bug or an environment failure: the run says so, not "done"
             status, message = "failed", f"{type(err).__name__}: {err}"
-            summary = self._summarise()
+            summary = self._results()
         finally:
             assert self.writer is not None and self.run_dir is not None
             seconds = time.perf_counter() - self.started
             summary = {"status": status, "message": message, "preset": p.name,
                        "scheme": p.validation.scheme, "task": prep.data.task,
                        "device": str(prep.device), "parallel": self.groups_note,
-                       "seconds": round(seconds, 3), **self.note, **(summary or self._summarise())}
+                       "seconds": round(seconds, 3), **self.note, **(summary or self._results())}
             summary["headline"] = headline(summary)
             if summary.get("folds"):
                 summary["advice"] = advice(summary, self._hinted & CURVE_CODES)
@@ -331,6 +319,9 @@ class Experiment:
             torch.set_flush_denormal(False)
             torch.set_num_threads(self.threads_before)
         return summary
+
+    def _results(self) -> dict[str, Any]:
+        return summarise(self.prep, self.rows, self.outcomes)
 
     def _resume_state(self, groups: list[list[Split]]) -> ResumeState:
         tags = {(-1, -1): "final"}
@@ -354,49 +345,3 @@ class Experiment:
             self.rows.append(row)
             self.outcomes.append(out)
             self.finished.add(key)
-
-    def _summarise(self) -> dict[str, Any]:
-        prep, v = self.prep, self.prep.preset.validation
-        metric = prep.primary_metric
-        rows = sorted(self.rows, key=lambda r: (r["repeat"], r["fold"]))
-        out: dict[str, Any] = {"primary_metric": metric, "folds": rows,
-                               "test_size": len(prep.plan.test_idx)}
-        if not rows:
-            return out
-        out["kfold"] = kfold_table(rows)
-        outcomes = sorted(self.outcomes, key=lambda o: (o.info.repeat, o.info.fold))
-        out["averaged_curve"] = averaged_curve(outcomes, metric, v.smoothing)
-        if v.scheme == "holdout":
-            out["best_epoch"], out["val"] = rows[0]["best_epoch"], rows[0]["best"]
-            spread = holdout_spread(rows, metric)
-            if spread:
-                out["holdout_spread"] = spread
-        tests = [r["test"] for r in rows if r.get("test")]
-        if tests:
-            out["test"] = {k: float(np.mean([t[k] for t in tests])) for k in tests[0]}
-        return out
-
-
-def portable(preset: Preset, data: Dataset) -> Preset:
-    """The preset as the run folder keeps it: a data file by its absolute path, so the copy
-    re-runs from any directory."""
-    kind = preset.data.source.partition(":")[0]
-    if data.source_path is None or kind == "builtin":
-        return preset
-    source = f"{kind}:{data.source_path}"
-    return preset.model_copy(update={"data": preset.data.model_copy(update={"source": source})})
-
-
-def headline(summary: dict[str, Any]) -> str:
-    """One phrase for lists of runs: the primary metric where the run left it."""
-    metric = summary.get("primary_metric", "loss")
-    final = summary.get("final_fit", {}).get("test")
-    if final:
-        return f"test {metric} {final[metric]:.4g} (final fit)"
-    table = summary.get("kfold") or {}
-    if table.get("folds", 0) > 1:
-        return f"val {metric} {table['mean']['best'][metric]:.4g} ± {table['std']['best'][metric]:.2g}"
-    val = summary.get("val")
-    if val and metric in val and not math.isnan(val[metric]):
-        return f"val {metric} {val[metric]:.4g} @ epoch {summary.get('best_epoch')}"
-    return ""

@@ -4,7 +4,6 @@ validated as you type; train, save and load presets from here."""
 from __future__ import annotations
 
 import copy
-import re
 from pathlib import Path
 from typing import Any
 
@@ -18,9 +17,10 @@ from textual.widgets import Footer, Header, Input, Label, Static
 
 from dltui.engine.model.layers import LayerSpec
 
-from ..layer_syntax import LayerSyntaxError, format_layer, parse_varied_layer
 from ..widgets.layer_stack import LayerStack
 from ..widgets.settings_form import SettingsForm
+from .build_doctor import DoctorPanel
+from .build_model import ModelEditing
 from .preset_files import PresetFiles, preset_label
 
 EMPTY: dict[str, Any] = {
@@ -32,7 +32,7 @@ EMPTY: dict[str, Any] = {
 }
 
 
-class BuildScreen(PresetFiles, Screen[None]):
+class BuildScreen(ModelEditing, DoctorPanel, PresetFiles, Screen[None]):
     # The model keys act on the model wherever the focus is, except in a text field being
     # typed in (the field takes the letter); the footer then shows Esc, back to the model.
     BINDINGS = [
@@ -156,40 +156,8 @@ class BuildScreen(PresetFiles, Screen[None]):
             self.query_one(LayerStack).focus()
         self._show_mode()
 
-    def action_model(self, what: str) -> None:
-        if self.has_class("settings"):  # the model keys bring the model back into view
-            self.set_class(False, "settings")
-            self.query_one(LayerStack).focus()
-        if what == "undo":
-            self.undo()
-            return
-        stack = self.query_one(LayerStack)
-        self._stack_request(LayerStack.Requested(what, stack.cursor_row or 0))
-
     def action_help(self, key: str) -> None:
         self.app.action_help()  # type: ignore[attr-defined]
-
-    def action_focus_doctor(self) -> None:
-        self.query_one("#doctor-panel").focus()
-
-    # -- undo and unsaved edits -------------------------------------------------------------
-    def remember(self) -> None:
-        """The model as it is, before an edit: `u` comes back to it."""
-        self.history.append((list(self.model_layers), copy.deepcopy(self.raw.get("sweep"))))
-        del self.history[:-50]
-
-    def undo(self) -> None:
-        if not self.history:
-            self.notify("nothing to undo", severity="information")
-            return
-        self.model_layers, sweep = self.history.pop()
-        if sweep:
-            self.raw["sweep"] = sweep
-        else:
-            self.raw.pop("sweep", None)
-        self.refresh_stack()
-        self.validate()
-        self.notify("undone")
 
     # -- form <-> raw preset ------------------------------------------------------------------
     def fill_form(self) -> None:
@@ -215,6 +183,14 @@ class BuildScreen(PresetFiles, Screen[None]):
     def _layer_typed(self, event: Input.Changed) -> None:
         self.preview_layer(event.value)
 
+    @on(Input.Submitted, "#layer-input")
+    def _layer_submitted(self, event: Input.Submitted) -> None:
+        self.add_typed_layer(event)
+
+    @on(LayerStack.Requested)
+    def _stack_request(self, event: LayerStack.Requested) -> None:
+        self.edit_stack(event)
+
     @on(SettingsForm.Changed)
     def _setting_changed(self, event: SettingsForm.Changed) -> None:
         self._set(event.section, event.key, event.value)
@@ -226,111 +202,6 @@ class BuildScreen(PresetFiles, Screen[None]):
         raw = copy.deepcopy(self.raw)
         raw["model"] = {"layers": [layer.model_dump(mode="json") for layer in self.model_layers]}
         return raw
-
-    def validate(self, editing: tuple[str, ...] = ()) -> Any:
-        """The preset as it stands, or None; the status line says what is wrong (preferring the
-        field being edited), and the form says how many trainings the scheme implies."""
-        from dltui.engine.presets import describe_error
-        from dltui.engine.spec import Preset
-
-        self._show_trainings()
-        status = self.query_one("#status", Static)
-        try:
-            preset = Preset.model_validate(self.preset_dict())
-        except ValidationError as err:
-            status.update(f"✗ {describe_error(err, editing)}")
-            status.set_class(True, "bad")
-            return None
-        findings = self.examine(preset)
-        errors = [f for f in findings if f.severity == "error"]
-        if errors:
-            status.update(f"✗ {errors[0].where}: {errors[0].message}")
-            status.set_class(True, "bad")
-            return None
-        status.set_class(False, "bad")
-        if self.raw.get("sweep") and self.data is not None:
-            from dltui.engine.errors import InputError
-            from dltui.engine.sweeps.plan import plan_sweep
-
-            try:
-                plan = plan_sweep(self.preset_dict(), "sweep")
-            except InputError as err:
-                status.update(f"✗ {err}")
-                status.set_class(True, "bad")
-                return None
-            status.update(f"ready: ctrl+t runs a sweep of {len(plan.variants)} variants "
-                          f"({', '.join(plan.keys)})")
-            return preset
-        status.update("ready: ctrl+t trains" if self.data is not None else "loading the data...")
-        return preset
-
-    def examine(self, preset: Any) -> list[Any]:
-        """The doctor's findings for what is on screen: listed in the panel, marked on layers."""
-        from dltui.engine.doctor.examine import examine
-
-        self.findings = examine(preset, self.data) if self.data is not None else []
-        marks = {"error": "✗", "warning": "⚠", "hint": "·"}
-        lines = []
-        for f in self.findings:
-            fix = "  (ctrl+f fixes)" if f.fix and f is self._fixable() else ""
-            lines.append(f"{marks[f.severity]} {f.where}: {f.message}{fix}")
-        if self.findings:  # the reason for the first one; `dltui check` prints them all
-            lines.append(f"  why: {self.findings[0].why}")
-        self.query_one("#doctor", Static).update("\n".join(lines))
-        self._flag_settings()
-        self.refresh_stack()
-        return self.findings
-
-    def _flag_settings(self) -> None:
-        """Mark the form fields the doctor's findings concern (layers get a note in the table)."""
-        for widget in self.query(".flagged-error, .flagged-warning"):
-            widget.remove_class("flagged-error", "flagged-warning")
-        for f in reversed(self.findings):  # errors last, so they win
-            if f.where.startswith("model") or "." not in f.where:
-                continue
-            for widget in self.query(f"#{f.where.replace('.', '-')}"):
-                widget.remove_class("flagged-error", "flagged-warning")
-                widget.add_class("flagged-error" if f.severity == "error" else "flagged-warning")
-
-    def _fixable(self) -> Any:
-        return next((f for f in getattr(self, "findings", []) if f.fix), None)
-
-    def action_fix(self) -> None:
-        """Apply the fix of the first finding that has one (errors come first)."""
-        from dltui.engine.doctor.examine import apply_fix
-        from dltui.engine.spec import Preset
-
-        finding = self._fixable()
-        if finding is None:
-            self.notify("the doctor has no fix to apply", severity="information")
-            return
-        self.remember()
-        raw = apply_fix(self.preset_dict(), finding.fix)
-        try:
-            fixed = Preset.model_validate(raw)
-        except ValidationError as err:
-            self.notify(f"cannot apply the fix: {err.errors()[0]['msg']}", severity="error")
-            return
-        self.model_layers = list(fixed.model.layers)
-        raw.pop("model")
-        self.raw = raw
-        self.fill_form()
-        self.validate()
-        self.notify(f"applied: {', '.join(f'{k} = {v}' for k, v in finding.fix.items())}")
-
-    def _show_trainings(self) -> None:
-        from dltui.engine.spec import ValidationSpec
-
-        label = self.query_one("#trainings", Static)
-        try:
-            v = ValidationSpec.model_validate(self.raw.get("validation", {}))
-        except ValidationError:
-            label.update("")
-            return
-        count = {"holdout": v.shuffles, "kfold": v.k, "iterated-kfold": v.k * v.repeats}[v.scheme]
-        fit = " + a final fit" if v.final_fit and v.scheme != "holdout" else ""
-        epochs = self.raw.get("train", {}).get("epochs", "?")
-        label.update(f"{v.scheme}: {count} training(s){fit} x {epochs} epochs")
 
     # -- data ----------------------------------------------------------------------------------
     @work(thread=True, exclusive=True, group="data")
@@ -352,170 +223,6 @@ class BuildScreen(PresetFiles, Screen[None]):
         self.query_one("#data-info", Static).update(message)
         self.refresh_stack()
         self.validate()
-
-    # -- the layer stack -----------------------------------------------------------------------
-    def refresh_stack(self) -> None:
-        shape = self.data.input_shape if self.data is not None else None
-        marks: dict[int, str] = {}
-        for f in getattr(self, "findings", []):
-            if f.where.startswith("model.layers["):
-                index = int(f.where.split("[")[1].split("]")[0])
-                marks.setdefault(index, f"{'✗' if f.severity == 'error' else '⚠'} {f.id}")
-        # Full layer labels need a wide model panel (the form takes 54 columns beside it).
-        total, problem = self.query_one(LayerStack).show(
-            self.model_layers, shape, marks, narrow=self.has_class("narrow"),
-            short=self.app.size.width < 170)
-        text = f"{total:,} params, all trainable; {len(self.model_layers)} layers"
-        if problem:
-            text += f"\n✗ {problem}"
-        self.query_one("#totals", Static).update(text)
-
-    def preview_layer(self, text: str) -> None:
-        message = self.query_one("#layer-message", Static)
-        if not text.strip():
-            message.update("")
-            return
-        try:
-            layer, varied = parse_varied_layer(text)
-        except LayerSyntaxError as err:
-            message.update(f"✗ {err}")
-            return
-        tried = "".join(f"; sweep tries {k} = {', '.join(map(str, v))}" for k, v in varied.items())
-        preview = self.model_layers.copy()
-        if self.editing is not None:
-            preview[self.editing] = layer
-        else:
-            preview.insert(self.insert_at, layer)
-        if self.data is None:
-            message.update(f"ok: {layer.describe()}")
-            return
-        from dltui.engine.model.build import layer_rows
-
-        row = layer_rows(preview, self.data.input_shape)[self.insert_at if self.editing is None
-                                                         else self.editing]
-        message.update(f"✗ {row.error}" if row.error else
-                       f"ok: output {(None, *(row.out_shape or ()))}, {row.params:,} params{tried}")
-
-    @on(Input.Submitted, "#layer-input")
-    def _layer_submitted(self, event: Input.Submitted) -> None:
-        message = self.query_one("#layer-message", Static)
-        try:
-            layer, varied = parse_varied_layer(event.value)
-        except LayerSyntaxError as err:
-            message.update(f"✗ {err}")
-            return
-        problem = self._misfit(layer)
-        if problem:  # the preview said so: a layer that cannot take its input is not added
-            message.update(f"✗ not added: {problem}")
-            return
-        self.remember()
-        if self.editing is not None:
-            index = self.editing
-            self.model_layers[index] = layer
-            self.editing = None
-            self.query_one(LayerStack).focus()
-        else:
-            index = self.insert_at
-            self._shift_layer_sweeps(lambda i: i + 1 if i >= index else i)
-            self.model_layers.insert(self.insert_at, layer)
-            self.insert_at += 1  # keep typing: the next layer goes after this one
-        self._set_layer_sweep(index, varied)
-        event.input.value = ""
-        self.refresh_stack()
-        self.query_one(LayerStack).move_cursor(row=self.insert_at if self.editing is None else 0)
-        self.validate()
-
-    def _misfit(self, layer: LayerSpec) -> str:
-        """Why `layer` cannot go where it is being put ('' when it fits, or no data yet)."""
-        if self.data is None:
-            return ""
-        from dltui.engine.model.build import layer_rows
-
-        preview = self.model_layers.copy()
-        if self.editing is not None:
-            preview[self.editing] = layer
-            at = self.editing
-        else:
-            preview.insert(self.insert_at, layer)
-            at = self.insert_at
-        return layer_rows(preview[:at + 1], self.data.input_shape)[at].error or ""
-
-    @on(LayerStack.Requested)
-    def _stack_request(self, event: LayerStack.Requested) -> None:
-        index = max(0, event.row - 1)  # row 0 is the input row
-        box = self.query_one("#layer-input", Input)
-        has = bool(self.model_layers) and event.row >= 1
-        if event.what in ("add", "insert"):
-            # `a` adds at the end; `i` inserts above the selected layer.
-            self.editing = None
-            self.insert_at = len(self.model_layers) if event.what == "add" \
-                else (index if has else 0)
-            box.value = ""
-            box.focus()
-            return
-        if not has:
-            return
-        if event.what == "edit":
-            self.editing = index
-            box.value = format_layer(self.model_layers[index])
-            box.focus()
-            return
-        self.remember()
-        if event.what == "delete":
-            gone_layer = self.model_layers[index]
-            self.notify(f"deleted layer {index} ({gone_layer.describe()}); u undoes")
-            del self.model_layers[index]
-            gone = index
-            self._shift_layer_sweeps(lambda i: None if i == gone else i - 1 if i > gone else i)
-        elif event.what == "duplicate":
-            self.model_layers.insert(index + 1, self.model_layers[index])
-            after = index
-            self._shift_layer_sweeps(lambda i: i + 1 if i > after else i)
-            index += 1
-        elif event.what in ("up", "down"):
-            other = index - 1 if event.what == "up" else index + 1
-            if 0 <= other < len(self.model_layers):
-                stack = self.model_layers
-                stack[index], stack[other] = stack[other], stack[index]
-                a, b = index, other
-                self._shift_layer_sweeps(lambda i: b if i == a else a if i == b else i)
-                index = other
-        self.refresh_stack()
-        self.query_one(LayerStack).move_cursor(row=min(index, len(self.model_layers) - 1) + 1)
-        self.validate()
-
-    def _set_layer_sweep(self, index: int, varied: dict[str, Any]) -> None:
-        """The values a sweep tries for this layer's fields (typed as `Dense 4,16,64 relu`)."""
-        sweep = {k: v for k, v in (self.raw.get("sweep") or {}).items()
-                 if not k.startswith(f"model.layers[{index}].")}
-        sweep.update({f"model.layers[{index}].{name}": values for name, values in varied.items()})
-        if sweep:
-            self.raw["sweep"] = sweep
-        else:
-            self.raw.pop("sweep", None)
-
-    def _shift_layer_sweeps(self, move: Any) -> None:
-        """Keep varied layer fields on their layer when layers are inserted, deleted or moved."""
-        sweep = self.raw.get("sweep") or {}
-        out = {}
-        for key, values in sweep.items():
-            found = re.match(r"^model\.layers\[(\d+)\]\.(.+)$", key)
-            if not found:
-                out[key] = values
-                continue
-            new = move(int(found.group(1)))
-            if new is not None:
-                out[f"model.layers[{new}].{found.group(2)}"] = values
-        if out:
-            self.raw["sweep"] = out
-        else:
-            self.raw.pop("sweep", None)
-
-    def action_to_stack(self) -> None:
-        self.set_class(False, "settings")
-        self.editing = None
-        self.query_one("#layer-input", Input).value = ""
-        self.query_one(LayerStack).focus()
 
     # -- train, save, load -----------------------------------------------------------------
     def action_train(self) -> None:
