@@ -82,7 +82,7 @@ def prepare(preset: Preset, base_dir: Path | None = None, device: str | None = N
     plan, found = checks.redundancy(data.x, plan, v.dedupe)
     notices += found
     notices += [Notice("warning", "splits", w) for w in plan.warnings]
-    notices += checks.representativeness(data.y, data.task, plan)
+    notices += checks.representativeness(data.y, data.task, plan, data.classes)
     smallest = min(len(s.train_idx) for s in plan.splits)
     if preset.train.batch_size > smallest:
         notices.append(Notice("warning", "batch-size",

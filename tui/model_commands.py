@@ -159,11 +159,11 @@ def check(preset: Annotated[str, typer.Argument(help="A preset file or a shipped
     """The model doctor: the book's rules for this preset and its data, grouped by severity.
     Exit 0 when there is no error, 1 when there is."""
     from dltui.engine import load_preset
-    from dltui.engine.data.dataset import load_data
-    from dltui.engine.doctor.examine import SEVERITIES, examine
+    from dltui.engine.doctor.examine import SEVERITIES
+    from dltui.engine.doctor.verdict import verdict
 
     spec, path = load_preset(preset, set_)
-    findings = examine(spec, load_data(spec.data, path.parent))
+    findings = verdict(spec, path.parent)
     if json_:
         typer.echo(json.dumps([f.to_dict() for f in findings]))
     else:

@@ -155,16 +155,18 @@ class RunState:
         return sorted(self.folds, key=lambda k: (k[1] < 0, k))
 
     def averaged_val(self, metric: str) -> list[float]:
-        """The book's averaged validation curve over the folds finished so far."""
+        """The book's averaged validation curve over the folds finished so far, over the epochs
+        every one of them reached (as the run's summary averages it: past the first fold to stop
+        early, a mean would be of fewer folds)."""
         done = [f for f in self.finished_folds() if f.val]
         if len(done) < 2:
             return []
-        longest = max(len(f.val) for f in done)
         out = []
-        for e in range(longest):
-            seen = [f.val[e][metric] for f in done if len(f.val) > e and metric in f.val[e]]
-            if seen:
-                out.append(statistics.fmean(seen))
+        for e in range(min(len(f.val) for f in done)):
+            seen = [f.val[e][metric] for f in done if metric in f.val[e]]
+            if len(seen) < len(done):
+                break
+            out.append(statistics.fmean(seen))
         return out
 
     def progress_text(self) -> str:

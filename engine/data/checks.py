@@ -1,5 +1,6 @@
 """The book's three warnings as checks run before training: redundancy (a sample in both a training
-and an evaluation part), representativeness (classes missing from a part) and small data."""
+and an evaluation part), representativeness (a part whose class mix is far from the other's) and
+small data."""
 
 from __future__ import annotations
 
@@ -89,17 +90,51 @@ def redundancy(x: np.ndarray, plan: SplitPlan, dedupe: bool) -> tuple[SplitPlan,
     return dataclasses.replace(plan, splits=splits, test_idx=test), notices
 
 
-def representativeness(y: np.ndarray, task: str, plan: SplitPlan) -> list[Notice]:
-    if task == "regression":
+MIX_DISTANCE = 0.25  # total variation between the parts' class mixes; random splits stay near 0.1
+
+
+def representativeness(y: np.ndarray, task: str, plan: SplitPlan,
+                       names: Sequence[str] = ()) -> list[Notice]:
+    """The book's representativeness warning: a validation part should hold the classes in about
+    the proportions its training part does. A missing class is the extreme case; data sorted by
+    class and split without shuffling is the usual cause."""
+    if task not in ("binary", "multiclass"):
         return []
+    # Time-ordered data must not be shuffled (the arrow of time): there the warning only says so.
+    fix = ("the class mix changes along the data's time order, so the validation score measures "
+           "a different mix than the model learned from" if plan.time_ordered else
+           "shuffle before splitting (validation.shuffle) so both parts represent the data")
     for s in plan.splits:
         missing = set(np.unique(y[s.val_idx])) - set(np.unique(y[s.train_idx]))
         if missing:
+            shown = [names[int(m)] if len(names) > int(m) else int(m) for m in sorted(missing)]
             return [Notice("warning", "representativeness",
-                           f"fold {s.fold}'s validation part has class(es) {sorted(missing)} that "
-                           "its training part never shows; shuffle before splitting "
-                           "(validation.shuffle) so both parts represent the data")]
-    return []
+                           f"{_part(plan, s)}'s validation part has class(es) {shown} "
+                           f"that its training part never shows; {fix}")]
+    worst, at = 0.0, None
+    for s in plan.splits:
+        classes = np.unique(y)
+        train = np.array([np.mean(y[s.train_idx] == c) for c in classes])
+        val = np.array([np.mean(y[s.val_idx] == c) for c in classes])
+        distance = 0.5 * float(np.abs(train - val).sum())
+        if distance > worst:
+            worst, at = distance, (s, classes, train, val)
+    if at is None or worst <= MIX_DISTANCE:
+        return []
+    s, classes, train, val = at
+    c = int(np.argmax(val - train))
+    label = names[int(classes[c])] if len(names) > int(classes[c]) else int(classes[c])
+    sorted_note = "the data looks sorted by class: " if not (plan.shuffled or plan.time_ordered) else ""
+    return [Notice("warning", "representativeness",
+                   f"{_part(plan, s)}'s validation part is {val[c]:.0%} class {label!r} where "
+                   f"its training part is {train[c]:.0%} (the class mixes differ by {worst:.0%}); "
+                   f"{sorted_note}{fix}")]
+
+
+def _part(plan: SplitPlan, s: Any) -> str:
+    if plan.scheme == "holdout":
+        return "the hold-out split" if plan.trainings == 1 else f"shuffle {s.repeat}"
+    return f"fold {s.fold}" if plan.repeats == 1 else f"repeat {s.repeat} fold {s.fold}"
 
 
 def token_ids(x: np.ndarray, embedding: Any) -> None:

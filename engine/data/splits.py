@@ -36,13 +36,30 @@ class SplitPlan:
     rest_idx: np.ndarray  # every non-test sample: what a final fit trains on
     shuffled: bool
     warnings: list[str] = field(default_factory=list)  # what the splitters warned about
+    stratified: bool = False
+    scheme: str = "holdout"
+    time_ordered: bool = False
+    forward_chaining: bool = False  # time-ordered K-fold: each fold validates on a later stretch
 
     @property
     def trainings(self) -> int:
         return len(self.splits)
 
+    @property
+    def repeats(self) -> int:
+        return len({s.repeat for s in self.splits})
+
+    def describe(self) -> dict[str, object]:
+        """What the splits did, as the summary reports it (read from the splits, not the spec)."""
+        return {"scheme": self.scheme, "shuffled": self.shuffled, "stratified": self.stratified,
+                "forward_chaining": self.forward_chaining, "repeats": self.repeats,
+                "folds": len({s.fold for s in self.splits}), "trainings": self.trainings,
+                "test_size": len(self.test_idx)}
+
 
 def resolve_shuffle(spec: ValidationSpec, time_ordered: bool) -> bool:
+    """Whether the splits shuffle, or the one-line reason the scheme cannot do what it says.
+    Every face (`check`, `run`, the app) refuses through this one rule."""
     if time_ordered and spec.shuffle:
         raise InputError(
             "validation.shuffle: the data is time-ordered; shuffling it would let the model "
@@ -52,7 +69,19 @@ def resolve_shuffle(spec: ValidationSpec, time_ordered: bool) -> bool:
         raise InputError(
             "validation.scheme: iterated-kfold reshuffles before each repeat, which time-ordered "
             "data must never be; use 'kfold' (forward chaining) or 'holdout'")
-    return not time_ordered if spec.shuffle is None else spec.shuffle
+    if spec.scheme == "iterated-kfold" and spec.shuffle is False:
+        raise InputError(
+            "validation.shuffle: iterated K-fold is K-fold repeated with a new shuffle each time "
+            f"(the book: iterated K-fold with shuffling); unshuffled, its {spec.repeats} repeats "
+            "would all be the same split. Remove 'shuffle = false', or use scheme = 'kfold'")
+    shuffle = not time_ordered if spec.shuffle is None else spec.shuffle
+    if spec.scheme == "holdout" and spec.shuffles > 1 and not shuffle:
+        why = "the data is time-ordered" if time_ordered else "validation.shuffle = false"
+        raise InputError(
+            f"validation.shuffles: {spec.shuffles} reshuffled hold-out splits need shuffling, "
+            f"but {why}: every split would be the same one. Set shuffles = 1, or use "
+            "scheme = 'kfold' to average over several validation parts")
+    return shuffle
 
 
 def plan_splits(y: np.ndarray, task: str, spec: ValidationSpec, time_ordered: bool,
@@ -69,7 +98,9 @@ def plan_splits(y: np.ndarray, task: str, spec: ValidationSpec, time_ordered: bo
         if len(s.train_idx) == 0 or len(s.val_idx) == 0:
             raise InputError(f"validation: fold {s.fold} would have an empty training or "
                              f"validation part with {n} samples; use fewer folds or more data")
-    return SplitPlan(mapped, test, rest, shuffle, sorted({str(w.message) for w in caught}))
+    return SplitPlan(mapped, test, rest, shuffle, sorted({str(w.message) for w in caught}),
+                     stratified=stratify, scheme=spec.scheme,
+                     time_ordered=time_ordered, forward_chaining=spec.scheme == "kfold" and time_ordered)
 
 
 def _carve(y: np.ndarray, spec: ValidationSpec, shuffle: bool, stratify: bool, seed: int,

@@ -116,6 +116,16 @@ def advice(summary: dict[str, Any], codes: set[str]) -> dict[str, Any]:
     elif "overfitting" in codes:
         nxt = (f"train for about {epochs} epochs, then fight overfitting: add Dropout, L2 weight "
                "regularisation, or try a smaller network and compare the validation curves")
+    elif epochs and epochs >= (curve.get("epochs") or summary.get("epochs_run") or 0) > 0:
+        # The best epoch is the last one: "train about N" would tell the user to stop where the
+        # curve was still improving.
+        nxt = (f"the validation curve was still improving at the last epoch ({epochs}): train "
+               "longer, or make the network bigger until it overfits, then regularise (the "
+               "book's workflow)")
+        epochs = None
+    elif epochs:
+        nxt = (f"no overfitting yet (the validation curve was best at epoch {epochs}): make the "
+               "network bigger until it overfits, then regularise (the book's workflow)")
     else:
         nxt = ("no overfitting yet: train longer or make the network bigger until it overfits, "
                "then regularise (the book's workflow)")

@@ -83,7 +83,8 @@ def output_and_loss(case: Case) -> list[Finding]:
     data, loss = case.data, LOSSES[case.preset.train.loss]
     head = build_model(case.layers, data.input_shape, device="meta").head
     n_out = n_outputs_for(data, loss)
-    problem = check_pairing(loss, data.task, case.shapes[-1], head, n_out)
+    problem = check_pairing(loss, data.task, case.shapes[-1], head, n_out,
+                            output_activation(case.layers))
     if not problem:
         return []
     fixes = {
@@ -112,7 +113,12 @@ def label_encoding(case: Case) -> list[Finding]:
                     {"train.loss": "sparse_categorical_crossentropy"})]
 
 
-_BOUNDED = {"sigmoid": (0.0, 1.0), "softmax": (0.0, 1.0), "tanh": (-1.0, 1.0)}
+_BOUNDED = {"sigmoid": (0.0, 1.0), "softmax": (0.0, 1.0), "tanh": (-1.0, 1.0),
+            "relu": (0.0, math.inf), "elu": (-1.0, math.inf), "selu": (-1.7581, math.inf)}
+
+
+def _range(lo: float, hi: float) -> str:
+    return f"values of {lo:g} or more" if hi == math.inf else f"{lo:g} to {hi:g}"
 
 
 @check
@@ -124,13 +130,15 @@ def bounded_output(case: Case) -> list[Finding]:
         return []
     lo, hi = _BOUNDED[act]
     y_lo, y_hi = float(np.min(case.data.y)), float(np.max(case.data.y))
-    if y_lo >= lo and y_hi <= hi:
+    one_unit = act == "softmax" and case.shapes is not None and case.shapes[-1][-1] == 1
+    if y_lo >= lo and y_hi <= hi and not one_unit:
         return []
     fix = {f"{case.last}.activation": "linear"} if case.layers[-1].type == "Dense" else {}
+    says = ("a softmax over one unit always outputs exactly 1, whatever the input" if one_unit
+            else f"the last layer's {act} can only output {_range(lo, hi)}")
     return [Finding("bounded-output", "warning", case.last,
-                    f"the last layer's {act} can only output {lo:g} to {hi:g}, but the target runs "
-                    f"from {y_lo:.4g} to {y_hi:.4g}; for scalar regression end with a Dense layer "
-                    "and no activation",
+                    f"{says}, but the target runs from {y_lo:.4g} to {y_hi:.4g}; for scalar "
+                    "regression end with a Dense layer and no activation",
                     "The book: a scalar regression ends in a Dense layer with no activation; "
                     "applying an activation would constrain the range the output can take.", fix)]
 
@@ -191,14 +199,18 @@ def small_data(case: Case) -> list[Finding]:
     if v.scheme == "holdout" and v.shuffles == 1 and n_train < 1000:
         # Time-ordered data is never reshuffled, so there the remedy is forward chaining.
         timed = case.data.time_ordered
+        # Reshuffled hold-out needs shuffling: where it is off, K-fold is the remedy that works.
+        unshuffled = timed or v.shuffle is False
         remedy = ("scheme = 'kfold' (forward chaining: every fold validates on a later stretch)"
-                  if timed else "validation.shuffles = 5 to see the spread, or scheme = 'kfold'")
+                  if timed else "scheme = 'kfold' (shuffling is off, so reshuffled hold-out "
+                  "splits would all be the same)" if unshuffled else
+                  "validation.shuffles = 5 to see the spread, or scheme = 'kfold'")
         out.append(Finding("small-data", "hint", "validation.scheme",
                            f"only about {n_train} training samples: a single hold-out split gives "
                            f"a noisy estimate; try {remedy}",
                            "The book: with little data, the validation score depends a lot on which "
                            "samples land in the validation part; K-fold averages that away.",
-                           {"validation.scheme": "kfold"} if timed else {"validation.shuffles": 5}))
+                           {"validation.scheme": "kfold"} if unshuffled else {"validation.shuffles": 5}))
     if case.shapes is not None and n_train:
         from ..model.resources import count_params
 

@@ -139,8 +139,10 @@ def n_outputs_for(data: Dataset, loss: Loss) -> int:
     return 1 if loss.target == "column" else len(data.classes)  # sequence: symbols + blank
 
 
-def check_pairing(loss: Loss, task: str, out_shape: Shape, head: Head, n_outputs: int) -> str | None:
-    """Why this loss cannot train this model on this task, or None when it can."""
+def check_pairing(loss: Loss, task: str, out_shape: Shape, head: Head, n_outputs: int,
+                  activation: str = "linear") -> str | None:
+    """Why this loss cannot train this model on this task, or None when it can. `activation`:
+    the model's last activation, as the user wrote it (`head` is only sigmoid/softmax)."""
     if task not in loss.tasks:
         return f"{loss.name} does not fit a {task} target; use {_ADVICE[task]}"
     if loss.name == "ctc" and len(out_shape) != 2:
@@ -148,8 +150,12 @@ def check_pairing(loss: Loss, task: str, out_shape: Shape, head: Head, n_outputs
                 f"{out_shape}: keep the time axis (return_sequences = true) and end with "
                 f"Dense({n_outputs})")
     if loss.head is not None and head != loss.head:
+        ends = head or (activation if activation != "linear" else "no activation")
         return (f"{loss.name} needs a final {loss.head} activation, the model ends with "
-                f"{head or 'no activation'}; use {_ADVICE[task]}")
+                f"{ends}; use {_ADVICE[task]}")
+    if head == "softmax" and out_shape[-1] == 1:
+        return ("a softmax over one unit always outputs exactly 1, whatever the input; use "
+                f"{_ADVICE[task]}")
     if out_shape[-1] != n_outputs:
         return (f"the model outputs {out_shape[-1]} value(s) per sample but the {task} target "
                 f"needs {n_outputs} for {loss.name}")

@@ -57,20 +57,46 @@ def smooth(values: list[float], factor: float) -> list[float]:
     return out
 
 
+TIE = 1e-9  # two averaged scores this close are equal (accuracy moves in steps of 1/n)
+
+
 def averaged_curve(outcomes: list[FoldOutcome], metric: str, smoothing: float) -> dict[str, Any]:
-    """Per epoch, the mean validation `metric` over the folds that reached that epoch."""
-    longest = max((len(o.history) for o in outcomes), default=0)
-    values = []
-    for e in range(longest):
-        seen = [o.history[e][1][metric] for o in outcomes if len(o.history) > e]
-        values.append(statistics.fmean(seen))
-    if not values:
+    """Per epoch, the mean validation `metric` over the folds, over the epochs every fold reached:
+    past the first fold to stop early, a mean would be of the folds still running, and its best
+    epoch could be one fold's value. Ties on the metric (accuracy is flat for stretches) go to
+    the epoch with the lower averaged validation loss, as the book reads its loss curves."""
+    done = [o for o in outcomes if o.history]
+    if not done:
         return {}
+    common = min(len(o.history) for o in done)
+    longest = max(len(o.history) for o in done)
+
+    def mean_of(name: str) -> list[float]:
+        return [statistics.fmean(o.history[e][1].get(name, math.nan) for o in done)
+                for e in range(common)]
+
+    values = mean_of(metric)
     smoothed = smooth(values, smoothing) if smoothing else values
     pick = max if HIGHER_IS_BETTER.get(metric, False) else min
-    best_epoch = smoothed.index(pick(smoothed)) + 1
-    return {"metric": metric, "smoothing": smoothing, "values": values, "smoothed": smoothed,
-            "best_epoch": best_epoch, "best_value": smoothed[best_epoch - 1]}
+    valid = [e for e, v in enumerate(smoothed) if not math.isnan(v)] or [0]
+    best = pick(smoothed[e] for e in valid)
+    tied = [e for e in valid if abs(smoothed[e] - best) <= TIE * max(1.0, abs(best))] or valid[:1]
+    best_index = tied[0]
+    if len(tied) > 1 and metric != "loss":
+        losses = mean_of("loss")
+        best_index = min(tied, key=lambda e: (losses[e], e))
+    out: dict[str, Any] = {"metric": metric, "smoothing": smoothing, "values": values,
+                           "smoothed": smoothed, "best_epoch": best_index + 1,
+                           "best_value": smoothed[best_index], "epochs": common,
+                           "folds": len(done)}
+    if longest > common:
+        stopped = sum(len(o.history) < longest for o in done)
+        out["note"] = (f"averaged over the {common} epochs every fold reached ({stopped} of "
+                       f"{len(done)} folds stopped before epoch {longest})")
+    if len(tied) > 1 and metric != "loss":
+        out["tie"] = (f"val {metric} was equal at epochs {tied[0] + 1}-{tied[-1] + 1}; epoch "
+                      f"{best_index + 1} has the lowest averaged validation loss")
+    return out
 
 
 def holdout_spread(rows: list[dict[str, Any]], metric: str) -> dict[str, Any]:

@@ -21,7 +21,7 @@ def summarise(prep: Prepared, rows: list[dict[str, Any]], outcomes: list[FoldOut
     metric = prep.primary_metric
     rows = sorted(rows, key=lambda r: (r["repeat"], r["fold"]))
     out: dict[str, Any] = {"primary_metric": metric, "folds": rows,
-                           "test_size": len(prep.plan.test_idx)}
+                           "test_size": len(prep.plan.test_idx), "splits": prep.plan.describe()}
     if not rows:
         return out
     out["kfold"] = kfold_table(rows)
