@@ -16,11 +16,12 @@ from dltui.engine.spec import Preset
 D = {"type": "Dense"}
 
 
-def kfold(source: dict, layers: list[dict], loss: str, metrics: list[str], **data) -> dict:
+def kfold(source: dict, layers: list[dict], loss: str, metrics: list[str], k: int = 3,
+          batch_size: int = 16, **data) -> dict:
     return {"name": "stack", "data": {**source, **data}, "model": {"layers": layers},
-            "train": {"loss": loss, "metrics": metrics, "epochs": 2, "batch_size": 16,
+            "train": {"loss": loss, "metrics": metrics, "epochs": 2, "batch_size": batch_size,
                       "optimizer": "adam", "learning_rate": 0.01},
-            "validation": {"scheme": "kfold", "k": 3, "final_fit": False}}
+            "validation": {"scheme": "kfold", "k": k, "final_fit": False}}
 
 
 CASES = {
@@ -46,6 +47,12 @@ CASES = {
                  [{"type": "LSTM", "units": 8, "return_sequences": True},
                   {"type": "BatchNorm"}, {**D, "units": 4}],
                  "ctc", ["ser", "sequence_accuracy"]),
+    "dropout (each member's masks from its own generator), ragged parts": kfold(
+        {"source": "builtin:iris"},  # 150 rows, K=4: parts of 112 and 113, 8 batches of 15
+        [{**D, "units": 16, "activation": "relu"}, {"type": "Dropout", "rate": 0.3},
+         {**D, "units": 16, "activation": "relu"}, {"type": "Dropout", "rate": 0.5},
+         {**D, "units": 3, "activation": "softmax"}],
+        "sparse_categorical_crossentropy", ["accuracy"], k=4, batch_size=15),
     "dense/relu written out, crossentropy": kfold(
         {"source": "builtin:iris"}, [{**D, "units": 16, "activation": "relu"},
                                      {**D, "units": 3, "activation": "softmax"}],
@@ -74,7 +81,8 @@ def test_stacked_folds_equal_sequential_for_every_layer_type(tmp_path, case):
     raw = CASES[case]
     stacked, notices = run(raw, tmp_path)
     assert stacked["status"] == "done", stacked["message"]
-    assert stacked["parallel"] == "3 at once", [n.message for n in notices]
+    k = raw["validation"]["k"]
+    assert stacked["parallel"] == f"{k} at once", [n.message for n in notices]
     alone, _ = run(preset(raw, validation={"parallel_folds": False}), tmp_path)
     assert alone["parallel"] == ""
     for a, b in zip(stacked["folds"], alone["folds"], strict=True):

@@ -26,7 +26,7 @@ from ..spec import TrainSpec
 from ..train.loop import EVAL_CHUNK, FoldInfo, Progress, Setup, autocast_for, run_epochs
 from ..train.optimizers import flatten_parameters, stacked_optimizer
 from .fused_mlp import FusedMLP, fusable
-from .layers import SSequential, Stacked, SWrapped, stack_group
+from .layers import SDropout, SSequential, Stacked, SWrapped, stack_group
 
 if TYPE_CHECKING:
     from ..preflight import Prepared
@@ -179,6 +179,14 @@ class StackedTrainee:
         self.order, self.w = _pad(self.train_idx, dev)
         n, b = self.order.shape[1], setup.batch_size
         self.batches = math.ceil(n / b)
+        # Dropout draws each member's masks from its own shuffle generator, for its real rows
+        # of each batch: what that member's sequential training draws.
+        self.drops = [m for m in net.modules() if isinstance(m, SDropout)]
+        for drop in self.drops:
+            drop.generators = self.gens
+        lengths = [len(s.train_idx) for s in splits]
+        self.batch_rows = [([max(0, min(b, size - s)) for size in lengths], min(b, n - s))
+                           for s in range(0, n, b)]
         self.ragged = bool((self.w[:, -1] == 0).any())
         # Real samples of each fold in each batch: a batch mean weighs by them in the epoch mean.
         self.counts = F.pad(self.w, (0, self.batches * b - n)).reshape(
@@ -259,6 +267,8 @@ class StackedTrainee:
             if stop.requested:
                 return None
             yb = ys[:, s:s + b]
+            for drop in self.drops:
+                drop.rows, drop.batch = self.batch_rows[i]
             with amp:
                 logits = net(self._batch(xs, s))
                 if self.ragged and s + b >= n:  # the last batch: folds may have one sample less

@@ -250,18 +250,34 @@ class SPerSample(nn.Module):
 
 
 class SDropout(nn.Module):
-    """Dropout with a rate per stacked member (sweep variants that vary it); inputs (K, B, ...)."""
+    """Dropout for K stacked members (inputs (K, B, ...)), each with its own rate and its own
+    generator: member k's mask is drawn for its real rows only, from its generator, in the order
+    its sequential training would draw it, so stacked dropout equals sequential dropout. The
+    trainee sets `generators` once and `rows`/`batch` (each member's real rows in this batch, the
+    padded batch size) before each training step."""
 
     def __init__(self, rates: list[float]) -> None:
         super().__init__()
         self.register_buffer("rates", torch.tensor(rates))
+        # 1 - p in double, then float32: exactly the divisor a sequential MemberDropout uses
+        self.register_buffer("keep_scale", torch.tensor([1 - r for r in rates]))
+        self.p = list(rates)
+        self.generators: list[torch.Generator] | None = None
+        self.rows: list[int] | None = None
+        self.batch = 0
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not self.training:
             return x
-        p = self.rates.reshape(-1, *([1] * (x.dim() - 1))).to(x.dtype)
-        keep = torch.rand_like(x) >= p
-        return x * keep / (1 - p)
+        if self.generators is None or self.rows is None:  # outside a dltui training
+            p = self.rates.reshape(-1, *([1] * (x.dim() - 1))).to(x.dtype)
+            return x * (torch.rand_like(x) >= p) / (1 - p)
+        keep = torch.ones_like(x)
+        per_row = x.shape[1] // self.batch  # TimeDistributed: (K, B*T, ...)
+        for k, (rate, gen, rows) in enumerate(zip(self.p, self.generators, self.rows, strict=True)):
+            if rate:
+                keep[k, :rows * per_row].bernoulli_(1 - rate, generator=gen)
+        return x * keep / self.keep_scale.reshape(-1, *([1] * (x.dim() - 1))).to(x.dtype)
 
 
 class SSequential(Stacked):
@@ -342,10 +358,10 @@ def stack_group(group: list[nn.Module]) -> nn.Module:
         return SWrapped(SSequential(inner, k), "per_step")
     if isinstance(first, _ChannelsSecond) and any(True for _ in first.parameters()):
         return SWrapped(stack_group([m.inner for m in group]), "channels_second")  # type: ignore[arg-type]
-    if isinstance(first, nn.Dropout) and len({m.p for m in group}) > 1:  # type: ignore[attr-defined]
+    if isinstance(first, nn.Dropout):
         return SDropout([m.p for m in group])  # type: ignore[attr-defined]
     if any(True for _ in first.parameters()):
         raise ValueError(f"{type(first).__name__} has no stacked version")
     if isinstance(first, nn.MaxPool2d | nn.Flatten | _MeanOver | _ChannelsSecond):
         return SPerSample(first)
-    return first  # elementwise (activations, dropout): each member's values are its own
+    return first  # elementwise (activations): each member's values are its own

@@ -25,6 +25,10 @@ def graph_unsupported(trainee: Any) -> str | None:
         return "CUDA graphs need a GPU of compute capability 7.0 or newer"
     if trainee.data.streams:
         return "the data streams from host memory"
+    if any(getattr(m, "generator", None) is not None for m in trainee.net.modules()):
+        # A captured graph would replay the generator's state of the capture: the same masks
+        # every step. (torch's graphs advance only the default generator.)
+        return "dropout draws its masks from the training's own generator"
     if opt.kind not in ("rmsprop", "sgd") or (opt.kind == "sgd" and opt.momentum):
         return f"{opt.kind}{' with momentum' if opt.momentum else ''} updates depend on the step count"
     return None

@@ -22,6 +22,7 @@ from ..doctor.curves import CurveWatch
 from ..errors import TrainingFailure
 from ..events import BatchProgress, EpochEnded, Event, Notice, StopToken
 from ..model.build import Net
+from ..model.layers import MemberDropout
 from ..model.losses import Loss
 from ..model.metrics import METRICS
 from .checkpoints import Checkpointer
@@ -132,6 +133,9 @@ class SingleTrainee:
         self.net, self.opt, self.setup, self.data = net, optimizer, setup, data
         self.parts = data.idx
         self.gen = torch.Generator(device=setup.device).manual_seed(seed)
+        for module in net.modules():  # dropout masks from this training's own generator
+            if isinstance(module, MemberDropout):
+                module.generator = self.gen
         n, b = len(data.idx["train"]), setup.batch_size
         sizes = [min(b, n - s) for s in range(0, n, b)]
         self.weights = torch.tensor(sizes, dtype=torch.float32, device=setup.device) / n
