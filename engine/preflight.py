@@ -4,6 +4,7 @@ planned and the book's warnings collected."""
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,7 +20,7 @@ from .errors import InputError
 from .events import Notice
 from .model.build import infer_shapes
 from .model.layers import Shape
-from .model.losses import LOSSES, Loss, n_outputs_for
+from .model.losses import LOSSES, Loss, ctc_frames_needed, n_outputs_for
 from .model.metrics import SEQUENCE_METRICS
 from .model.resources import check_fits, macs_per_sample
 from .spec import Preset
@@ -76,6 +77,9 @@ def prepare(preset: Preset, base_dir: Path | None = None, device: str | None = N
         raise InputError(f"train.metrics: {wrong[0]} does not go with {loss.name}; ctc takes "
                          "ser and sequence_accuracy, other losses accuracy, mae, mse")
     notices = [Notice("warning", "data", note) for note in data.notes]
+    if loss.name == "ctc":
+        data, found = _alignable(data, shapes[-1][0], preset.train.ctc_unalignable)
+        notices += found
     notices += [Notice(f.severity, f.id, f.message) for f in findings]
     v = preset.validation
     plan = plan_splits(data.y, data.task, v, data.time_ordered, preset.train.seed)
@@ -97,6 +101,32 @@ def prepare(preset: Preset, base_dir: Path | None = None, device: str | None = N
                                                 "in float32 on the CPU"))
     macs = macs_per_sample(layers, data.input_shape, is_tokens)
     return Prepared(preset, data, dev, loss, n_out, shapes, plan, params, notices, macs)
+
+
+def _alignable(data: Dataset, frames: int, rule: str) -> tuple[Dataset, list[Notice]]:
+    """CTC targets that no alignment to `frames` output timesteps can produce: an error naming
+    them, or (train.ctc_unalignable = "skip") a copy of the data without them and a warning
+    (sweep variants share one loaded data set: it is never changed in place)."""
+    needed = ctc_frames_needed(data.y)
+    bad = needed > frames
+    if not bad.any():
+        return data, []
+    first = int(np.argmax(bad))
+    example = " ".join(str(int(v)) for v in data.y[first] if v > 0)
+    what = (f"{int(bad.sum())} of {len(data)} ctc target(s) need more than the model's {frames} "
+            f"output timesteps (a target of L symbols with R equal neighbours needs L + R; the "
+            f"longest needs {int(needed.max())}; e.g. sample {int(data.source_rows[first])}: "
+            f"{example})")
+    if rule == "error":
+        raise InputError(f"train.loss: {what}: their loss would be infinite (torch counts it as "
+                         "0); keep more timesteps, shorten the targets, or set "
+                         "train.ctc_unalignable = 'skip' to leave them out")
+    keep = ~bad
+    if not keep.any():
+        raise InputError(f"train.loss: {what}: no sample is left to train on")
+    kept = dataclasses.replace(data, x=data.x[keep], y=data.y[keep], rows=data.source_rows[keep])
+    return kept, [Notice("warning", "ctc-unalignable", f"{what}: left out "
+                         "(train.ctc_unalignable = 'skip')")]
 
 
 def chance_loss(prep: Prepared) -> float | None:

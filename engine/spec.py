@@ -75,6 +75,9 @@ class TrainSpec(_Section):
     # Replay each training step as one captured CUDA graph (small models on a GPU are bound by
     # kernel launches); CUDA only, rmsprop or plain sgd.
     cuda_graphs: bool = False
+    # A ctc target longer than the model's output timesteps allow can never be aligned: refuse
+    # the data ("error"), or leave those samples out with a warning ("skip").
+    ctc_unalignable: Literal["error", "skip"] = "error"
 
 
 class ValidationSpec(_Section):

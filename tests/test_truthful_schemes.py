@@ -163,3 +163,36 @@ def test_the_small_data_fix_is_one_that_works_when_shuffling_is_off():
     fixed = apply_fix(unshuffled, found.fix)
     assert "small-data" not in ids(fixed)
     assert ids(BINARY)["small-data"].fix == {"validation.shuffles": 5}
+
+
+def ctc_npz(tmp_path, targets: list[list[int]]) -> dict:
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    rows = targets * 10
+    x = rng.normal(size=(len(rows), 3, 4)).astype("float32")
+    np.savez(tmp_path / "ctc.npz", x=x, y=np.array(rows, dtype="int64"))
+    return {"name": "ctc3", "data": {"source": f"npz:{tmp_path / 'ctc.npz'}", "task": "sequence"},
+            "model": {"layers": [{"type": "LSTM", "units": 4, "return_sequences": True},
+                                 {"type": "Dense", "units": 3}]},
+            "train": {"loss": "ctc", "metrics": ["ser"], "epochs": 1, "batch_size": 8},
+            "validation": {"scheme": "holdout"}}
+
+
+def test_a_ctc_target_that_cannot_be_aligned_is_refused_not_costed_zero(tmp_path, write_preset):
+    """T = 3 output timesteps: `1 1 1` needs 5 (a blank between equal neighbours), `1 2 1` 3."""
+    raw = ctc_npz(tmp_path, [[1, 1, 1], [1, 2, 1], [2, 0, 0], [1, 2, 0]])
+    run = dltui("run", str(write_preset(raw)), "--runs-dir", str(tmp_path / "runs"))
+    assert run.returncode == 2
+    line = run.stderr.strip()
+    assert "\n" not in line and line.startswith("dltui: error: train.loss:")
+    assert "10 of 40 ctc target(s) need more than the model's 3 output timesteps" in line
+    assert "1 1 1" in line and "train.ctc_unalignable = 'skip'" in line
+    skipped = preset(raw, train={"ctc_unalignable": "skip"})
+    done = dltui("run", str(write_preset(skipped)), "--json", "--runs-dir", str(tmp_path / "runs"))
+    assert done.returncode == 0, done.stderr
+    events = [json.loads(x) for x in done.stdout.splitlines()]
+    warned = [e for e in events if e["event"] == "notice" and e["code"] == "ctc-unalignable"]
+    assert len(warned) == 1 and "left out" in warned[0]["message"]
+    started = next(e for e in events if e["event"] == "run_started")
+    assert started["data"].startswith("30 samples")

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -90,6 +91,15 @@ def _mae_mean(logits: torch.Tensor, y: torch.Tensor, head: Head) -> torch.Tensor
 def target_lengths(y: torch.Tensor) -> torch.Tensor:
     """CTC targets are symbol ids padded with 0 (the blank never appears in a target)."""
     return (y > 0).sum(-1)
+
+
+def ctc_frames_needed(y: np.ndarray) -> np.ndarray:
+    """Output timesteps each CTC target needs to be aligned at all: one per symbol, plus one
+    blank between each pair of equal neighbours (`1 1 1` needs 5). Fewer, and the loss is
+    infinite (torch's zero_infinity would silently make it 0)."""
+    symbols = y > 0
+    repeats = symbols[:, 1:] & (y[:, 1:] == y[:, :-1])
+    return symbols.sum(1) + repeats.sum(1)
 
 
 def _ctc(logits: torch.Tensor, y: torch.Tensor, head: Head) -> torch.Tensor:
