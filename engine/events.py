@@ -122,6 +122,7 @@ class SweepStarted(Event):
     mode: str
     prune: bool
     metric: str
+    pid: int = 0  # the sweep's process, so a reader on the same machine can tell it died
 
 
 @dataclass(frozen=True)

@@ -148,7 +148,7 @@ def presets() -> None:
 @app.command()
 def runs(runs_dir: RunsDirOpt = Path("runs")) -> None:
     """List past runs, newest first."""
-    from dltui.engine.runs.folder import list_runs
+    from dltui.engine.runs.listing import list_runs
 
     found = list_runs(runs_dir)
     if not found:
@@ -167,7 +167,7 @@ def watch(run_ref: Annotated[str, typer.Argument(metavar="RUN", help="A run fold
     a terminal, lines when piped or with --plain."""
     import time
 
-    path = model_commands.run_folder(run_ref, runs_dir)
+    path = model_commands.run_folder(run_ref, runs_dir, sweeps=True)
     if (path / "sweep.jsonl").exists():
         watch_sweep(path, plain or not sys.stdout.isatty(), runs_dir)
         return
@@ -195,6 +195,7 @@ def watch_sweep(path: Path, plain: bool, runs_dir: Path) -> None:
 
     from dltui.engine.events import SweepEnded
     from dltui.engine.runs.folder import EventFollower
+    from dltui.engine.runs.sweep_folder import sweep_status
 
     from .sweep_commands import SweepPrinter
 
@@ -210,9 +211,12 @@ def watch_sweep(path: Path, plain: bool, runs_dir: Path) -> None:
             if isinstance(event, SweepEnded):
                 return
         idle = 0.0 if events else idle + 0.2
-        if idle > 600:  # nothing for ten minutes: the sweep's process is gone
-            typer.echo("dltui: the sweep has written nothing for 10 minutes; stopped following")
-            return
+        if idle >= 1.0:  # quiet for a second: is anyone still writing it?
+            status, why = sweep_status(path)
+            if status == "failed":
+                typer.echo(f"dltui: sweep failed: {why}; finished variants are kept", err=True)
+                raise typer.Exit(exit_codes.TRAINING_FAILED)
+            idle = 0.0
         time.sleep(0.2)
 
 

@@ -14,18 +14,33 @@ import typer
 
 RunArg = Annotated[str, typer.Argument(metavar="RUN", help="A run folder, its name, or `latest`.")]
 RunsDirOpt = Annotated[Path, typer.Option("--runs-dir", help="Where run folders are.")]
+MissingOpt = Annotated[str | None, typer.Option(
+    "--missing", help="Rows with a missing value: error (refuse the file), skip (no prediction, "
+                      "a reason), mean (fill with the training means), zero. Default: the run's "
+                      "data.missing rule (drop and error skip such rows).")]
+VariantOpt = Annotated[str | None, typer.Option(
+    "--variant", help="For a sweep folder: best, vNN (the variant's number) or its label.")]
 ModelOpt = Annotated[str | None, typer.Option(
     "--model", help="final, ensemble (mean of the fold models), or 'fold N'. Default: the final "
                     "fit if the run has one, else the ensemble.")]
 
 
-def run_folder(ref: str, runs_dir: Path) -> Path:
+def run_folder(ref: str, runs_dir: Path, variant: str | None = None,
+               sweeps: bool = False) -> Path:
+    """The run folder a command works on. A sweep folder names its variants unless `sweeps`
+    (commands that show sweeps as such) or a --variant picks one."""
     from dltui.engine.errors import InputError
-    from dltui.engine.runs.folder import find_run
+    from dltui.engine.runs.listing import find_run
+    from dltui.engine.runs.sweep_folder import is_sweep, variant_run
 
     path = find_run(runs_dir, ref)
     if path is None:
-        raise InputError(f"{ref}: no run folder (looked in {runs_dir})")
+        where = "no runs yet" if ref == "latest" else f"not a path to one, nor a name in {runs_dir}"
+        raise InputError(f"{ref}: no such run folder ({where})")
+    if is_sweep(path) and (variant is not None or not sweeps):
+        return variant_run(path, variant)
+    if variant is not None:
+        raise InputError(f"--variant {variant}: {path} is a run, not a sweep")
     return path
 
 
@@ -38,18 +53,22 @@ def predict(run: RunArg, data: Annotated[Path, typer.Argument(
                      "with an array 'x'.")],
             out: Annotated[Path | None, typer.Option("--out", help="Write the CSV here instead "
                                                                    "of stdout.")] = None,
-            model: ModelOpt = None, runs_dir: RunsDirOpt = Path("runs")) -> None:
-    """Predict with a trained run: one row per input row with the predicted class and a
-    probability per class, the value in target units, or the decoded symbol string."""
+            model: ModelOpt = None, missing: MissingOpt = None, variant: VariantOpt = None,
+            runs_dir: RunsDirOpt = Path("runs")) -> None:
+    """Predict with a trained run: one row per input row, in input order, with the predicted
+    class and a probability per class, the value in target units, or the decoded symbol string;
+    a row that cannot be predicted keeps its place with a `reason`."""
     from dltui.engine.runs.trained import load_run
 
-    trained = load_run(run_folder(run, runs_dir))
-    preds = trained.predict(data, model)
+    trained = load_run(run_folder(run, runs_dir, variant))
+    preds = trained.predict(data, model, missing)
     for note in trained.last_notes:
         _note(f"warning: {note}")
-    if preds.model == "ensemble":
-        _note(f"predictions are the mean of the {len(trained.resolve('ensemble'))} fold models' "
-              "outputs (an ensemble); --model picks one")
+    if preds.model == "ensemble" or trained.unfinished:
+        _note(trained.models_note(trained.resolve(model)) + ("; --model picks one"
+                                                               if preds.model == "ensemble" else ""))
+    if preds.skipped:
+        _note(f"warning: {len(preds.skipped)} row(s) not predicted (see the reason column)")
     header, rows = preds.columns()
     fh = out.open("w", newline="", encoding="utf-8") if out else sys.stdout
     try:
@@ -64,7 +83,8 @@ def predict(run: RunArg, data: Annotated[Path, typer.Argument(
 
 def evaluate(run: RunArg, data: Annotated[Path, typer.Argument(
                  help="Labelled data: a CSV with the target column, or an NPZ with x and y.")],
-             model: ModelOpt = None, json_: Annotated[bool, typer.Option("--json")] = False,
+             model: ModelOpt = None, missing: MissingOpt = None, variant: VariantOpt = None,
+             json_: Annotated[bool, typer.Option("--json")] = False,
              runs_dir: RunsDirOpt = Path("runs")) -> None:
     """Score the run's model(s) on new labelled data: the book's test, once, at the end."""
     from rich.console import Console
@@ -74,8 +94,10 @@ def evaluate(run: RunArg, data: Annotated[Path, typer.Argument(
 
     from .report import fmt
 
-    trained = load_run(run_folder(run, runs_dir))
-    result = trained.evaluate(data, model)
+    trained = load_run(run_folder(run, runs_dir, variant))
+    result = trained.evaluate(data, model, missing=missing)
+    if trained.unfinished:
+        _note(trained.models_note(trained.resolve(model)))
     for note in result["notes"]:
         _note(f"warning: {note}")
     if json_:
@@ -104,13 +126,14 @@ def export(run: RunArg,
            = "pt2",
            out: Annotated[Path | None, typer.Option("--out", help="The file (or, for tensorboard, "
                                                                   "the folder) to write.")] = None,
-           model: ModelOpt = None, runs_dir: RunsDirOpt = Path("runs")) -> None:
+           model: ModelOpt = None, variant: VariantOpt = None,
+           runs_dir: RunsDirOpt = Path("runs")) -> None:
     """Write a self-contained model file that runs without dltui (normalisation inside), or the
     run's curves as TensorBoard event files."""
     from dltui.engine.errors import InputError
     from dltui.engine.runs.export import FORMATS, export_tensorboard
 
-    run_dir = run_folder(run, runs_dir)
+    run_dir = run_folder(run, runs_dir, variant)
     if format_ not in FORMATS:
         raise InputError(f"--format {format_}: allowed: {', '.join(FORMATS)}")
     suffix = {"pt2": ".pt2", "torchscript": ".torchscript.pt", "onnx": ".onnx"}
@@ -130,14 +153,20 @@ def export(run: RunArg,
     target = out or run_dir / f"model-{names[0]}{suffix[format_]}"
     write(trained, format_, target, names[0])
     typer.echo(str(target))
-    _note(f"input: float32 features {tuple(trained.input_shape)} per sample (missing-value fill "
-          "and normalisation are inside); output: "
+    from dltui.engine.runs.export import missing_rule
+
+    rule = missing_rule(trained)
+    gaps = ("a missing value is filled with the training mean" if rule == "mean" else
+            "a missing value becomes 0" if rule == "zero" else
+            f"a missing value gives NaN outputs (the run's data.missing = '{rule}')")
+    _note(f"input: float32 features {tuple(trained.input_shape)} per sample (normalisation is "
+          f"inside; {gaps}); output: "
           f"{'probabilities' if trained.task in ('binary', 'multiclass') else 'values'}")
 
 
 def report(run: RunArg, json_: Annotated[bool, typer.Option("--json")] = False,
            worst: Annotated[int, typer.Option(help="How many of the worst samples to list.")] = 10,
-           runs_dir: RunsDirOpt = Path("runs")) -> None:
+           variant: VariantOpt = None, runs_dir: RunsDirOpt = Path("runs")) -> None:
     """Look at the errors on validation data: confusion matrix, per-class precision/recall and
     the most confidently wrong samples; for regression the largest errors and a scatter."""
     from rich.console import Console
@@ -146,7 +175,7 @@ def report(run: RunArg, json_: Annotated[bool, typer.Option("--json")] = False,
 
     from .error_tables import render_report
 
-    result = error_report(run_folder(run, runs_dir), worst)
+    result = error_report(run_folder(run, runs_dir, variant), worst)
     if json_:
         typer.echo(json.dumps(result))
         return

@@ -27,6 +27,15 @@ class Preprocessing:
     fill: np.ndarray | None  # per-column training means that replace NaN
     mean: np.ndarray | None
     std: np.ndarray | None
+    # Tabular data: each column's training mean whether or not the training part had a gap, so
+    # a gap at predict time can be filled under data.missing = "mean" (or `predict --missing`).
+    means: np.ndarray | None = None
+
+    def filling(self) -> Preprocessing:
+        """The same, with gaps filled by the training means (the "mean" rule at predict time)."""
+        if self.fill is not None or self.means is None:
+            return self
+        return Preprocessing(self.means, self.mean, self.std, self.means)
 
     def apply(self, x: np.ndarray) -> np.ndarray:
         """The same float32 operations as `Normalizer`, so numbers match bit for bit."""
@@ -142,17 +151,20 @@ def fit_preprocessing(x: np.ndarray, train_idx: np.ndarray, normalize: bool,
     anywhere means a fill, so validation rows missing a value get the training mean."""
     if not np.issubdtype(x.dtype, np.floating):
         return Preprocessing(None, None, None)
+    tabular = x.ndim == 2
     fill = None
     if has_nan:
         fill = _nanmean(x, train_idx)
     if not normalize:
         if has_nan is None and any_nan(x):
             fill = _nanmean(x, train_idx)
-        return Preprocessing(fill, None, None)
+        means = fill if fill is not None or not tabular else _nanmean(x, train_idx)
+        return Preprocessing(fill, None, None, means)
     mean_e, m2_e, saw_nan = _moments(x, train_idx, fill)
     if saw_nan or (has_nan is None and fill is None and any_nan(x)):
         fill = _nanmean(x, train_idx)
         mean_e, m2_e, _ = _moments(x, train_idx, fill)
+    means = (fill if fill is not None else mean_e.astype(np.float32)) if tabular else None
     # Per element -> per feature: the other feature axes' elements pooled (equal counts).
     axes = tuple(a - 1 for a in feature_axes(x.ndim) if a > 0)
     n = len(train_idx) * (int(np.prod([x.shape[a + 1] for a in axes])) if axes else 1)
@@ -161,7 +173,7 @@ def fit_preprocessing(x: np.ndarray, train_idx: np.ndarray, normalize: bool,
         if axes else m2_e
     std = np.sqrt(m2 / max(n, 1))
     std[std < 1e-8] = 1.0  # a constant feature stays constant instead of dividing by zero
-    return Preprocessing(fill, mean.astype(np.float32), std.astype(np.float32))
+    return Preprocessing(fill, mean.astype(np.float32), std.astype(np.float32), means)
 
 
 def to_categorical(y: np.ndarray, classes: int) -> np.ndarray:

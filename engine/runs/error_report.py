@@ -9,20 +9,42 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import InputError
 from .model_files import load_arrays, read_model_card
 
 
-def val_predictions(run_dir: Path) -> dict[str, dict[str, np.ndarray]]:
+def val_predictions(run_dir: Path, task: str = "", classes: int = 0) -> dict[str, dict[str, np.ndarray]]:
+    """Each fold model's saved validation outputs, checked: the files are written atomically, so
+    one that is damaged, or whose arrays do not fit together, was changed after training."""
     folder = run_dir / "predictions"
     if not folder.is_dir():
         return {}
     out = {}
     for path in sorted(folder.glob("val-*.npz")):
-        try:
-            out[path.stem.removeprefix("val-")] = load_arrays(path)
-        except (OSError, ValueError):
-            continue  # a half-written file of a killed run
+        arrays = load_arrays(path)
+        problem = _misfit(arrays, task, classes)
+        if problem:
+            raise InputError(f"{path}: {problem}")
+        out[path.stem.removeprefix("val-")] = arrays
     return out
+
+
+def _misfit(arrays: dict[str, np.ndarray], task: str, classes: int) -> str:
+    missing = [k for k in ("rows", "y", "outputs") if k not in arrays]
+    if missing:
+        return f"no array {missing[0]!r}"
+    rows, y, outputs = arrays["rows"], arrays["y"], arrays["outputs"]
+    if not (len(rows) == len(y) == len(outputs)):
+        return f"arrays of different lengths (rows {len(rows)}, y {len(y)}, outputs {len(outputs)})"
+    if outputs.ndim < 2 or not np.issubdtype(outputs.dtype, np.number):
+        return "outputs are not a numeric (samples, outputs) array"
+    if task in ("binary", "multiclass"):
+        width = outputs.shape[-1]
+        if not np.issubdtype(y.dtype, np.integer) or (len(y) and (y.min() < 0 or y.max() >= classes)):
+            return f"y holds values outside the {classes} class ids"
+        if width not in (1, classes) or (width == 1 and classes != 2):
+            return f"outputs have {width} column(s) for {classes} classes"
+    return ""
 
 
 def _class_ids(outputs: np.ndarray) -> np.ndarray:
@@ -42,8 +64,8 @@ def confusion(y: np.ndarray, predicted: np.ndarray, n: int) -> np.ndarray:
 
 def error_report(run_dir: Path, worst: int = 10) -> dict[str, Any]:
     card = read_model_card(run_dir)
-    preds = val_predictions(run_dir)
     task, classes = card["task"], list(card.get("classes", []))
+    preds = val_predictions(run_dir, task, len(classes))
     report: dict[str, Any] = {"task": task, "classes": classes, "models": sorted(preds)}
     if not preds:
         return report

@@ -9,6 +9,7 @@ column order of `model.json`'s `feature_names`).
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -43,8 +44,20 @@ class Standalone(nn.Module):
         return self.net.predict(x)
 
 
+def missing_rule(model: TrainedModel) -> str:
+    return (model.card.get("schema") or {}).get("missing") or model.preset.data.missing
+
+
 def standalone(model: TrainedModel, name: str) -> tuple[Standalone, torch.Tensor]:
+    """The model with its preprocessing. The run's missing-value rule goes inside: "mean" fills
+    a gap with that model's training means (whether or not its training part had one), "zero"
+    with 0; under "drop" or "error" a gap gives NaN outputs, as no prediction exists for it."""
     net, pre = model.nets[name]
+    rule = missing_rule(model)
+    if rule == "mean":
+        pre = pre.filling()
+    elif rule == "zero" and pre.means is not None:
+        pre = dataclasses.replace(pre, fill=np.zeros_like(pre.means))
     tokens = model.card.get("x_dtype") == "int64"
     module = Standalone(net, pre, tokens).eval()
     dtype = torch.int64 if tokens else torch.float32

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import InputError, TrainingFailure
-from ..events import BatchProgress, Event, RunEnded, RunStarted, event_from_dict
+from ..events import BatchProgress, Event, RunEnded, event_from_dict
 
 
 class RunFolderError(TrainingFailure):
@@ -197,10 +197,10 @@ class EventFollower:
         return [e for e in map(event_from_dict, parse_lines(text)) if e is not None]
 
 
-def writer_alive(run_dir: Path, pid: int) -> bool:
+def writer_alive(run_dir: Path, pid: int, log: str = "metrics.jsonl") -> bool:
     """Whether the process writing a run may still add to it: its pid when known (same machine),
-    else a metrics file that grew in the last minute."""
-    if (run_dir / "summary.json").exists():
+    else a log file that grew in the last minute."""
+    if log == "metrics.jsonl" and (run_dir / "summary.json").exists():
         return True
     if pid:
         try:
@@ -210,7 +210,7 @@ def writer_alive(run_dir: Path, pid: int) -> bool:
         except PermissionError:
             return True
         return not _is_zombie(pid)
-    metrics = run_dir / "metrics.jsonl"
+    metrics = run_dir / log
     return metrics.exists() and time.time() - metrics.stat().st_mtime < 60
 
 
@@ -231,75 +231,6 @@ class RunInfo:
     seconds: float = 0.0
     epochs: int = 0  # the most epochs any training of the run ran
     params: int = 0
-
-
-def list_runs(runs_dir: Path) -> list[RunInfo]:
-    """Past runs, newest first; a run without a summary is still running or was killed."""
-    runs = []
-    if not runs_dir.is_dir():
-        return runs
-    for path in runs_dir.iterdir():
-        if (path / "sweep.jsonl").exists():
-            runs.append(_sweep_info(path))
-            continue
-        if not (path / "metrics.jsonl").exists():
-            continue
-        summary = read_summary(path)
-        if summary is None:  # running, or its writer died: what it started as is in line one
-            started = _started(path)
-            status = "running" if started and writer_alive(path, started.pid) else "failed"
-            summary = {"status": status, "preset": started.preset if started else path.name,
-                       "scheme": started.scheme if started else "?"}
-        started = _started(path)
-        folds = [f for f in summary.get("folds", []) if isinstance(f, dict)] \
-            if isinstance(summary.get("folds"), list) else []
-        seconds = summary.get("seconds", 0.0)
-        runs.append(RunInfo(path, str(summary.get("preset", path.name)),
-                            str(summary.get("scheme", "?")), str(summary.get("status", "?")),
-                            str(summary.get("headline", "")),
-                            float(seconds) if isinstance(seconds, int | float) else 0.0,
-                            max((int(f.get("epochs_run", 0) or 0) for f in folds), default=0),
-                            started.params if started else 0))
-    return sorted(runs, key=lambda r: r.path.name, reverse=True)  # names start with the time
-
-
-def _sweep_info(path: Path) -> RunInfo:
-    """A sweep folder in the runs list: its best variant as the headline."""
-    try:
-        table = json.loads((path / "sweep.json").read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError):
-        table = None
-    if not isinstance(table, dict):
-        return RunInfo(path, path.name, "sweep", "running", "")
-    ranking = [r for r in table.get("ranking", []) if isinstance(r, dict)]
-    best = next((r for r in ranking if r.get("mean") is not None), None)
-    done = len(ranking) >= int(table.get("variants", 0) or 0)
-    headline = f"best v{best['index']:02d} ({best['label']}): val {table.get('metric')} " \
-        f"{best['mean']:.4g}" if best else ""
-    return RunInfo(path, str(table.get("preset", path.name)), "sweep",
-                   "done" if done else "running", headline)
-
-
-def _started(run_dir: Path) -> RunStarted | None:
-    try:
-        with (run_dir / "metrics.jsonl").open("rb") as fh:
-            first = parse_lines(fh.readline().decode("utf-8", errors="replace"))
-    except OSError:
-        return None
-    started = event_from_dict(first[0]) if first else None
-    return started if isinstance(started, RunStarted) else None
-
-
-def find_run(runs_dir: Path, ref: str) -> Path | None:
-    """A run folder by path, by folder name, or `latest`."""
-    if ref == "latest":
-        runs = list_runs(runs_dir)
-        return runs[0].path if runs else None
-    for cand in (Path(ref), runs_dir / ref):
-        if any((cand / name).exists() for name in ("metrics.jsonl", "preset.toml", "sweep.jsonl")):
-            return cand
-    return None
-
 
 
 def write_curves_csv(run_dir: Path) -> Path:

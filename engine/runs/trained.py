@@ -9,7 +9,7 @@ and evaluates itself on new labelled data, the book's "test once, at the end".
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -22,75 +22,8 @@ from ..errors import InputError
 from ..model.build import Net, build_model
 from ..model.layers import Shape
 from ..spec import Preset
-
-CHUNK = 4096
-
-
-def model_outputs(net: Net, pre: Preprocessing, x: np.ndarray,
-                  rows: np.ndarray | None = None) -> np.ndarray:
-    """What the model says for raw rows (all, or those at `rows`): probabilities (after
-    sigmoid/softmax), values, or per-frame scores; computed on the CPU in chunks, the same way
-    during training and after."""
-    net.eval()
-    outs = []
-    n = len(x) if rows is None else len(rows)
-    with torch.no_grad():
-        for s in range(0, n, CHUNK):
-            chunk = x[s:s + CHUNK] if rows is None else x[rows[s:s + CHUNK]]
-            xb = torch.from_numpy(np.ascontiguousarray(pre.apply(chunk)))
-            outs.append(net.predict(xb).float().numpy())
-    return np.concatenate(outs) if outs else np.zeros((0,), np.float32)
-
-
-@dataclass
-class Inputs:
-    x: np.ndarray
-    y: np.ndarray | None  # encoded like training (class ids, float values, symbol ids)
-    rows: np.ndarray  # the row index in the source of each sample kept
-    notes: list[str] = field(default_factory=list)
-
-
-@dataclass
-class Predictions:
-    rows: np.ndarray
-    outputs: np.ndarray  # probabilities (classification), values (regression), scores (ctc)
-    task: str
-    classes: list[str]
-    model: str
-    decoded: list[str] | None = None  # ctc: symbol strings
-
-    @property
-    def labels(self) -> list[str] | None:
-        if self.task == "binary" and self.outputs.shape[-1] == 1:
-            return [self.classes[int(p > 0.5)] for p in self.outputs[:, 0]]
-        if self.task in ("binary", "multiclass"):
-            return [self.classes[i] for i in self.outputs.argmax(-1)]
-        return None
-
-    def probabilities(self) -> np.ndarray:
-        """One column per class, also for a binary model with one sigmoid output."""
-        if self.task == "binary" and self.outputs.shape[-1] == 1:
-            return np.concatenate([1 - self.outputs, self.outputs], axis=1)
-        return self.outputs
-
-    def columns(self) -> tuple[list[str], list[list[Any]]]:
-        """Header and rows of the predictions table (what `dltui predict` writes as CSV)."""
-        rows = [[int(r)] for r in self.rows]
-        if self.task in ("binary", "multiclass"):
-            header = ["row", "predicted", *[f"p({c})" for c in self.classes]]
-            for row, label, probs in zip(rows, self.labels or [], self.probabilities(), strict=True):
-                row += [label, *(float(p) for p in probs)]
-        elif self.task == "sequence":
-            header = ["row", "predicted"]
-            for row, text in zip(rows, self.decoded or [], strict=True):
-                row.append(text)
-        else:
-            values = self.outputs.reshape(len(self.outputs), -1)
-            header = ["row", *(["predicted"] if values.shape[1] == 1 else
-                               [f"predicted_{i}" for i in range(values.shape[1])])]
-            for row, vals in zip(rows, values, strict=True):
-                row += [float(v) for v in vals]
-        return header, rows
+from .missing import Gaps, resolve_gaps
+from .predictions import Inputs, Predictions, model_outputs
 
 
 class TrainedModel:
@@ -107,20 +40,73 @@ class TrainedModel:
             text = preset_path.read_text(encoding="utf-8")
         except OSError as err:
             raise InputError(f"{preset_path}: cannot read ({err.strerror})") from None
+        except UnicodeDecodeError:
+            raise InputError(f"{preset_path}: not UTF-8 text (the file was changed or damaged)") from None
         self.preset: Preset = validate_preset(parse_toml(text, str(preset_path)), str(preset_path))
+        try:
+            from ..model.build import infer_shapes
+
+            infer_shapes(self.preset.model.layers, tuple(self.card["input_shape"]))
+        except InputError as err:
+            raise InputError(f"{preset_path}: the model no longer fits the data it was trained "
+                             f"on ({err})") from None
         self.task: str = self.card["task"]
         self.classes: list[str] = list(self.card.get("classes", []))
         self.input_shape: Shape = tuple(self.card["input_shape"])
         self.nets: dict[str, tuple[Net, Preprocessing]] = {}
+        # Models whose training a stop cut short: never used unless resumed to the end.
+        self.unfinished: dict[str, str] = {}
+        self.last_notes: list[str] = []
         for name, info in self.card["models"].items():
             path = self.dir / "weights" / f"{name}.safetensors"
             if not path.exists():
                 continue
+            if info.get("complete") is False:
+                self.unfinished[name] = (f"stopped after {info.get('epochs_run', '?')} of "
+                                         f"{self.preset.train.epochs} epochs")
+                continue
             net = build_model(self.preset.model.layers, self.input_shape)
-            net.load_state_dict(load_weights(path))
-            self.nets[name] = (net, preprocessing_from_dict(info["preprocessing"]))
+            try:
+                net.load_state_dict(load_weights(path, info.get("sha256")))
+            except RuntimeError as err:  # names or shapes that are not this preset's model
+                first = str(err).splitlines()[1].strip() if "\n" in str(err) else str(err)
+                raise InputError(f"{path}: the weights do not fit the model in preset.toml "
+                                 f"({first[:160]})") from None
+            pre = preprocessing_from_dict(info["preprocessing"])
+            self._check_preprocessing(pre, name)
+            self.nets[name] = (net, pre)
+        self._check_outputs()
         if not self.nets:
-            raise InputError(f"{self.dir}: the run saved no model weights yet")
+            unfinished = f" ({', '.join(self.unfinished)} unfinished: `dltui resume` completes " \
+                "them)" if self.unfinished else ""
+            raise InputError(f"{self.dir}: the run saved no finished model yet{unfinished}")
+
+    def _check_preprocessing(self, pre: Preprocessing, name: str) -> None:
+        """Statistics that cannot apply to the model's input (a cut mean, a wrong shape) would
+        broadcast silently into wrong numbers."""
+        for field_name in ("fill", "mean", "std", "means"):
+            values = getattr(pre, field_name)
+            if values is None:
+                continue
+            try:
+                fits = np.broadcast_shapes(values.shape, self.input_shape) == self.input_shape
+            except ValueError:
+                fits = False
+            if not fits:
+                raise InputError(f"{self.dir / 'model.json'}: models.{name}.preprocessing."
+                                 f"{field_name} has shape {list(values.shape)}, which does not "
+                                 f"fit the input shape {list(self.input_shape)}")
+
+    def _check_outputs(self) -> None:
+        """The class list against what the model outputs: a cut list would index past its end."""
+        from ..model.build import infer_shapes
+
+        units = infer_shapes(self.preset.model.layers, self.input_shape)[-1][-1]
+        want = {"binary": (1, 2), "multiclass": (len(self.classes),),
+                "sequence": (len(self.classes),)}.get(self.task)
+        if want is not None and (units not in want or (self.task == "binary" and len(self.classes) != 2)):
+            raise InputError(f"{self.dir / 'model.json'}: classes lists {len(self.classes)} "
+                             f"class(es) but the model outputs {units} value(s) per sample")
 
     # -- which model -----------------------------------------------------------------------
     @property
@@ -147,6 +133,9 @@ class TrainedModel:
             if not num.isdigit():
                 raise InputError(f"--model {model}: expected 'fold N' with N a number")
             model = f"r0-f{num}"
+        if model in self.unfinished:
+            raise InputError(f"--model {model}: its training {self.unfinished[model]}; "
+                             f"`dltui resume {self.dir}` completes it")
         if model not in self.nets:
             raise InputError(f"--model {model}: no such model in {self.dir} (have: final, "
                              f"ensemble, fold N; saved: {', '.join(self.nets)})")
@@ -199,11 +188,19 @@ class TrainedModel:
             raise InputError(f"{path}: this run trained on {self.card.get('source', 'other data')}, "
                              "not a CSV; give an .npz with an array 'x'")
         schema = TableSchema.from_dict(self.card["schema"])
-        data = encode(read_any(path), schema, need_target=need_target)
+        table = read_any(path)
+        # Gaps stay NaN here: the predict-time rule (missing.py) decides per row, so no row is
+        # dropped and none refuses the whole file.
+        data = encode(table, dataclasses.replace(schema, missing="mean"), need_target=need_target)
         y = None
         if data.y_raw is not None and need_target:
             y = self._encode_y(data.y_raw, str(path))
-        return Inputs(data.x, y, data.rows, data.notes)
+        known = {c.name for c in schema.features} | {schema.target, *schema.dropped}
+        ignored = [h for h in table.header if h not in known]
+        notes = list(data.notes)
+        if ignored:
+            notes.append(f"ignored: {', '.join(ignored)} (not columns the model was trained on)")
+        return Inputs(data.x, y, data.rows, notes)
 
     def _encode_y(self, raw: np.ndarray, where: str) -> np.ndarray:
         if self.task == "regression":
@@ -222,16 +219,37 @@ class TrainedModel:
         return np.array([index[t] for t in text.tolist()], dtype=np.int64)
 
     # -- predict and evaluate --------------------------------------------------------------
-    def outputs(self, name: str, x: np.ndarray) -> np.ndarray:
+    def outputs(self, name: str, x: np.ndarray, gaps: Gaps | None = None) -> np.ndarray:
         net, pre = self.nets[name]
-        return model_outputs(net, pre, x)
+        if gaps is not None and gaps.fill_zero:
+            x = np.nan_to_num(x, nan=0.0)
+        return model_outputs(net, pre.filling() if gaps is not None and gaps.fill_means else pre, x)
 
-    def predict(self, source: str | Path | np.ndarray, model: str | None = None) -> Predictions:
+    def _usable(self, inp: Inputs, missing: str | None, where: str) -> tuple[Inputs, Gaps]:
+        """The input rows the models can take under the missing-value rule, and what was done."""
+        rule = (self.card.get("schema") or {}).get("missing") or self.preset.data.missing
+        names = list(self.card.get("feature_names") or [])
+        gaps = resolve_gaps(inp.x, inp.rows, names, rule, missing, where)
+        if gaps.keep.all():
+            return inp, gaps
+        y = None if inp.y is None else inp.y[gaps.keep]
+        return Inputs(inp.x[gaps.keep], y, inp.rows[gaps.keep], inp.notes), gaps
+
+    def models_note(self, names: list[str]) -> str:
+        """Which models a prediction used, and any left out, in words."""
+        left = [f"{n} ({why})" for n, why in self.unfinished.items()]
+        used = f"the mean of {len(names)} fold models ({', '.join(names)})" if len(names) > 1 \
+            else f"model {names[0]}"
+        return f"predictions are {used}" + (f"; left out, unfinished: {', '.join(left)}"
+                                            if left else "")
+
+    def predict(self, source: str | Path | np.ndarray, model: str | None = None,
+                missing: str | None = None) -> Predictions:
         names = self.resolve(model)
-        inp = self.inputs(source)
+        inp, gaps = self._usable(self.inputs(source), missing, str(source))
         self.last_notes = inp.notes
-        outs = np.mean([self.outputs(n, inp.x) for n in names], axis=0) if len(names) > 1 \
-            else self.outputs(names[0], inp.x)
+        outs = np.mean([self.outputs(n, inp.x, gaps) for n in names], axis=0) if len(names) > 1 \
+            else self.outputs(names[0], inp.x, gaps)
         label = "ensemble" if len(names) > 1 else names[0]
         decoded = None
         if self.task == "sequence":
@@ -239,10 +257,28 @@ class TrainedModel:
 
             decoded = [" ".join(self.classes[s] for s in seq)
                        for seq in greedy_decode(torch.from_numpy(outs))]
-        return Predictions(inp.rows, outs.astype(np.float32), self.task, self.classes, label, decoded)
+        return Predictions(inp.rows, outs.astype(np.float32), self.task, self.classes, label,
+                           decoded, gaps.reasons)
+
+    def _check_target(self, x: np.ndarray, y: np.ndarray, where: str) -> None:
+        """Labels of the shape the model's outputs can be scored against; broadcasting would
+        score (N, 3) labels against (N, 1) outputs without a word."""
+        if len(y) != len(x):
+            raise InputError(f"{where}: {len(y)} target value(s) for {len(x)} sample(s)")
+        if self.task == "regression":
+            from ..model.build import infer_shapes
+
+            outputs = int(np.prod(infer_shapes(self.preset.model.layers, self.input_shape)[-1]))
+            width = int(np.prod(y.shape[1:])) if y.ndim > 1 else 1
+            if width != outputs:
+                raise InputError(f"{where}: targets of shape {tuple(y.shape[1:]) or '()'} per "
+                                 f"sample, but the model predicts {outputs} value(s) per sample")
+        elif self.task in ("binary", "multiclass") and y.ndim != 1:
+            raise InputError(f"{where}: targets of shape {tuple(y.shape)}; a classification "
+                             "run is scored against one class label per sample")
 
     def evaluate(self, source: str | Path | np.ndarray, model: str | None = None,
-                 y: np.ndarray | None = None) -> dict[str, Any]:
+                 y: np.ndarray | None = None, missing: str | None = None) -> dict[str, Any]:
         """Loss and metrics of each chosen model on labelled data, their mean and std, and for
         several fold models the ensemble's metrics (from the mean of their outputs)."""
         from ..data.preprocess import target_array
@@ -251,10 +287,20 @@ class TrainedModel:
 
         names = self.resolve(model)
         inp = self.inputs(source, need_target=y is None)
-        target = inp.y if y is None else y
-        if target is None:
+        if y is not None:
+            inp = Inputs(inp.x, np.asarray(y), inp.rows, inp.notes)
+        if inp.y is None:
             raise InputError(f"{source}: no target values to evaluate against (column "
                              f"'{(self.card.get('schema') or {}).get('target', 'y')}' or array 'y')")
+        self._check_target(inp.x, inp.y, str(source))
+        inp, gaps = self._usable(inp, missing, str(source))
+        if gaps.reasons:
+            inp.notes.append(f"{len(gaps.reasons)} row(s) with missing values not scored "
+                             f"(first: row {min(gaps.reasons)}: {gaps.reasons[min(gaps.reasons)]})")
+        if not len(inp.x):
+            raise InputError(f"{source}: no row left to score")
+        target = inp.y
+        assert target is not None
         loss = LOSSES[self.preset.train.loss]
         metrics = list(self.preset.train.metrics)
         yt = torch.from_numpy(target_array(target, loss.target, len(self.classes)))
@@ -263,7 +309,9 @@ class TrainedModel:
             net, pre = self.nets[name]
             with torch.no_grad():
                 net.eval()
-                logits = net(torch.from_numpy(np.ascontiguousarray(pre.apply(inp.x)))).float()
+                x = np.nan_to_num(inp.x, nan=0.0) if gaps.fill_zero else inp.x
+                ready = (pre.filling() if gaps.fill_means else pre).apply(x)
+                logits = net(torch.from_numpy(np.ascontiguousarray(ready))).float()
                 values = {"loss": float(loss.mean(logits, yt, net.head))}
                 for m in metrics:
                     values[m] = float(METRICS[m](logits, yt, net.head, loss.target, 1).mean())
@@ -273,7 +321,7 @@ class TrainedModel:
                                "mean": {k: float(np.mean([r[k] for r in rows])) for k in keys},
                                "std": {k: float(np.std([r[k] for r in rows])) for k in keys}}
         if len(names) > 1 and self.task != "sequence":
-            out["ensemble"] = ensemble_scores(np.mean([self.outputs(n, inp.x) for n in names], axis=0),
+            out["ensemble"] = ensemble_scores(np.mean([self.outputs(n, inp.x, gaps) for n in names], axis=0),
                                               target, self.task, metrics)
         return out
 

@@ -10,6 +10,7 @@ median of the variants that reached it before is stopped and marked `pruned`.
 
 from __future__ import annotations
 
+import os
 import statistics
 import time
 from collections.abc import Callable
@@ -105,7 +106,8 @@ class SweepRunner:
         trainings = sum(prep.plan.trainings for prep in preps)
         epochs = p.base.train.epochs
         self.emit(SweepStarted(str(self.dir), p.base.name, len(p.variants), trainings, epochs,
-                               p.keys, p.mode, p.prune, preps[0].primary_metric if preps else "loss"))
+                               p.keys, p.mode, p.prune, preps[0].primary_metric if preps else "loss",
+                               os.getpid()))
         return self.dir
 
     def run(self, preps: list[Any] | None = None) -> dict[str, Any]:

@@ -37,7 +37,7 @@ from ..preflight import Prepared, chance_accuracy, chance_loss
 from ..presets import preset_to_toml
 from ..runs.folder import RunFolderError, RunWriter, new_run_dir
 from ..runs.model_files import ModelCardWriter, save_arrays
-from ..runs.trained import model_outputs
+from ..runs.predictions import model_outputs
 from ..stacking.folds import plan_groups, train_group
 from .checkpoints import Checkpointer
 from .loop import FoldInfo, FoldOutcome, Setup, SingleTrainee, SplitData, run_epochs

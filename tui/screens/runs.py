@@ -10,7 +10,8 @@ from textual.screen import ModalScreen, Screen
 from textual.widgets import DataTable, Footer, Header, Static
 from textual_plotext import PlotextPlot
 
-from dltui.engine.runs.folder import RunInfo, list_runs, read_events
+from dltui.engine.runs.folder import RunInfo, read_events
+from dltui.engine.runs.listing import list_runs
 
 from ..run_source import FolderRun
 from ..run_state import validation_curve

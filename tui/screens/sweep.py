@@ -16,6 +16,7 @@ from textual_plotext import PlotextPlot
 
 from dltui.engine.events import SweepEnded, SweepStarted, VariantEnded, VariantStarted
 from dltui.engine.runs.folder import EventFollower
+from dltui.engine.runs.sweep_folder import sweep_status
 from dltui.engine.sweeps.plan import rank
 
 from ..report import fmt
@@ -47,6 +48,8 @@ class SweepScreen(Screen[None]):
         self.hidden: set[int] = set()
         self.quantity = "loss"  # the book's figure compares validation loss
         self.over = False
+        self.dead = ""  # why the sweep ended without its end event (its process was killed)
+        self._quiet = 0
         self._curves: dict[tuple[str, str], list[float]] = {}
 
     def compose(self) -> ComposeResult:
@@ -80,6 +83,15 @@ class SweepScreen(Screen[None]):
                                           "run_dir": event.run_dir}
             elif isinstance(event, SweepEnded):
                 self.over = True
+        self._quiet = 0 if changed else self._quiet + 1
+        if not self.over and self.source is None and self._quiet >= 3:
+            self._quiet = 0
+            status, why = sweep_status(self.dir)
+            if status == "failed":  # killed: nothing will ever write its end
+                self.over, self.dead, changed = True, why, True
+                for row in self.rows.values():
+                    if row["status"] == "running":
+                        row["status"] = "failed"
         if changed:
             self.draw()
             self.refresh_bindings()
@@ -92,7 +104,8 @@ class SweepScreen(Screen[None]):
         s = self.started
         done = sum(1 for r in self.rows.values() if r["status"] != "running")
         head = f"{s.preset}: {done}/{s.variants} variants, {s.mode}" if s else "waiting for the sweep"
-        self.query_one("#sweep-head", Static).update(head + ("  (finished)" if self.over else ""))
+        ending = f"  (failed: {self.dead})" if self.dead else "  (finished)" if self.over else ""
+        self.query_one("#sweep-head", Static).update(head + ending)
         metric = s.metric if s else "loss"
         table = self.query_one(DataTable)
         table.clear(columns=True)
