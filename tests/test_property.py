@@ -3,6 +3,7 @@ with the one-line error, never anything else."""
 
 from __future__ import annotations
 
+import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -125,3 +126,68 @@ def test_random_csv_files_load_truthfully_or_fail_in_one_line(tmp_path, data, mi
     assert not np.isinf(d.x).any()
     if missing != "mean":
         assert not np.isnan(d.x).any()
+
+
+# -- random schemes: every sample validated once per repeat, and the plan says what it did ----------
+scheme = st.fixed_dictionaries({
+    "scheme": st.sampled_from(["holdout", "kfold", "iterated-kfold"]),
+    "k": st.integers(2, 5), "repeats": st.integers(1, 3), "shuffles": st.integers(1, 3),
+    "val_fraction": st.sampled_from([0.1, 0.2, 0.3]),
+    "test_fraction": st.sampled_from([0.0, 0.0, 0.1]),
+    "shuffle": st.sampled_from([None, True, False]), "stratify": st.booleans(),
+})
+
+
+@settings(max_examples=150, deadline=None, derandomize=True)
+@given(spec=scheme, task=st.sampled_from(["binary", "multiclass", "regression"]),
+       time_ordered=st.booleans(), n=st.integers(40, 120), seed=st.integers(0, 3))
+def test_random_schemes_validate_each_sample_once_per_repeat_and_report_what_they_did(
+        spec, task, time_ordered, n, seed):
+    from dltui.engine.data.splits import plan_splits
+    from dltui.engine.spec import ValidationSpec
+
+    rng = np.random.default_rng(seed)
+    y = rng.normal(size=n).astype(np.float32) if task == "regression" else \
+        np.sort(rng.integers(0, 2 if task == "binary" else 3, size=n))  # sorted by class
+    v = ValidationSpec.model_validate(spec)
+    try:
+        plan = plan_splits(y, task, v, time_ordered, seed)
+    except InputError as err:
+        assert "\n" not in str(err) and str(err).startswith("validation")
+        unshuffled = time_ordered or v.shuffle is False
+        refused = (v.scheme == "iterated-kfold" and (unshuffled or time_ordered)) or \
+            (v.scheme == "holdout" and v.shuffles > 1 and unshuffled) or \
+            (time_ordered and v.shuffle) or "fold" in str(err) or "class" in str(err) \
+            or "samples" in str(err)
+        assert refused, str(err)
+        return
+    said = plan.describe()
+    rest = set(plan.rest_idx.tolist())
+    assert rest.isdisjoint(plan.test_idx.tolist())
+    for repeat in range(said["repeats"]):
+        splits = [s for s in plan.splits if s.repeat == repeat]
+        validated = np.concatenate([s.val_idx for s in splits])
+        for s in splits:
+            assert set(s.train_idx.tolist()).isdisjoint(s.val_idx.tolist())
+            assert set(s.train_idx.tolist()) | set(s.val_idx.tolist()) <= rest
+            if time_ordered:  # the arrow of time: validation after training
+                assert s.train_idx.max() < s.val_idx.min()
+        if v.scheme != "holdout" and not said["forward_chaining"]:
+            assert sorted(validated.tolist()) == sorted(rest)  # once each per repeat
+    # What the plan says is what it did: read back from the splits themselves.
+    shuffled = any(not np.array_equal(s.val_idx, np.arange(s.val_idx[0], s.val_idx[0] + len(s.val_idx)))
+                   for s in plan.splits)
+    assert said["shuffled"] == (not time_ordered and v.shuffle is not False)
+    if not said["shuffled"]:
+        assert not shuffled
+    assert said["repeats"] == (v.repeats if v.scheme == "iterated-kfold" else
+                               v.shuffles if v.scheme == "holdout" and said["shuffled"] else 1)
+    if said["repeats"] > 1:  # repeats reshuffle: no two are the same partition
+        firsts = {tuple(s.val_idx.tolist()) for s in plan.splits if s.fold == 0}
+        assert len(firsts) == said["repeats"]
+    assert said["stratified"] == (v.stratify and task != "regression" and said["shuffled"])
+    if said["stratified"] and v.scheme != "holdout":
+        share = np.bincount(y[plan.rest_idx]) / len(plan.rest_idx)
+        for s in plan.splits:
+            part = np.bincount(y[s.val_idx], minlength=len(share)) / len(s.val_idx)
+            assert np.abs(part - share).max() <= 1.5 / len(s.val_idx) + 1e-9
