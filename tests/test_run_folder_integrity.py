@@ -202,3 +202,27 @@ def test_a_killed_sweep_is_failed_in_runs_and_watch_not_running_forever(tmp_path
     watched = dltui("watch", str(info.path), "--plain", cwd=tmp_path, timeout=30)
     assert watched.returncode == 1
     assert "sweep failed: its process is gone" in watched.stderr
+
+
+async def test_the_sweep_screen_shows_a_killed_sweep_as_failed(tmp_path):
+    from dltui.engine.events import SweepStarted, VariantStarted
+    from dltui.engine.runs.folder import dumps
+    from dltui.tui.app import DltuiApp
+    from dltui.tui.screens.sweep import SweepScreen
+
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()  # a process id that no longer runs: the sweep's writer was killed
+    folder = tmp_path / "runs" / "20261201-120000-sweep-x"
+    folder.mkdir(parents=True)
+    lines = [SweepStarted(str(folder), "x", 2, 2, 5, ["train.seed"], "grid", False, "loss", gone.pid),
+             VariantStarted(1, "seed=0", {"train.seed": 0}, str(folder / "v1"))]
+    (folder / "sweep.jsonl").write_text("".join(dumps(e.to_dict()) + "\n" for e in lines))
+    app = DltuiApp(runs_dir=tmp_path / "runs", sweep_dir=folder)
+    async with app.run_test(size=(120, 40)) as pilot:
+        for _ in range(100):
+            if isinstance(app.screen, SweepScreen) and app.screen.dead:
+                break
+            await pilot.pause(0.1)
+        screen = app.screen
+        assert isinstance(screen, SweepScreen) and "its process is gone" in screen.dead
+        assert {r["status"] for r in screen.rows.values()} == {"failed"}
