@@ -198,6 +198,8 @@ def test_snapshot_live_view_of_a_finished_run(snap_compare, tmp_path, size, fixt
     async def finished(pilot):
         await wait_for(pilot, lambda: pilot.app.screen.state.ended is not None)
         await pilot.pause(0.6)
+        # The footer can paint after the rest (under load, often): wait for it, then judge.
+        await wait_for(pilot, lambda: "Back" in screen_text(pilot.app).splitlines()[-1])
         whole = ["best 12", "validation", "accuracy", "status done"]
         if "kfold" in fixture:
             whole += ["r0 f2", "all mean", "0.3337"]
@@ -218,6 +220,7 @@ def test_snapshot_runs_screen(snap_compare, tmp_path, monkeypatch, size):
         await pilot.pause(0.2)
         await pilot.press("ctrl+r")
         await pilot.pause(0.3)
+        await wait_for(pilot, lambda: "Compare" in screen_text(pilot.app).splitlines()[-1])
         assert_legible(screen_text(pilot.app),
                        ["binary-demo", "iterated-kfold", "val accuracy 0.9649 @ epoch 12",
                         "val accuracy 0.9831 ± 0.014", "785", "1.5s", "done"],
@@ -628,6 +631,7 @@ async def test_the_build_screen_at_200x50_shows_whole_labels(tmp_path):
         build = app.screen
         await wait_for(pilot, lambda: build.data is not None)
         await pilot.pause(0.3)
+        await wait_for(pilot, lambda: "Train" in screen_text(app).splitlines()[-1])
         text = screen_text(app)
         assert_legible(text, ["Conv2D(filters=16, kernel_size=3, strides=1, padding=same, "
                               "activation=relu)", "(None, 16, 8, 8)", "sparse_categorical_crossentropy"],
