@@ -41,14 +41,20 @@ def find_preset(name_or_path: str | Path) -> Path:
                      f"shipped: {', '.join(sorted(shipped))}")
 
 
+def read_preset_text(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8-sig")  # editors on Windows may add a BOM
+    except UnicodeDecodeError as err:
+        raise InputError(f"{path}: not UTF-8 text (byte {err.start}); TOML presets are UTF-8: "
+                         "save the file as UTF-8") from None
+    except OSError as err:
+        raise InputError(f"{path}: cannot read: {err.strerror or err}") from None
+
+
 def load_preset(name_or_path: str | Path, overrides: list[str] | None = None) -> tuple[Preset, Path]:
     """Read, override and validate a preset. Returns it with the file it came from."""
     path = find_preset(name_or_path)
-    try:
-        text = path.read_text(encoding="utf-8-sig")  # editors on Windows may add a BOM
-    except (OSError, UnicodeDecodeError) as err:
-        raise InputError(f"{path}: cannot read: {err}") from None
-    raw = parse_toml(text, str(path))
+    raw = parse_toml(read_preset_text(path), str(path))
     raw.setdefault("name", path.stem)
     for item in overrides or []:
         apply_override(raw, item)
@@ -85,6 +91,8 @@ def parse_toml(text: str, where: str) -> dict[str, Any]:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as err:
         raise InputError(f"{where}: invalid TOML: {err}") from None
+    except RecursionError:
+        raise InputError(f"{where}: arrays or tables nested too deeply to be a preset") from None
 
 
 def validate_preset(raw: dict[str, Any], where: str) -> Preset:

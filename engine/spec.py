@@ -7,9 +7,9 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from .model.layers import AnyLayer
+from .model.layers import AnyLayer, no_bool_numbers
 
 LossName = Literal[
     "binary_crossentropy", "categorical_crossentropy", "sparse_categorical_crossentropy",
@@ -25,6 +25,8 @@ DEVICE_PATTERN = r"^(auto|cpu|cuda(:\d+)?)$"
 
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+    _strict_numbers = field_validator("*", mode="before")(classmethod(no_bool_numbers))
 
 
 class DataSpec(_Section):

@@ -3,6 +3,7 @@ them (here, in worker processes per GPU, or on a Ray cluster), print the ranked 
 
 from __future__ import annotations
 
+import math
 import os
 import signal
 import sys
@@ -123,14 +124,16 @@ def sweep(preset: Annotated[str, typer.Argument(help="A preset file or a shipped
               help="Spread variants over local devices, one worker process each: cuda:0,cuda:1, "
                    "auto (every visible GPU) or e.g. cpu,cpu.")] = None,
           device: Annotated[str | None, typer.Option(help="auto, cpu, cuda or cuda:N.")] = None,
+          yes: Annotated[bool, typer.Option("--yes", help="Allow a sweep of more than 1,000 "
+                                                          "variants.")] = False,
           json_: Annotated[bool, typer.Option("--json", help="One JSON object per event.")] = False,
           runs_dir: Annotated[Path, typer.Option("--runs-dir")] = Path("runs")) -> None:
     """Train every variant of a preset with its validation scheme and rank them: the book's
     comparison of smaller and bigger networks, dropout and L2, in one command."""
     from dltui.engine.errors import InputError
     from dltui.engine.events import StopToken
-    from dltui.engine.presets import apply_override, find_preset, parse_toml
-    from dltui.engine.sweeps.plan import parse_vary, plan_sweep
+    from dltui.engine.presets import apply_override, find_preset, parse_toml, read_preset_text
+    from dltui.engine.sweeps.plan import MAX_VARIANTS, parse_vary, plan_sweep
     from dltui.engine.sweeps.runner import SweepRunner
 
     from .options import check_device
@@ -139,11 +142,12 @@ def sweep(preset: Annotated[str, typer.Argument(help="A preset file or a shipped
     if backend not in ("local", "ray"):
         raise InputError(f"--backend {backend}: allowed: local, ray")
     path = find_preset(preset)
-    raw = parse_toml(path.read_text(encoding="utf-8-sig"), str(path))
+    raw = parse_toml(read_preset_text(path), str(path))
     raw.setdefault("name", path.stem)
     for item in set_ or []:
         apply_override(raw, item)
-    plan = plan_sweep(raw, str(path), parse_vary(vary or []), mode, samples, prune)
+    plan = plan_sweep(raw, str(path), parse_vary(vary or []), mode, samples, prune,
+                      max_variants=math.inf if yes else MAX_VARIANTS)
     printer = SweepPrinter(as_json=json_)
     stop = StopToken()
 

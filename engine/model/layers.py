@@ -7,10 +7,11 @@ can never disagree.
 
 from __future__ import annotations
 
+import typing
 from typing import Annotated, ClassVar, Literal
 
 import torch
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, model_validator
 from torch import nn
 
 from .activations import ACTIVATIONS
@@ -32,8 +33,34 @@ def _activation(name: str) -> list[nn.Module]:
     return [] if name == "linear" else [ACTIVATIONS[name]()]
 
 
+def _takes_bool(annotation: object) -> bool:
+    """Whether a field's type admits true/false (bool, or a union or list with bool in it)."""
+    if annotation is bool:
+        return True
+    return any(_takes_bool(a) for a in typing.get_args(annotation))
+
+
+def no_bool_numbers(cls: type[BaseModel], value: object, info: ValidationInfo) -> object:
+    """TOML's true is Python's True, which pydantic would take as 1 for a number: strict."""
+    field = cls.model_fields.get(info.field_name or "")
+    if isinstance(value, bool) and field is not None and not _takes_bool(field.annotation):
+        raise ValueError("expected a number, not true/false")
+    return value
+
+
 class LayerSpec(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _strict_numbers(cls, data: object) -> object:
+        # A field validator cannot run on `type` (the union's discriminator): check them here.
+        if isinstance(data, dict):
+            for name, value in data.items():
+                field = cls.model_fields.get(name)
+                if isinstance(value, bool) and field is not None and not _takes_bool(field.annotation):
+                    raise ValueError(f"{name}: expected a number, not true/false")
+        return data
 
     def out_shape(self, in_shape: Shape) -> Shape:
         raise NotImplementedError

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import copy
 import itertools
+import math
 import re
 import tomllib
 from dataclasses import dataclass
@@ -82,15 +83,40 @@ def _value(text: str) -> Any:
         return text
 
 
+MAX_VARIANTS = 1000  # a bigger sweep is almost always a typo; `dltui sweep --yes` allows it
+
+
+_KINDS: dict[str, tuple[type, str]] = {"mode": (str, "a string"), "samples": (int, "an integer"),
+                                       "prune": (bool, "true or false"), "seed": (int, "an integer"),
+                                       "variants": (list, "a list")}
+
+
+def _check_settings(settings: dict[str, Any], where: str) -> None:
+    for key, value in settings.items():
+        kind, words = _KINDS[key]
+        if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+            raise InputError(f"{where}: sweep.{key}: expected {words}, got {value!r}")
+
+
+def _combo(values: list[list[Any]], i: int) -> tuple[Any, ...]:
+    """The i-th combination of the grid in itertools.product's order, without building the rest."""
+    out = []
+    for options in reversed(values):
+        i, r = divmod(i, len(options))
+        out.append(options[r])
+    return tuple(reversed(out))
+
+
 def plan_sweep(raw: dict[str, Any], where: str, vary: dict[str, list[Any]] | None = None,
                mode: str | None = None, samples: int | None = None,
-               prune: bool | None = None) -> SweepPlan:
+               prune: bool | None = None, max_variants: float = MAX_VARIANTS) -> SweepPlan:
     """Every variant of a raw preset, each validated like a preset; an error names the variant.
     Command-line settings override the preset's `[sweep]` table."""
     table = dict(raw.get("sweep") or {})
     if not isinstance(table, dict):
         raise InputError(f"{where}: sweep: expected a table of keys and value lists")
     settings = {k: table.pop(k) for k in list(table) if k in SETTINGS}
+    _check_settings(settings, where)
     grid = {**table, **(vary or {})}
     for key, values in grid.items():
         if not isinstance(values, list) or not values:
@@ -104,14 +130,27 @@ def plan_sweep(raw: dict[str, Any], where: str, vary: dict[str, list[Any]] | Non
                          "not both")
     if explicit:
         return _explicit(raw, where, explicit, bool(prune if prune is not None else settings.get("prune")))
-    combos = list(itertools.product(*grid.values())) if grid else [()]
+    size = math.prod(len(v) for v in grid.values()) if grid else 1
     if mode == "random":
         n = samples or settings.get("samples")
-        if not isinstance(n, int) or n < 1:
+        if not isinstance(n, int) or isinstance(n, bool) or n < 1:
             raise InputError(f"{where}: sweep.samples: random mode needs samples = N (1 or more)")
+        if n > max_variants:
+            raise InputError(f"{where}: sweep.samples: {n:,} variants; at most {max_variants:,} "
+                             "unless --yes")
         rng = np.random.default_rng(settings.get("seed", 0))
-        picked = rng.choice(len(combos), size=min(n, len(combos)), replace=False)
-        combos = [combos[i] for i in sorted(picked)]
+        picked = sorted(rng.choice(size, size=min(n, size), replace=False).tolist())
+        values = list(grid.values())
+        combos = [_combo(values, i) for i in picked]
+    else:
+        # Counted before anything is built: a 100,000-variant grid is refused at once, not
+        # after minutes of validating every variant.
+        if size > max_variants:
+            raise InputError(f"{where}: sweep: the grid has {size:,} variants "
+                             f"({' x '.join(str(len(v)) for v in grid.values())}); at most "
+                             f"{max_variants:,} unless --yes (or use mode = "
+                             "'random' with samples = N)")
+        combos = list(itertools.product(*grid.values())) if grid else [()]
     entries = [dict(zip(grid, combo, strict=True)) for combo in combos]
     return _variants(raw, where, entries, mode,
                      bool(prune if prune is not None else settings.get("prune")))

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import re
+
 import torch
 
 from ..errors import InputError
 
 
 def resolve_device(text: str) -> torch.device:
+    if not re.fullmatch(r"auto|cpu|cuda(:\d+)?", text):
+        raise InputError(f"device '{text}': allowed: auto, cpu, cuda, cuda:N")
     if text == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if text.startswith("cuda"):
