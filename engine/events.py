@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -163,8 +164,26 @@ EVENT_TYPES: dict[str, type[Event]] = {
 }
 
 
+# Control characters (C0 but tab and newline, DEL, C1): an escape sequence in a message a file
+# carries could retitle or clear the terminal that prints it.
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def printable(value: Any) -> Any:
+    """Strings (and the strings inside lists and dicts) without control characters: everything a
+    run folder says passes through this before any face shows it."""
+    if isinstance(value, str):
+        return _CONTROL.sub("", value)
+    if isinstance(value, list):
+        return [printable(v) for v in value]
+    if isinstance(value, dict):
+        return {printable(k): printable(v) for k, v in value.items()}
+    return value
+
+
 def event_from_dict(data: dict[str, Any]) -> Event | None:
     """Rebuild an event read back from `metrics.jsonl`; unknown lines are skipped, not fatal."""
+    data = printable(data)
     cls = EVENT_TYPES.get(str(data.get("event")))
     if cls is None:
         return None

@@ -86,8 +86,13 @@ def load_data(spec: DataSpec, base_dir: Path | None = None) -> Dataset:
         x, raw_y, npy_notes = read_npy(path, spec.layout)
         names, notes = [], npy_notes
     else:
-        x, raw_y = read_npz(path, spec.layout)
+        notes = []
+        x, raw_y = read_npz(path, spec.layout, notes=notes)
         names = []
+        if spec.task not in ("regression", "sequence") and one_hot_labels(raw_y):
+            raw_y = raw_y.argmax(axis=1)
+            notes.append(f"{path}: y is one-hot (rows of 0 and 1): read as class ids 0 to "
+                         f"{int(raw_y.max())}")
     if spec.task == "sequence":  # ctc targets: symbol ids padded with 0
         if raw_y.ndim != 2 or not np.issubdtype(raw_y.dtype, np.integer) or raw_y.min() < 0:
             raise InputError(f"{path}: data.task = 'sequence' needs y as integer symbol ids "
@@ -108,7 +113,28 @@ def load_data(spec: DataSpec, base_dir: Path | None = None) -> Dataset:
 _NPZ_KINDS = "biuf"  # bool, signed/unsigned integers, floats: what a tensor can hold
 
 
-def read_npz(path: Path, layout: str, need_y: bool = True) -> tuple[np.ndarray, np.ndarray | None]:
+def layout_note(path: Path, shape: tuple[int, ...], layout: str) -> list[str]:
+    """Images stored channels-first but read as channels-last train silently on a transposed
+    image: say so when the first axis looks like channels and the last does not."""
+    if layout != "channels_last" or len(shape) not in (4, 5):
+        return []
+    first, last = shape[-3], shape[-1]
+    if first in (1, 3, 4) and last not in (1, 3, 4):
+        return [f"{path}: x has shape {tuple(shape)}, which looks channels-first ({first} "
+                f"channels of {shape[-2]}x{last}); it is read as channels-last ({last} channels): "
+                "set data.layout = 'channels_first' if the channels come first"]
+    return []
+
+
+def one_hot_labels(y: np.ndarray) -> bool:
+    """y given as one-hot rows (0/1, exactly one 1 per row), as `to_categorical` writes them."""
+    if y.ndim != 2 or y.shape[1] < 2 or not np.issubdtype(y.dtype, np.number):
+        return False
+    return bool(np.isin(y, (0, 1)).all() and (y.sum(axis=1) == 1).all())
+
+
+def read_npz(path: Path, layout: str, need_y: bool = True,
+             notes: list[str] | None = None) -> tuple[np.ndarray, np.ndarray | None]:
     try:
         with np.load(path, allow_pickle=False) as npz:
             missing = [k for k in ("x", "y") if k not in npz.files and (k == "x" or need_y)]
@@ -130,6 +156,8 @@ def read_npz(path: Path, layout: str, need_y: bool = True) -> tuple[np.ndarray, 
     if any(d == 0 for d in x.shape[1:]):
         raise InputError(f"{path}: x has shape {x.shape}: a sample with no features; every "
                          "dimension after the first must be at least 1")
+    if notes is not None:
+        notes += layout_note(path, tuple(x.shape), layout)
     if layout == "channels_last" and x.ndim in (4, 5):
         # (N, H, W, C) -> (N, C, H, W); videos (N, T, H, W, C) -> (N, T, C, H, W); converted once.
         x = np.moveaxis(x, -1, -3)
@@ -160,6 +188,7 @@ def read_npy(folder: Path, layout: str, need_y: bool = True
             raise InputError(f"{folder}: x.npy has {len(x)} samples but y.npy has {len(y)}")
     if not 2 <= x.ndim <= 5:
         raise InputError(f"{xp}: x has rank {x.ndim}; allowed: 2 (vectors) to 5 (videos)")
+    notes += layout_note(folder, tuple(x.shape), layout)
     if layout == "channels_last" and x.ndim in (4, 5) and x.shape[-1] != 1:
         notes.append(f"{xp}: channels-last images are transposed into memory; save them "
                      "channels-first (and set data.layout) to keep them memory-mapped")
@@ -226,8 +255,10 @@ def encode_target(raw: np.ndarray, task: str, where: str) -> tuple[np.ndarray, s
         return raw.astype(np.float32), task, []
     values, ids = np.unique(raw, return_inverse=True)
     if len(values) < 2:
+        fix = "; for a constant quantity set data.task = 'regression' (though there is " \
+            "nothing to learn)" if numeric else ""
         raise InputError(f"{where}: the target has a single class ('{values[0]}'); "
-                         "a classifier needs at least two")
+                         f"a classifier needs at least two{fix}")
     if task == "binary" and len(values) != 2:
         raise InputError(f"{where}: data.task is binary but the target has {len(values)} classes")
     return ids.astype(np.int64).reshape(-1), task, [str(v) for v in values]

@@ -94,11 +94,22 @@ def output_and_loss(case: Case) -> list[Finding]:
         "regression": {"train.loss": "mse",
                        **_last_layer_fix(case, 1 if data.y.ndim == 1 else data.y.shape[1], "linear")},
     }
+    fix = fixes.get(data.task, {})
+    numbers = all(c.lstrip("-").replace(".", "", 1).isdigit() for c in data.classes)
+    if "regression" in loss.tasks and data.task in ("binary", "multiclass") and numbers \
+            and case.preset.data.task == "auto":
+        # Integer values read as classes: with a regression loss the user most likely means
+        # a quantity; the fix is the task, not the loss.
+        problem = (f"the target holds {len(data.classes)} distinct whole numbers, so it was "
+                   f"read as {data.task} classes, which {loss.name} does not fit: if it is a "
+                   "quantity, set data.task = 'regression'; if it is classes, "
+                   + problem.split("; use ", 1)[-1].join(("use ", "")))
+        fix = {"data.task": "regression"}
     return [Finding("output-loss", "error", "train.loss", problem,
                     "The book: the last layer and the loss follow from the task. Binary: one "
                     "sigmoid unit and binary crossentropy; N classes: N softmax units and "
                     "(sparse) categorical crossentropy; scalar regression: one unit with no "
-                    "activation and MSE.", fixes.get(data.task, {}))]
+                    "activation and MSE.", fix)]
 
 
 @check

@@ -9,7 +9,11 @@ column order of `model.json`'s `feature_names`).
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import io
+import logging
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -85,8 +89,22 @@ def export(model: TrainedModel, fmt: str, out: Path, name: str) -> Path:
             import onnxscript  # noqa: F401
         except ImportError:
             raise InputError("--format onnx needs the onnx extra: pip install 'dltui[onnx]'") from None
-        torch.onnx.export(module, (example,), str(out), dynamo=True, input_names=["x"],
-                          output_names=["y"], dynamic_shapes=({0: batch},))
+        # The exporter prints its progress on stdout and logs warnings about packages it does
+        # not need: a command's stdout is its result (the path), so they are kept off it.
+        # One self-contained file (no .onnx.data sidecar) for models under protobuf's 2 GB.
+        quiet = [logging.getLogger(n) for n in ("torch.onnx", "torch.export", "onnxscript")]
+        levels = [q.level for q in quiet]
+        try:
+            for q in quiet:
+                q.setLevel(logging.ERROR)
+            with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                torch.onnx.export(module, (example,), str(out), dynamo=True, input_names=["x"],
+                                  output_names=["y"], dynamic_shapes=({0: batch},),
+                                  external_data=False, verbose=False)
+        finally:
+            for q, level in zip(quiet, levels, strict=True):
+                q.setLevel(level)
     return out
 
 

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import InputError, TrainingFailure
-from ..events import BatchProgress, Event, RunEnded, event_from_dict
+from ..events import BatchProgress, Event, RunEnded, event_from_dict, printable
 
 
 class RunFolderError(TrainingFailure):
@@ -169,7 +169,7 @@ def read_summary(run_dir: Path) -> dict[str, Any] | None:
         return {"status": "unreadable", "message": "summary.json is not valid JSON"}
     if not isinstance(data, dict):
         return {"status": "unreadable", "message": "summary.json is not a JSON object"}
-    return data
+    return printable(data)
 
 
 class EventFollower:

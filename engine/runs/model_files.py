@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from ..data.preprocess import Preprocessing
+from ..events import printable
 from .folder import dumps, replace_atomic, write_atomic
 
 MODEL_CARD_VERSION = 1
@@ -122,7 +123,7 @@ def read_model_card(run_dir: Path) -> dict[str, Any]:
         ModelCardDoc.model_validate(card)
     except ValidationError as err:
         raise InputError(f"{path}: not a valid model card: {problem(err)}") from None
-    return card
+    return printable(card)
 
 
 def save_arrays(path: Path, **arrays: np.ndarray) -> None:

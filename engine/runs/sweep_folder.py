@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import InputError
-from ..events import SweepEnded, SweepStarted, event_from_dict
+from ..events import SweepEnded, SweepStarted, event_from_dict, printable
 from .folder import RunInfo, parse_lines, writer_alive
 
 
@@ -22,7 +22,7 @@ def sweep_table(path: Path) -> dict[str, Any] | None:
         table = json.loads((path / "sweep.json").read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError):
         return None
-    return table if isinstance(table, dict) else None
+    return printable(table) if isinstance(table, dict) else None
 
 
 def sweep_status(path: Path) -> tuple[str, str]:

@@ -4,6 +4,7 @@ float32 feature matrix and a raw target, with the data.missing rule applied."""
 from __future__ import annotations
 
 import mmap
+import re
 from pathlib import Path
 
 import numpy as np
@@ -39,6 +40,7 @@ def fit_schema(table: Table, target: str | None, drop: list[str], missing: str) 
             continue
         present = table.strings(name)[~p.missing]
         categories = tuple(sorted(set(present.tolist())))
+        _written_numbers(table, name, categories)
         if len(categories) > MAX_CATEGORIES:
             raise InputError(f"{path}: text column '{name}' has {len(categories):,} distinct values "
                              f"(at most {MAX_CATEGORIES} are one-hot encoded): an id or free text is "
@@ -47,6 +49,32 @@ def fit_schema(table: Table, target: str | None, drop: list[str], missing: str) 
     tp = parse(table, target)
     return TableSchema(tuple(cols), target, "number" if is_numeric(tp) else "text",
                        tuple(drop), missing)
+
+
+# Numbers as people format them: thousands separators, percentages, a currency sign.
+_FORMATTED = re.compile(r"^[+-]?[$€£]?\s*(\d{1,3}(,\d{3})+|\d+)(\.\d+)?\s*%?$")
+
+
+def _written_numbers(table: Table, name: str, categories: tuple[str, ...]) -> None:
+    """A column of formatted numbers (`1,234.5`, `12%`, `$3`) would become one-hot text columns
+    without a word: refuse it, naming a cell and the fix."""
+    formatted = [c for c in categories if _FORMATTED.match(c) and not _is_plain(c)]
+    if not formatted or len(formatted) < 0.5 * len(categories):
+        return
+    strings = table.strings(name)
+    row = int(np.flatnonzero(strings == formatted[0])[0])
+    raise InputError(f"{table.path}: column '{name}' holds numbers written with separators, "
+                     f"signs or % ({formatted[0]!r} at {table.place(row)}, {len(formatted)} such "
+                     "value(s)): dltui reads plain numbers (1234.5, 0.12); rewrite them, or add "
+                     "the column to data.drop")
+
+
+def _is_plain(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 def encode(table: Table, schema: TableSchema, need_target: bool = True) -> CsvData:
@@ -75,6 +103,9 @@ def encode(table: Table, schema: TableSchema, need_target: bool = True) -> CsvDa
             numeric.append((at, Blocks([number_cells(table, col.name, p, "column")])))
             at += 1
             continue
+        if not col.categories and need_target:
+            notes.append(f"column '{col.name}' is empty in every row: it adds no feature "
+                         f"(data.missing = '{schema.missing}'); add it to data.drop to say so")
         texts = table.strings(col.name)
         index = {k: j for j, k in enumerate(col.categories)}
         onehot = x[:, at:at + len(col.categories)]
