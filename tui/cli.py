@@ -54,7 +54,8 @@ def run(preset: PresetArg, set_: SetOpt = None,
     train_headless(prep, runs_dir, json_)
 
 
-def train_headless(prep: Any, runs_dir: Path, json_: bool, resume_dir: Path | None = None) -> None:
+def train_headless(prep: Any, runs_dir: Path, json_: bool, resume_dir: Path | None = None,
+                   force: bool = False) -> None:
     """Train with Ctrl+C/SIGTERM stopping cleanly and the right printer for where output goes."""
     from dltui.engine import EventBus, Experiment, StopToken
 
@@ -78,7 +79,7 @@ def train_headless(prep: Any, runs_dir: Path, json_: bool, resume_dir: Path | No
     printer = JsonPrinter() if json_ else RichPrinter() if fancy else PlainPrinter()
     bus.subscribe(printer)
     try:
-        summary = Experiment(prep, runs_dir, bus, stop, resume_dir).run()
+        summary = Experiment(prep, runs_dir, bus, stop, resume_dir, force=force).run()
     finally:
         printer.close()
     if summary["status"] == "stopped":
@@ -93,6 +94,8 @@ def resume(run_ref: Annotated[str, typer.Argument(metavar="RUN", help="A run fol
                                                                       "or `latest`.")],
            device: Annotated[str | None, typer.Option(help="auto, cpu, cuda or cuda:N.")] = None,
            json_: Annotated[bool, typer.Option("--json", help="One JSON object per event.")] = False,
+           force: Annotated[bool, typer.Option(
+               "--force", help="Resume even though the data changed since the run started.")] = False,
            runs_dir: RunsDirOpt = Path("runs")) -> None:
     """Continue a stopped, killed or failed run in its own folder from its last checkpoint."""
     from dltui.engine import load_preset, prepare
@@ -100,7 +103,7 @@ def resume(run_ref: Annotated[str, typer.Argument(metavar="RUN", help="A run fol
     path = model_commands.run_folder(run_ref, runs_dir)
     spec, preset_path = load_preset(path / "preset.toml")
     prep = prepare(spec, preset_path.parent, device)
-    train_headless(prep, runs_dir, json_, resume_dir=path)
+    train_headless(prep, runs_dir, json_, resume_dir=path, force=force)
 
 
 @app.command()

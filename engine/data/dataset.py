@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -11,6 +12,8 @@ from ..errors import InputError
 from ..spec import DataSpec
 from .datasets import load_builtin
 from .tables.schema import TableSchema
+
+FINGERPRINT_BYTES = 256 << 20
 
 
 @dataclass
@@ -37,6 +40,22 @@ class Dataset:
 
     def __len__(self) -> int:
         return len(self.x)
+
+    def fingerprint(self) -> str:
+        """A hash of what was read (shapes, dtypes, the targets and the features), so a resumed
+        run can tell its data changed. Features beyond 256 MB are hashed on 4,096 rows spread
+        over the data: a memory-mapped set is not read whole for it."""
+        h = hashlib.blake2b(digest_size=16)
+        h.update(repr((self.x.shape, str(self.x.dtype), self.y.shape, str(self.y.dtype),
+                       self.classes)).encode())
+        h.update(np.ascontiguousarray(self.y).tobytes())
+        x = self.x
+        if x.nbytes > FINGERPRINT_BYTES:
+            x = x[np.unique(np.linspace(0, len(x) - 1, 4096).astype(np.int64))]
+        step = max(1, (16 << 20) // max(1, x[:1].nbytes))
+        for s in range(0, len(x), step):
+            h.update(np.ascontiguousarray(x[s:s + step]).tobytes())
+        return h.hexdigest()
 
     def describe(self) -> str:
         if self.task == "regression":

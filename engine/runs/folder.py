@@ -19,6 +19,7 @@ from typing import Any
 
 from ..errors import InputError, TrainingFailure
 from ..events import BatchProgress, Event, RunEnded, event_from_dict, printable
+from .lock import FolderLock
 
 
 class RunFolderError(TrainingFailure):
@@ -94,6 +95,9 @@ class RunWriter:
         """`fresh`: start metrics.jsonl anew (a resumed run replays what it keeps) and drop the
         old summary, so readers see the run as running again."""
         self.dir = run_dir
+        # Taken before anything is changed: a second writer (two resumes, or a resume while the
+        # run still trains) is refused with the folder untouched.
+        self.lock = FolderLock(run_dir)
         if fresh:
             for name in ("metrics.jsonl", "summary.json"):
                 with contextlib.suppress(FileNotFoundError):
@@ -103,6 +107,7 @@ class RunWriter:
             # Unbuffered: each line is one os.write, so a failed write can be cut back exactly.
             self._fd = os.open(run_dir / "metrics.jsonl", os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         except OSError as err:
+            self.lock.release()
             raise RunFolderError(run_dir, err) from None
         self.broken = False  # after a failed write, later events are not written (the run ends)
 
@@ -133,6 +138,7 @@ class RunWriter:
     def close(self) -> None:
         with contextlib.suppress(OSError):
             os.close(self._fd)
+        self.lock.release()
 
 
 def parse_lines(text: str) -> list[dict[str, Any]]:

@@ -79,8 +79,9 @@ def train_group(jobs: list[dict[str, Any]], device: str | None,
         for job, experiment in zip(jobs, experiments, strict=True):
             run_dir = experiment.run_dir
             assert run_dir is not None
+            skip = ("metrics.jsonl", "summary.json", ".writer.lock")  # written here, not copied
             out[job["index"]] = {str(p.relative_to(run_dir)): p.read_bytes() for p in run_dir.rglob("*")
-                                 if p.is_file() and p.name not in ("metrics.jsonl", "summary.json")}
+                                 if p.is_file() and p.name not in skip}
         return out
 
 

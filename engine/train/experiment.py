@@ -20,7 +20,7 @@ import torch
 from ..data.preprocess import Preprocessing, any_nan, fit_preprocessing, target_array
 from ..data.splits import Split, split_seed
 from ..doctor.curves import advice
-from ..errors import TrainingFailure
+from ..errors import InputError, TrainingFailure
 from ..events import (
     Event,
     EventBus,
@@ -36,7 +36,7 @@ from ..model.resources import too_big_for_device
 from ..preflight import Prepared, chance_accuracy, chance_loss
 from ..presets import preset_to_toml
 from ..runs.folder import RunFolderError, RunWriter, new_run_dir
-from ..runs.model_files import ModelCardWriter, save_arrays
+from ..runs.model_files import ModelCardWriter, read_model_card, save_arrays
 from ..runs.predictions import model_outputs
 from ..stacking.folds import plan_groups, train_group
 from .checkpoints import Checkpointer
@@ -56,8 +56,10 @@ class Experiment:
 
     def __init__(self, prep: Prepared, runs_dir: Path = Path("runs"),
                  bus: EventBus | None = None, stop: StopToken | None = None,
-                 resume_dir: Path | None = None) -> None:
+                 resume_dir: Path | None = None, force: bool = False) -> None:
         self.prep, self.runs_dir, self.resume_dir = prep, runs_dir, resume_dir
+        self.force = force  # resume even when the data changed since the run started
+        self._late: list[Notice] = []  # notices found before the run folder could take them
         self.bus = bus or EventBus()
         self.stop = stop or StopToken()
         p = prep.preset
@@ -244,6 +246,8 @@ class Experiment:
         prep, p = self.prep, self.prep.preset
         self.groups, self.reason = plan_groups(prep, self.setup)
         self.resumed = self._resume_state(self.groups) if self.resume_dir else None
+        if self.resume_dir is not None:
+            self._same_data(self.resume_dir)
         self.run_dir = self.resume_dir or new_run_dir(self.runs_dir, p.name)
         self.writer = RunWriter(self.run_dir, fresh=self.resumed is not None)
         self.bus.subscribe(self.writer)
@@ -268,7 +272,7 @@ class Experiment:
             threads.threads, threads.why, time.time()))
         if self.resumed is not None:
             self._replay(self.resumed)
-        for notice in prep.notices if self.resumed is None else []:
+        for notice in [*(prep.notices if self.resumed is None else []), *self._late]:
             self.emit(notice)
 
     def complete(self, train: Callable[[], None] | None) -> dict[str, Any]:
@@ -322,6 +326,23 @@ class Experiment:
 
     def _results(self) -> dict[str, Any]:
         return summarise(self.prep, self.rows, self.outcomes)
+
+    def _same_data(self, run_dir: Path) -> None:
+        """A resumed run trains on the data it started with: its finished folds and the rest
+        would otherwise come from two data sets, and the summary would average them."""
+        try:
+            stored = read_model_card(run_dir).get("data_fingerprint")
+        except InputError:
+            return  # no card yet (killed before its first model): nothing trained to compare
+        if stored is None or stored == self.prep.data.fingerprint():
+            return
+        if not self.force:
+            raise InputError(f"{run_dir}: its data changed since the run started "
+                             f"({self.prep.data.about}): resuming would train it on two data sets; "
+                             "`dltui resume --force` accepts the change (the summary says so)")
+        self.note["resumed_on_changed_data"] = True
+        self._late.append(Notice("warning", "changed-data", "the data changed since this run "
+                                 "started; resumed anyway (--force): finished folds saw the old data"))
 
     def _resume_state(self, groups: list[list[Split]]) -> ResumeState:
         tags = {(-1, -1): "final"}

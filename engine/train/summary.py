@@ -47,7 +47,7 @@ def model_card(prep: Prepared) -> dict[str, Any]:
             "layout": p.data.layout, "source": p.data.source,
             "schema": d.schema.to_dict() if d.schema else None,
             "feature_names": d.feature_names, "loss": p.train.loss,
-            "primary_metric": prep.primary_metric}
+            "primary_metric": prep.primary_metric, "data_fingerprint": d.fingerprint()}
 
 
 def portable(preset: Preset, data: Dataset) -> Preset:
