@@ -9,7 +9,8 @@ from typing import Annotated, Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from .model.layers import AnyLayer, no_bool_numbers
+from .model.fields import no_bool_numbers
+from .model.layers import AnyLayer
 
 LossName = Literal[
     "binary_crossentropy", "categorical_crossentropy", "sparse_categorical_crossentropy",

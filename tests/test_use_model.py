@@ -275,4 +275,4 @@ def test_a_checkpoint_from_another_version_is_refused_before_the_run_folder_is_t
     with pytest.raises(InputError, match=r"checkpoint version 1, this one reads 2\); it cannot "
                                          r"be resumed: run the preset again"):
         checkpoint_epoch(tmp_path, "r0-f0")
-    assert checkpoint_epoch(tmp_path, "r1-f0") == 0  # none: nothing to refuse
+    assert checkpoint_epoch(tmp_path, "r1-f0") == (0, "")  # none: nothing to refuse

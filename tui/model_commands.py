@@ -44,6 +44,19 @@ def run_folder(ref: str, runs_dir: Path, variant: str | None = None,
     return path
 
 
+ForceOpt = Annotated[bool, typer.Option("--force", help="Replace an existing --out file "
+                                                       "without asking.")]
+
+
+def _may_replace(out: Path, force: bool) -> bool:
+    """An existing output is replaced with --force, or when the user says yes on a terminal."""
+    if force or not out.exists() or out.is_dir() or out.is_symlink():
+        return True
+    if sys.stdin.isatty() and sys.stderr.isatty():
+        return typer.confirm(f"{out} exists; replace it?", default=False, err=True)
+    return False
+
+
 def _note(text: str) -> None:
     typer.echo(f"dltui: {text}", err=True)
 
@@ -54,12 +67,15 @@ def predict(run: RunArg, data: Annotated[Path, typer.Argument(
             out: Annotated[Path | None, typer.Option("--out", help="Write the CSV here instead "
                                                                    "of stdout.")] = None,
             model: ModelOpt = None, missing: MissingOpt = None, variant: VariantOpt = None,
-            runs_dir: RunsDirOpt = Path("runs")) -> None:
+            force: ForceOpt = False, runs_dir: RunsDirOpt = Path("runs")) -> None:
     """Predict with a trained run: one row per input row, in input order, with the predicted
     class and a probability per class, the value in target units, or the decoded symbol string;
     a row that cannot be predicted keeps its place with a `reason`."""
+    from dltui.engine.runs.outputs import check_output, write_output
     from dltui.engine.runs.trained import load_run
 
+    if out is not None:
+        check_output(out, [data], _may_replace(out, force))
     trained = load_run(run_folder(run, runs_dir, variant))
     preds = trained.predict(data, model, missing)
     for note in trained.last_notes:
@@ -70,15 +86,20 @@ def predict(run: RunArg, data: Annotated[Path, typer.Argument(
     if preds.skipped:
         _note(f"warning: {len(preds.skipped)} row(s) not predicted (see the reason column)")
     header, rows = preds.columns()
-    fh = out.open("w", newline="", encoding="utf-8") if out else sys.stdout
-    try:
-        writer = csv.writer(fh)
+    if out is None:
+        writer = csv.writer(sys.stdout)
         writer.writerow(header)
         writer.writerows(rows)
-    finally:
-        if out:
-            fh.close()
-            _note(f"{len(rows)} prediction(s) written to {out}")
+        return
+
+    def write(tmp: Path) -> None:
+        with tmp.open("w", newline="", encoding="utf-8") as fh:
+            writer = csv.writer(fh)
+            writer.writerow(header)
+            writer.writerows(rows)
+
+    write_output(out, write)
+    _note(f"{len(rows)} prediction(s) written to {out}")
 
 
 def evaluate(run: RunArg, data: Annotated[Path, typer.Argument(
@@ -126,7 +147,7 @@ def export(run: RunArg,
            = "pt2",
            out: Annotated[Path | None, typer.Option("--out", help="The file (or, for tensorboard, "
                                                                   "the folder) to write.")] = None,
-           model: ModelOpt = None, variant: VariantOpt = None,
+           model: ModelOpt = None, variant: VariantOpt = None, force: ForceOpt = False,
            runs_dir: RunsDirOpt = Path("runs")) -> None:
     """Write a self-contained model file that runs without dltui (normalisation inside), or the
     run's curves as TensorBoard event files."""
@@ -143,6 +164,7 @@ def export(run: RunArg,
         _note(f"see it with: tensorboard --logdir {target}")
         return
     from dltui.engine.runs.export import export as write
+    from dltui.engine.runs.outputs import check_output, write_output
     from dltui.engine.runs.trained import load_run
 
     trained = load_run(run_dir)
@@ -151,7 +173,8 @@ def export(run: RunArg,
         raise InputError(f"--model {model or 'ensemble'}: export writes one model; pick "
                          "--model final or --model 'fold N'")
     target = out or run_dir / f"model-{names[0]}{suffix[format_]}"
-    write(trained, format_, target, names[0])
+    check_output(target, [], out is None or _may_replace(target, force))
+    write_output(target, lambda tmp: write(trained, format_, tmp, names[0]))
     typer.echo(str(target))
     from dltui.engine.runs.export import missing_rule
 

@@ -7,14 +7,15 @@ can never disagree.
 
 from __future__ import annotations
 
-import typing
 from typing import Annotated, ClassVar, Literal
 
 import torch
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from torch import nn
 
 from .activations import ACTIVATIONS
+from .dropout import MemberDropout
+from .fields import takes_bool
 
 Shape = tuple[int, ...]
 ActivationName = Literal[
@@ -33,21 +34,6 @@ def _activation(name: str) -> list[nn.Module]:
     return [] if name == "linear" else [ACTIVATIONS[name]()]
 
 
-def _takes_bool(annotation: object) -> bool:
-    """Whether a field's type admits true/false (bool, or a union or list with bool in it)."""
-    if annotation is bool:
-        return True
-    return any(_takes_bool(a) for a in typing.get_args(annotation))
-
-
-def no_bool_numbers(cls: type[BaseModel], value: object, info: ValidationInfo) -> object:
-    """TOML's true is Python's True, which pydantic would take as 1 for a number: strict."""
-    field = cls.model_fields.get(info.field_name or "")
-    if isinstance(value, bool) and field is not None and not _takes_bool(field.annotation):
-        raise ValueError("expected a number, not true/false")
-    return value
-
-
 class LayerSpec(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -58,7 +44,7 @@ class LayerSpec(BaseModel):
         if isinstance(data, dict):
             for name, value in data.items():
                 field = cls.model_fields.get(name)
-                if isinstance(value, bool) and field is not None and not _takes_bool(field.annotation):
+                if isinstance(value, bool) and field is not None and not takes_bool(field.annotation):
                     raise ValueError(f"{name}: expected a number, not true/false")
         return data
 
@@ -122,21 +108,6 @@ class Dropout(LayerSpec):
 
     def build(self, in_shape: Shape) -> list[nn.Module]:
         return [MemberDropout(self.rate)]
-
-
-class MemberDropout(nn.Dropout):
-    """Dropout whose masks come from the generator of the model's own training (its trainee's
-    shuffle generator), not torch's global one: a model trained alone and the same model stacked
-    with others draw the same masks in the same order, so stacked results equal sequential ones.
-    Without a generator (a model outside a dltui training) it draws from the global one."""
-
-    generator: torch.Generator | None = None
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if not self.training or self.p == 0:
-            return x
-        keep = torch.empty_like(x).bernoulli_(1 - self.p, generator=self.generator)
-        return x * keep / (1 - self.p)
 
 
 class Flatten(LayerSpec):

@@ -91,13 +91,13 @@ def replace_atomic(path: Path, write: Any, suffix: str = ".tmp") -> None:
 class RunWriter:
     """Subscribes to the engine's events and keeps the run folder up to date."""
 
-    def __init__(self, run_dir: Path, fresh: bool = False) -> None:
+    def __init__(self, run_dir: Path, fresh: bool = False, lock: FolderLock | None = None) -> None:
         """`fresh`: start metrics.jsonl anew (a resumed run replays what it keeps) and drop the
         old summary, so readers see the run as running again."""
         self.dir = run_dir
         # Taken before anything is changed: a second writer (two resumes, or a resume while the
         # run still trains) is refused with the folder untouched.
-        self.lock = FolderLock(run_dir)
+        self.lock = lock or FolderLock(run_dir)
         if fresh:
             for name in ("metrics.jsonl", "summary.json"):
                 with contextlib.suppress(FileNotFoundError):

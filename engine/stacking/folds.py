@@ -18,7 +18,7 @@ from torch import nn
 
 from ..data.preprocess import Normalizer
 from ..data.splits import Split, split_seed
-from ..events import FoldStarted, StopToken
+from ..events import StopToken
 from ..model.build import Net, build_model
 from ..model.metrics import METRICS
 from ..model.resources import too_big_for_device
@@ -345,7 +345,7 @@ def train_group(exp: FoldHost, group: list[Split]) -> None:
                              prep.plan.test_idx, seeds)
     infos = [FoldInfo(s.repeat, s.fold, len(s.train_idx), len(s.val_idx)) for s in group]
     for info in infos:
-        exp.bus.emit(FoldStarted(info.repeat, info.fold, info.train_size, info.val_size))
+        exp.fold_started(info)
     outcomes = run_epochs(trainee, infos, exp.setup, exp.emit, exp.stop,
                           checkpoint=exp.checkpointer(group))
     tests = exp.test_scores(trainee, len(group)) if "test" in trainee.parts else [{}] * len(group)

@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from ..model.build import Net
     from ..preflight import Prepared
     from ..train.checkpoints import Checkpointer
-    from ..train.loop import FoldOutcome, Setup
+    from ..train.loop import FoldInfo, FoldOutcome, Setup
 
 
 class FoldHost(Protocol):
@@ -31,6 +31,8 @@ class FoldHost(Protocol):
     failure: TrainingFailure | None
 
     def emit(self, event: Event) -> None: ...
+
+    def fold_started(self, info: FoldInfo) -> None: ...
 
     def fit(self, train_idx: np.ndarray) -> Preprocessing: ...
 

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 from ..data.preprocess import Normalizer
 from ..data.splits import split_seed
-from ..events import FoldStarted, StopToken
+from ..events import StopToken
 from ..spec import Preset
 from ..train.loop import FoldInfo, run_epochs
 from .folds import StackedNet, StackedTrainee, needs_equal_parts, unsupported_reason
@@ -96,7 +96,7 @@ def _train_chunk(members: list[tuple[FoldHost, Split]]) -> None:
                              prep.plan.test_idx, seeds, trains=trains)
     infos = [FoldInfo(s.repeat, s.fold, len(s.train_idx), len(s.val_idx)) for _, s in members]
     for (exp, _), info in zip(members, infos, strict=True):
-        exp.bus.emit(FoldStarted(info.repeat, info.fold, info.train_size, info.val_size))
+        exp.fold_started(info)
     stop = AnyStop([exp.stop for exp, _ in members])
     outcomes = run_epochs(trainee, infos, first.setup, first.emit, stop,
                           member_emits=[exp.emit for exp, _ in members],

@@ -107,16 +107,24 @@ class Checkpointer:
             with safe_open(str(path), framework="pt") as fh:
                 loop = json.loads((fh.metadata() or {})["dltui"])
                 tensors = {k: fh.get_tensor(k) for k in fh.keys()}
-        except (OSError, KeyError, json.JSONDecodeError, ValueError, RuntimeError):
+        except Exception:  # safetensors' own error, no metadata, bad JSON: not a checkpoint
             return None
         check_version(loop, path)
         dev = trainee.net_device
-        trainee.net.load_state_dict({k[4:]: v for k, v in tensors.items() if k.startswith("net.")})
-        trainee.opt.load_state_dict(_optimizer_state(
-            {k: v.to(dev) for k, v in tensors.items() if k.startswith("opt.")}, loop.pop("optimizer")))
-        for i, g in enumerate(trainee.generators):
-            g.set_state(tensors[f"gen.{i}"])
-        torch.set_rng_state(tensors["rng.cpu"])
+        try:
+            trainee.net.load_state_dict({k[4:]: v for k, v in tensors.items() if k.startswith("net.")})
+            trainee.opt.load_state_dict(_optimizer_state(
+                {k: v.to(dev) for k, v in tensors.items() if k.startswith("opt.")},
+                loop.pop("optimizer")))
+            for i, g in enumerate(trainee.generators):
+                g.set_state(tensors[f"gen.{i}"])
+            torch.set_rng_state(tensors["rng.cpu"])
+        except (KeyError, RuntimeError, ValueError, TypeError) as err:
+            # resume_state checked the file's keys; what is left is a checkpoint of another
+            # model (an edited preset): say so instead of a KeyError from deep inside.
+            first = str(err).splitlines()[0][:120] if str(err) else type(err).__name__
+            raise InputError(f"{path}: does not fit this run's model ({first}); delete it to "
+                             "restart that training") from None
         if "rng.cuda" in tensors and dev.type == "cuda":
             torch.cuda.set_rng_state(tensors["rng.cuda"], dev)
         best: list[dict[str, torch.Tensor] | None] = [None] * len(loop["history"])

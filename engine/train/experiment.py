@@ -36,14 +36,15 @@ from ..model.resources import too_big_for_device
 from ..preflight import Prepared, chance_accuracy, chance_loss
 from ..presets import preset_to_toml
 from ..runs.folder import RunFolderError, RunWriter, new_run_dir
-from ..runs.model_files import ModelCardWriter, read_model_card, save_arrays
+from ..runs.lock import FolderLock
+from ..runs.model_files import ModelCardWriter, save_arrays
 from ..runs.predictions import model_outputs
 from ..stacking.folds import plan_groups, train_group
 from .checkpoints import Checkpointer
 from .loop import FoldInfo, FoldOutcome, Setup, SingleTrainee, SplitData, run_epochs
 from .optimizers import make_optimizer
 from .results import fold_row
-from .resume import CHECKPOINTS, ResumeState, group_tag, resume_state
+from .resume import CHECKPOINTS, ResumeState, group_tag, resume_state, same_data
 from .summary import headline, model_card, portable, summarise
 from .threads import choose_threads
 
@@ -59,7 +60,8 @@ class Experiment:
                  resume_dir: Path | None = None, force: bool = False) -> None:
         self.prep, self.runs_dir, self.resume_dir = prep, runs_dir, resume_dir
         self.force = force  # resume even when the data changed since the run started
-        self._late: list[Notice] = []  # notices found before the run folder could take them
+        self._late: list[Notice] = []
+        self.resumed: ResumeState | None = None  # notices found before the run folder could take them
         self.bus = bus or EventBus()
         self.stop = stop or StopToken()
         p = prep.preset
@@ -83,6 +85,13 @@ class Experiment:
         self.threads_before = torch.get_num_threads()
         self._device_data: tuple[torch.Tensor, torch.Tensor] | None = None
         self._has_nan: bool | None = None
+
+    def fold_started(self, info: FoldInfo) -> None:
+        """A training begins, unless it is a resumed one whose start the replayed log already
+        has: a resumed run's events are the uninterrupted run's, timings aside."""
+        if self.resumed is not None and (info.repeat, info.fold) in self.resumed.started:
+            return
+        self.bus.emit(FoldStarted(info.repeat, info.fold, info.train_size, info.val_size))
 
     def emit(self, event: Event) -> None:
         """Send an event; a hint is given once per run, not once per fold."""
@@ -153,7 +162,7 @@ class Experiment:
                                 self.setup, tensors, seed)
         self._maybe_graph(trainee)
         info = FoldInfo(split.repeat, split.fold, len(split.train_idx), len(split.val_idx))
-        self.bus.emit(FoldStarted(info.repeat, info.fold, info.train_size, info.val_size))
+        self.fold_started(info)
         (out,) = run_epochs(trainee, [info], self.setup, self.emit, self.stop,
                             checkpoint=self.checkpointer([split]))
         test = self.test_scores(trainee, 1)[0] if "test" in parts else {}
@@ -209,7 +218,7 @@ class Experiment:
                                 self.setup, tensors, seed)
         self._maybe_graph(trainee)
         info = FoldInfo(-1, -1, len(plan.rest_idx), 0)
-        self.bus.emit(FoldStarted(-1, -1, info.train_size, 0))
+        self.fold_started(info)
         (out,) = run_epochs(trainee, [info], self.setup, self.emit, self.stop, epochs=epochs,
                             has_val=False, checkpoint=self.checkpointer(None))
         result: dict[str, Any] = {"epochs": epochs, "epochs_run": len(out.history),
@@ -245,11 +254,21 @@ class Experiment:
         with other variants' experiments in a stacked sweep group)."""
         prep, p = self.prep, self.prep.preset
         self.groups, self.reason = plan_groups(prep, self.setup)
-        self.resumed = self._resume_state(self.groups) if self.resume_dir else None
-        if self.resume_dir is not None:
-            self._same_data(self.resume_dir)
+        # A resumed folder is locked before it is read or changed: one writer at a time.
+        lock = FolderLock(self.resume_dir) if self.resume_dir is not None else None
+        try:
+            if self.resume_dir is not None:
+                changed = same_data(self.resume_dir, self.prep.data, self.force)
+                if changed is not None:
+                    self.note["resumed_on_changed_data"] = True
+                    self._late.append(changed)
+            self.resumed = self._resume_state(self.groups) if self.resume_dir else None
+        except BaseException:
+            if lock is not None:
+                lock.release()
+            raise
         self.run_dir = self.resume_dir or new_run_dir(self.runs_dir, p.name)
-        self.writer = RunWriter(self.run_dir, fresh=self.resumed is not None)
+        self.writer = RunWriter(self.run_dir, fresh=self.resumed is not None, lock=lock)
         self.bus.subscribe(self.writer)
         self.writer.write_preset(preset_to_toml(portable(p, prep.data)))
         self.card = ModelCardWriter(self.run_dir, model_card(self.prep), keep=self.resumed is not None)
@@ -281,6 +300,7 @@ class Experiment:
         prep, p = self.prep, self.prep.preset
         status, message = "done", ""
         summary: dict[str, Any] = {}
+        refused: InputError | None = None
         try:
             if train is not None:
                 train()
@@ -295,6 +315,10 @@ class Experiment:
         except TrainingFailure as failure:
             status, message = failure.status, str(failure)
             summary = self._results()
+        except InputError as err:  # found mid-run (a checkpoint of another model): the folder
+            status, message = "failed", str(err)  # says so, and the caller gets its one line
+            summary = self._results()
+            refused = err
         except KeyboardInterrupt:  # a notebook's interrupt: keep what was computed
             status, message = "stopped", "interrupted; everything computed so far is kept"
             summary = self._results()
@@ -322,27 +346,12 @@ class Experiment:
                 shutil.rmtree(self.run_dir / CHECKPOINTS, ignore_errors=True)
             torch.set_flush_denormal(False)
             torch.set_num_threads(self.threads_before)
+        if refused is not None:
+            raise refused
         return summary
 
     def _results(self) -> dict[str, Any]:
         return summarise(self.prep, self.rows, self.outcomes)
-
-    def _same_data(self, run_dir: Path) -> None:
-        """A resumed run trains on the data it started with: its finished folds and the rest
-        would otherwise come from two data sets, and the summary would average them."""
-        try:
-            stored = read_model_card(run_dir).get("data_fingerprint")
-        except InputError:
-            return  # no card yet (killed before its first model): nothing trained to compare
-        if stored is None or stored == self.prep.data.fingerprint():
-            return
-        if not self.force:
-            raise InputError(f"{run_dir}: its data changed since the run started "
-                             f"({self.prep.data.about}): resuming would train it on two data sets; "
-                             "`dltui resume --force` accepts the change (the summary says so)")
-        self.note["resumed_on_changed_data"] = True
-        self._late.append(Notice("warning", "changed-data", "the data changed since this run "
-                                 "started; resumed anyway (--force): finished folds saw the old data"))
 
     def _resume_state(self, groups: list[list[Split]]) -> ResumeState:
         tags = {(-1, -1): "final"}

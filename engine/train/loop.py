@@ -22,7 +22,7 @@ from ..doctor.curves import CurveWatch
 from ..errors import TrainingFailure
 from ..events import BatchProgress, EpochEnded, Event, Notice, StopToken
 from ..model.build import Net
-from ..model.layers import MemberDropout
+from ..model.dropout import MemberDropout
 from ..model.losses import Loss
 from ..model.metrics import METRICS
 from .checkpoints import Checkpointer
