@@ -77,6 +77,29 @@ def dltui(*args: str, cwd: Path | None = None, timeout: float = 120,
                           text=True, cwd=cwd, timeout=timeout, env=full_env)
 
 
+def cli(*argv: str) -> tuple[int, str, str]:
+    """The real `dltui` entry point (main, with its one-line errors and exit codes) run in this
+    process: (exit code, stdout, stderr). For the many one-line-refusal cases, where a process per
+    case would cost seconds each; locks, signals and fresh imports keep using `dltui()`."""
+    import contextlib
+    import io
+
+    from dltui.tui.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    old = sys.argv
+    sys.argv = ["dltui", *argv]
+    code = 0
+    try:
+        with contextlib.redirect_stderr(err), contextlib.redirect_stdout(out):
+            main()
+    except SystemExit as done:
+        code = done.code if isinstance(done.code, int) else (0 if done.code is None else 1)
+    finally:
+        sys.argv = old
+    return code, out.getvalue(), err.getvalue()
+
+
 class PeakGrowth:
     """How far this process's resident memory rises above where it stood when the block
     began. The kernel's high-water mark is reset first (writing 5 to /proc/self/clear_refs), so

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import tomli_w
 
-from conftest import BINARY, REGRESSION, dltui, preset
+from conftest import BINARY, REGRESSION, cli, dltui, preset
 from dltui.engine import EventBus, Experiment, prepare
 from dltui.engine.events import EpochEnded, StopToken
 from dltui.engine.presets import validate_preset
@@ -141,15 +141,15 @@ def test_outputs_never_destroy_inputs_or_the_run(tmp_path):
              str(tmp_path / "real.csv"): "exists; --force replaces it"}
     card = (run / "model.json").read_bytes()
     for out, said in cases.items():
-        done = dltui("predict", str(run), data, "--out", out)
-        assert done.returncode == 2 and said in done.stderr, (out, done.stderr)
-        assert done.stderr.strip().count("\n") == 0
+        code, _, err = cli("predict", str(run), data, "--out", out)
+        assert code == 2 and said in err, (out, err)
+        assert err.strip().count("\n") == 0
     assert (tmp_path / "real.csv").read_text() == "keep me\n"
     assert (run / "model.json").read_bytes() == card
-    exported = dltui("export", str(run), "--out", str(run / "preset.toml"))
-    assert exported.returncode == 2 and "run folder" in exported.stderr
-    forced = dltui("predict", str(run), data, "--out", str(tmp_path / "real.csv"), "--force")
-    assert forced.returncode == 0 and forced_rows(tmp_path / "real.csv") == 5
+    code, _, err = cli("export", str(run), "--out", str(run / "preset.toml"))
+    assert code == 2 and "run folder" in err
+    code, _, err = cli("predict", str(run), data, "--out", str(tmp_path / "real.csv"), "--force")
+    assert code == 0 and forced_rows(tmp_path / "real.csv") == 5, err
 
 
 def forced_rows(path: Path) -> int:
@@ -188,9 +188,9 @@ def test_odd_presets_are_one_line(tmp_path, case):
     text, said = ODD_PRESETS[case]
     (tmp_path / "p.toml").write_text(text)
     for command in ("run", "sweep"):
-        done = dltui(command, str(tmp_path / "p.toml"), "--runs-dir", str(tmp_path / "runs"))
-        assert done.returncode == 2 and said in done.stderr, (command, done.stderr[-300:])
-        assert done.stderr.strip().count("\n") == 0
+        code, _, err = cli(command, str(tmp_path / "p.toml"), "--runs-dir", str(tmp_path / "runs"))
+        assert code == 2 and said in err, (command, err[-300:])
+        assert err.strip().count("\n") == 0
 
 
 def test_odd_sweeps_and_devices_are_one_line(tmp_path):
@@ -209,18 +209,17 @@ def test_odd_sweeps_and_devices_are_one_line(tmp_path):
         "train.epochs": list(range(1, 101)), "train.batch_size": list(range(1, 101)),
         "train.seed": list(range(10))})))
     for name, extra, said in cases:
-        done = dltui("sweep", str(tmp_path / name), *extra, "--runs-dir", str(tmp_path / "runs"),
-                     timeout=30)
-        assert done.returncode == 2 and said in done.stderr, (name, done.stderr[-300:])
-        assert done.stderr.strip().count("\n") == 0
+        code, _, err = cli("sweep", str(tmp_path / name), *extra, "--runs-dir", str(tmp_path / "runs"))
+        assert code == 2 and said in err, (name, err[-300:])
+        assert err.strip().count("\n") == 0
 
 
 def run_on(tmp_path: Path, data: dict, layers: list[dict], loss: str) -> tuple[int, str]:
     raw = {"name": "d", "data": data, "model": {"layers": layers},
            "train": {"loss": loss, "epochs": 1}, "validation": {"scheme": "holdout"}}
     (tmp_path / "p.toml").write_text(tomli_w.dumps(raw))
-    done = dltui("run", str(tmp_path / "p.toml"), "--runs-dir", str(tmp_path / "runs"))
-    return done.returncode, done.stdout + done.stderr
+    code, out, err = cli("run", str(tmp_path / "p.toml"), "--runs-dir", str(tmp_path / "runs"))
+    return code, out + err
 
 
 DENSE = {"type": "Dense", "units": 4, "activation": "relu"}

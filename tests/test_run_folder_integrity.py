@@ -4,8 +4,6 @@ a run is expected says so and offers its variants, a killed sweep is failed, not
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 import os
 import pickle
@@ -21,6 +19,7 @@ import pytest
 import tomli_w
 
 from conftest import REGRESSION, dltui, preset
+from conftest import cli as run_cli
 
 IRIS = {"name": "iris3", "data": {"source": "builtin:iris"},
         "model": {"layers": [{"type": "Dense", "units": 8, "activation": "relu"},
@@ -48,20 +47,8 @@ def iris_run(tmp_path_factory) -> Path:
 
 def cli(*argv: str) -> tuple[int, str]:
     """The real entry point, in this process (a subprocess per case would take minutes)."""
-    from dltui.tui.cli import main
-
-    err = io.StringIO()
-    old = sys.argv
-    sys.argv = ["dltui", *argv]
-    code: int = 0
-    try:
-        with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
-            main()
-    except SystemExit as done:
-        code = done.code if isinstance(done.code, int) else (0 if done.code is None else 1)
-    finally:
-        sys.argv = old
-    return code, err.getvalue().strip()
+    code, _, err = run_cli(*argv)
+    return code, err.strip()
 
 
 def damaged(data: bytes) -> dict[str, bytes]:
@@ -75,7 +62,7 @@ def damaged(data: bytes) -> dict[str, bytes]:
 
 def commands(run: Path, root: Path) -> list[list[str]]:
     return [["predict", str(run), str(root / "x.npz")], ["evaluate", str(run), str(root / "x.npz")],
-            ["export", str(run), "--model", "fold 0", "--out", str(root / "m.pt2")],
+            ["export", str(run), "--model", "fold 0", "--out", str(root / "m.pt2"), "--force"],
             ["report", str(run)], ["resume", str(run)], ["watch", str(run), "--plain"],
             ["runs", "--runs-dir", str(run.parent)]]
 
