@@ -285,3 +285,15 @@ def test_an_onnx_export_prints_only_its_path_on_stdout(tmp_path):
     out = session.run(None, {"x": np.zeros((2, 10), dtype=np.float32)})[0]
     assert out.shape == (2, 1)
     assert sys.executable
+
+
+def test_an_unreachable_ray_address_is_one_line_within_seconds(tmp_path):
+    import time
+
+    pytest.importorskip("ray")
+    (tmp_path / "s.toml").write_text(tomli_w.dumps(preset(BASE, sweep={"train.epochs": [1, 2]})))
+    started = time.monotonic()
+    code, _, err = cli("sweep", str(tmp_path / "s.toml"), "--backend", "ray", "--address",
+                       "127.0.0.1:1", "--runs-dir", str(tmp_path / "runs"))
+    assert code == 2 and "--address 127.0.0.1:1: no Ray cluster answers there" in err
+    assert err.strip().count("\n") == 0 and time.monotonic() - started < 20

@@ -148,6 +148,24 @@ def test_worker_processes_give_the_local_results(tmp_path):
         assert json.loads(lines[0])["run_dir"] == str(run) and "run_ended" in lines[-1]
 
 
+def test_a_worker_killed_mid_group_fails_only_its_variant_and_the_pool_goes_on(tmp_path):
+    """--devices cpu,cpu: variant 2's worker dies (os._exit) inside the stacked group [1, 2];
+    the group is retried one variant at a time, so only variant 2 fails, and the dead worker's
+    pool is rebuilt for what was queued behind it."""
+    raw = preset(SMALL, train={"epochs": 2},
+                 sweep={"model.layers[0].units": [4, 8], "train.learning_rate": [1e-3, 1e-2]})
+    (tmp_path / "p.toml").write_text(tomli_w.dumps(raw))
+    remote = dltui("sweep", str(tmp_path / "p.toml"), "--devices", "cpu,cpu", "--runs-dir",
+                   str(tmp_path / "remote"), env={"OMP_NUM_THREADS": "1",
+                                                  "DLTUI_SWEEP_KILL_VARIANT": "2"}, timeout=300)
+    assert remote.returncode == 0, remote.stderr[-2000:]
+    (folder,) = list((tmp_path / "remote").iterdir())
+    status = {r["index"]: r["status"] for r in json.loads((folder / "sweep.json").read_text())["ranking"]}
+    assert status == {1: "done", 2: "failed", 3: "done", 4: "done"}
+    failed = next(r for r in json.loads((folder / "sweep.json").read_text())["ranking"] if r["index"] == 2)
+    assert "worker process died" in failed["message"]
+
+
 @pytest.mark.slow
 def test_ray_backend_equals_local_and_a_killed_worker_fails_only_its_variant(tmp_path):
     pytest.importorskip("ray")

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import queue as stdlib_queue
+import shutil
 import tempfile
 import time
 from collections.abc import Callable
@@ -103,6 +104,7 @@ class RemoteSweep(SweepRunner):
         dirs: dict[int, Path] = {}
         summaries: dict[int, dict[str, Any]] = {}
         self.writers, self.dirs, self.summaries = writers, dirs, summaries
+        self.retried: set[int] = set()
         from ..stacking.variants import joint_groups
 
         # One task per group of variants that stack (as locally), so a GPU trains them at once.
@@ -113,13 +115,31 @@ class RemoteSweep(SweepRunner):
         while pending:
             self._drain()
             for handle, files, error in self.backend.poll_done(list(pending)):
-                for index in pending.pop(handle):
+                group = pending.pop(handle)
+                if error and len(group) > 1 and worker_died(error):
+                    self._drain()  # every event the dead attempt sent, before its folders go
+                    # A stacked group whose worker died: each variant again on its own, so the
+                    # one that kills its worker fails alone and the others finish.
+                    self.retried.update(group)
+                    for index in group:
+                        self._restart(index)
+                        pending[self.backend.submit([payload(self.variants[index], self.base_dir)])] = [index]
+                    continue
+                for index in group:
                     self._land(self.variants[index], dirs, writers, summaries,
                                (files or {}).get(index), error)
             if self.stop.requested:
                 self.backend.cancel(list(pending))
             time.sleep(0.05)
         return self.finish(started)
+
+    def _restart(self, index: int) -> None:
+        """A variant trains again from scratch: its run folder starts over."""
+        writer = self.writers.pop(index, None)
+        if writer is not None:
+            writer.close()
+            shutil.rmtree(self.dirs.pop(index), ignore_errors=True)
+        self.summaries.pop(index, None)
 
     def _drain(self) -> None:
         """Every event the workers sent so far, each to its variant's run folder (whichever
@@ -186,24 +206,52 @@ def _relocated(event: Event, run_dir: Path) -> Event:
     return event
 
 
+DEATHS = ("WorkerDied", "WorkerCrashedError", "ActorDiedError", "NodeDiedError",
+          "OutOfMemoryError", "BrokenProcessPool")
+
+
+def worker_died(error: str) -> bool:
+    """The error says the process training a group died, not that training itself failed."""
+    return any(name in error for name in DEATHS)
+
+
+class _Handle:
+    """One submitted group: its jobs, its device and the future of its current attempt."""
+
+    def __init__(self, jobs: list[dict[str, Any]], device: str) -> None:
+        self.jobs, self.device = jobs, device
+        self.future: Any = None
+        self.died = False  # its worker process died while training it
+
+
 class ProcessBackend:
-    """One worker process per device, from the standard library's process pool."""
+    """One worker process per device, each its own single-worker pool from the standard library:
+    a worker that dies (killed, out of memory) breaks only its device's pool, so only the group it
+    was training fails; the pool is rebuilt and the groups queued behind it train on."""
 
     def __init__(self, devices: list[str]) -> None:
-        import concurrent.futures
         import multiprocessing
 
-        ctx = multiprocessing.get_context("spawn")  # no forked torch state in the workers
-        self.manager = ctx.Manager()
+        self.ctx = multiprocessing.get_context("spawn")  # no forked torch state in the workers
+        self.manager = self.ctx.Manager()
         self.queue = self.manager.Queue()
         self.devices = devices
-        self.pool = concurrent.futures.ProcessPoolExecutor(len(devices), mp_context=ctx)
+        self.pools = {d: self._pool() for d in dict.fromkeys(devices)}
+        self.queued: dict[str, list[_Handle]] = {d: [] for d in self.pools}
         self._n = 0
+
+    def _pool(self) -> Any:
+        import concurrent.futures
+
+        return concurrent.futures.ProcessPoolExecutor(1, mp_context=self.ctx)
 
     def submit(self, job: list[dict[str, Any]]) -> Any:
         device = self.devices[self._n % len(self.devices)]
         self._n += 1
-        return self.pool.submit(train_group, job, device, self.queue.put)
+        handle = _Handle(job, device)
+        handle.future = self.pools[device].submit(train_group, job, device, self.queue.put)
+        self.queued[device].append(handle)
+        return handle
 
     def events(self) -> list[tuple[int, dict[str, Any]]]:
         out = []
@@ -213,20 +261,50 @@ class ProcessBackend:
             except stdlib_queue.Empty:
                 return out
 
+    def _recover(self, device: str) -> None:
+        """The device's worker died: the group it was training (the first unfinished one, as a
+        one-worker pool takes them in order) fails; the rest go to a new worker."""
+        from concurrent.futures.process import BrokenProcessPool
+
+        waiting = [h for h in self.queued[device] if not (h.future.done() and not isinstance(
+            h.future.exception(), BrokenProcessPool))]
+        if not waiting:
+            return
+        waiting[0].died = True
+        self.pools[device].shutdown(wait=False, cancel_futures=True)
+        self.pools[device] = self._pool()
+        for h in waiting[1:]:
+            h.future = self.pools[device].submit(train_group, h.jobs, device, self.queue.put)
+        self.queued[device] = waiting[1:]
+
     def poll_done(self, handles: list[Any]) -> list[tuple[Any, dict[str, bytes] | None, str | None]]:
+        from concurrent.futures.process import BrokenProcessPool
+
+        for device in self.pools:
+            if any(h.future.done() and not h.died and isinstance(h.future.exception(), BrokenProcessPool)
+                   for h in self.queued[device]):
+                self._recover(device)
         done = []
         for h in handles:
-            if h.done():
-                err = h.exception()
-                done.append((h, None if err else h.result(), f"{type(err).__name__}: {err}" if err else None))
+            if h.died:
+                done.append((h, None, "WorkerDied: its worker process died (killed, or out of "
+                                      "memory) while training it"))
+            elif h.future.done():
+                err = h.future.exception()
+                done.append((h, None if err else h.future.result(),
+                             f"{type(err).__name__}: {err}" if err else None))
+        for h, _, _ in done:
+            if h in self.queued[h.device]:
+                self.queued[h.device].remove(h)
         return done
 
     def cancel(self, handles: list[Any]) -> None:
         for h in handles:
-            h.cancel()
+            h.future.cancel()
 
     def close(self) -> None:
-        self.pool.shutdown(wait=False, cancel_futures=True)
+        for pool in self.pools.values():
+            pool.shutdown(wait=False, cancel_futures=True)
         self.manager.shutdown()
 
 
@@ -242,6 +320,8 @@ class RayBackend:
 
             raise InputError("--backend ray needs Ray: pip install 'dltui[ray]'") from None
         self.ray = ray
+        if address and address != "auto":
+            reachable(address)
         if not ray.is_initialized():
             ray.init(address=address, include_dashboard=False, log_to_driver=False)
         self.queue = Queue()
@@ -279,6 +359,24 @@ class RayBackend:
 
     def close(self) -> None:
         self.queue.shutdown()
+
+
+def reachable(address: str, seconds: float = 3.0) -> None:
+    """One line within seconds when nothing listens at a Ray address (ray.init would retry
+    silently for minutes)."""
+    import socket
+
+    from ..errors import InputError
+
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    if not host or not port.isdigit():
+        raise InputError(f"--address {address}: expected HOST:PORT, e.g. 127.0.0.1:6379")
+    try:
+        with socket.create_connection((host, int(port)), timeout=seconds):
+            pass
+    except OSError as err:
+        raise InputError(f"--address {address}: no Ray cluster answers there ({err.strerror or err}); "
+                         "start one with `ray start --head --port PORT`, or check the address") from None
 
 
 def _ray_train(jobs: list[dict[str, Any]], device: str, queue: Any) -> dict[int, dict[str, bytes]]:
