@@ -297,3 +297,35 @@ def test_an_unreachable_ray_address_is_one_line_within_seconds(tmp_path):
                        "127.0.0.1:1", "--runs-dir", str(tmp_path / "runs"))
     assert code == 2 and "--address 127.0.0.1:1: no Ray cluster answers there" in err
     assert err.strip().count("\n") == 0 and time.monotonic() - started < 20
+
+
+def test_resume_while_the_original_run_still_writes_is_refused(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import time
+
+    (tmp_path / "d.csv").write_text(CSV)
+    (tmp_path / "p.toml").write_text(tomli_w.dumps(preset(KFOLD, train={"epochs": 5000})))
+    proc = subprocess.Popen([sys.executable, "-m", "dltui.tui", "run", "p.toml", "--runs-dir", "runs"],
+                            cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            env={**os.environ, "CI": "true"})
+    try:
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            logs = list((tmp_path / "runs").glob("*/metrics.jsonl"))
+            if logs and '"event": "epoch"' in logs[0].read_text():
+                break
+            time.sleep(0.2)
+        run = logs[0].parent
+        second = dltui("resume", str(run))
+        assert second.returncode == 2, second.stderr
+        assert f"(pid {proc.pid})" in second.stderr and "one writer per run folder" in second.stderr
+        assert proc.poll() is None  # the original goes on, untouched
+    finally:
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+    # Killed: the kernel dropped its lock, so the folder takes a writer again.
+    from dltui.engine.runs.lock import FolderLock
+
+    FolderLock(run).release()
