@@ -82,10 +82,12 @@ def replace_atomic(path: Path, write: Any, suffix: str = ".tmp") -> None:
     try:
         write(tmp)
         os.replace(tmp, path)
-    except OSError as err:
+    except BaseException as err:  # any failure (an exporter's error too) leaves no temporary file
         with contextlib.suppress(OSError):
             tmp.unlink()
-        raise RunFolderError(path, err) from None
+        if isinstance(err, OSError):
+            raise RunFolderError(path, err) from None
+        raise
 
 
 class RunWriter:

@@ -5,11 +5,11 @@ in the same folder, renamed when whole), and an existing file replaced only when
 from __future__ import annotations
 
 import contextlib
-import os
 from collections.abc import Callable
 from pathlib import Path
 
 from ..errors import InputError
+from .folder import RunFolderError, replace_atomic
 
 # What the run-folder contract owns: writing over one of these breaks the run.
 RUN_FILES = {"model.json", "preset.toml", "metrics.jsonl", "summary.json", "sweep.json",
@@ -52,17 +52,9 @@ def check_output(out: Path, inputs: list[Path], exists_ok: bool) -> None:
 
 
 def write_output(out: Path, write: Callable[[Path], None]) -> None:
-    """`write(tmp)` into a temporary file beside `out`, then rename over it: a full disk or a
-    crash leaves the old file (or none), never a partial one."""
-    tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
+    """`write(tmp)` into a temporary file beside `out`, then rename over it (the run folder's own
+    atomic write): a full disk or a crash leaves the old file (or none), never a partial one."""
     try:
-        write(tmp)
-        os.replace(tmp, out)
-    except OSError as err:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
-        raise InputError(f"--out {out}: cannot write ({err.strerror or err}); nothing was "
-                         "written") from None
-    finally:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
+        replace_atomic(out, write)
+    except RunFolderError as err:
+        raise InputError(f"--out {out}: {err}; nothing was written") from None

@@ -19,7 +19,7 @@ import torch
 from ..data.preprocess import Preprocessing
 from ..data.tables.reader import TABLE_SUFFIXES
 from ..errors import InputError
-from ..model.build import Net, build_model
+from ..model.build import Net, build_model, infer_shapes
 from ..model.layers import Shape
 from ..spec import Preset
 from .missing import Gaps, resolve_gaps
@@ -44,9 +44,9 @@ class TrainedModel:
             raise InputError(f"{preset_path}: not UTF-8 text (the file was changed or damaged)") from None
         self.preset: Preset = validate_preset(parse_toml(text, str(preset_path)), str(preset_path))
         try:
-            from ..model.build import infer_shapes
-
-            infer_shapes(self.preset.model.layers, tuple(self.card["input_shape"]))
+            # The model's output shape, once: the class list and evaluate's labels check against it.
+            self.output_shape: Shape = infer_shapes(self.preset.model.layers,
+                                                    tuple(self.card["input_shape"]))[-1]
         except InputError as err:
             raise InputError(f"{preset_path}: the model no longer fits the data it was trained "
                              f"on ({err})") from None
@@ -99,9 +99,7 @@ class TrainedModel:
 
     def _check_outputs(self) -> None:
         """The class list against what the model outputs: a cut list would index past its end."""
-        from ..model.build import infer_shapes
-
-        units = infer_shapes(self.preset.model.layers, self.input_shape)[-1][-1]
+        units = self.output_shape[-1]
         want = {"binary": (1, 2), "multiclass": (len(self.classes),),
                 "sequence": (len(self.classes),)}.get(self.task)
         if want is not None and (units not in want or (self.task == "binary" and len(self.classes) != 2)):
@@ -266,9 +264,7 @@ class TrainedModel:
         if len(y) != len(x):
             raise InputError(f"{where}: {len(y)} target value(s) for {len(x)} sample(s)")
         if self.task == "regression":
-            from ..model.build import infer_shapes
-
-            outputs = int(np.prod(infer_shapes(self.preset.model.layers, self.input_shape)[-1]))
+            outputs = int(np.prod(self.output_shape))
             width = int(np.prod(y.shape[1:])) if y.ndim > 1 else 1
             if width != outputs:
                 raise InputError(f"{where}: targets of shape {tuple(y.shape[1:]) or '()'} per "
