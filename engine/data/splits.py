@@ -39,11 +39,15 @@ class SplitPlan:
     stratified: bool = False
     scheme: str = "holdout"
     time_ordered: bool = False
-    forward_chaining: bool = False  # time-ordered K-fold: each fold validates on a later stretch
 
     @property
     def trainings(self) -> int:
         return len(self.splits)
+
+    @property
+    def forward_chaining(self) -> bool:
+        """Time-ordered K-fold: each fold validates on a later stretch than it trains on."""
+        return self.scheme == "kfold" and self.time_ordered
 
     @property
     def repeats(self) -> int:
@@ -100,7 +104,7 @@ def plan_splits(y: np.ndarray, task: str, spec: ValidationSpec, time_ordered: bo
                              f"validation part with {n} samples; use fewer folds or more data")
     return SplitPlan(mapped, test, rest, shuffle, sorted({str(w.message) for w in caught}),
                      stratified=stratify, scheme=spec.scheme,
-                     time_ordered=time_ordered, forward_chaining=spec.scheme == "kfold" and time_ordered)
+                     time_ordered=time_ordered)
 
 
 def _carve(y: np.ndarray, spec: ValidationSpec, shuffle: bool, stratify: bool, seed: int,
