@@ -77,7 +77,9 @@ def test_app_loads_a_preset_trains_and_shows_the_kfold_table(tmux_app, tmp_path)
 def test_watch_shows_a_headless_run_as_it_lands(tmux_app, tmp_path):
     runs = tmp_path / "runs"
     writer = subprocess.Popen(
-        [sys.executable, "-m", "dltui.tui", "run", "binary-imdb", "--set", "train.epochs=40",
+        # Long enough (about 15 s here) that the watcher, which takes seconds to start, sees it
+        # run: 40 epochs finished in 3 s on an idle machine before the watch screen was up.
+        [sys.executable, "-m", "dltui.tui", "run", "binary-imdb", "--set", "train.epochs=200",
          "--set", "train.batch_size=2", "--runs-dir", str(runs)],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
@@ -87,9 +89,9 @@ def test_watch_shows_a_headless_run_as_it_lands(tmux_app, tmp_path):
         watch = tmux_app("watch", "latest", "--runs-dir", str(runs))
         first = watch.wait_for("running", 60)
         assert "epoch" in first
-        done = watch.wait_for("status done", 120)
-        assert "epoch 40/40" in done
-        assert writer.wait(timeout=60) == 0
+        done = watch.wait_for("status done", 300)
+        assert "epoch 200/200" in done
+        assert writer.wait(timeout=120) == 0
     finally:
         writer.kill()
 
