@@ -61,6 +61,8 @@ class TrainSpec(_Section):
     optimizer: OptimizerName = "rmsprop"
     learning_rate: Annotated[float, Field(gt=0.0, le=10.0)] = 1e-3
     momentum: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.0
+    # Where rmsprop and adam put epsilon: Keras's form (the book's), or torch.optim's.
+    update_rule: Literal["keras", "torch"] = "keras"
     weight_decay: Annotated[float, Field(ge=0.0, le=1.0)] = 0.0
     metrics: list[MetricName] = []
     epochs: Annotated[int, Field(ge=1, le=100_000)] = 20

@@ -1,6 +1,7 @@
 """Every layer type trains stacked (K folds as one model) with each fold's numbers equal to its
 sequential training, up to float rounding: Embedding, BatchNorm (per-member statistics),
-LSTM/GRU (bidirectional too), PReLU, Conv3D, TimeDistributed and the CTC loss."""
+LSTM/GRU (bidirectional too), PReLU, Dense on an image's channels, Conv3D, TimeDistributed and
+the CTC loss, all drawn with Keras's initialisers and stepped with Keras's update rules."""
 
 from __future__ import annotations
 
@@ -66,6 +67,14 @@ CASES = {
          {"type": "TimeDistributed", "layer": {"type": "Flatten"}},
          {"type": "LSTM", "units": 4}, {**D, "units": 4, "activation": "softmax"}],
         "sparse_categorical_crossentropy", ["accuracy"]),
+    "image: Dense on the channels, prelu per element, rmsprop in Keras's form": {
+        **kfold({"source": "builtin:digits", "view": "image"},
+                [{"type": "Conv2D", "filters": 4, "kernel_size": 3, "activation": "prelu"},
+                 {**D, "units": 3, "activation": "relu"}, {"type": "Flatten"},
+                 {**D, "units": 10, "activation": "softmax"}],
+                "sparse_categorical_crossentropy", ["accuracy"]),
+        "train": {"loss": "sparse_categorical_crossentropy", "metrics": ["accuracy"],
+                  "epochs": 2, "batch_size": 16, "optimizer": "rmsprop"}},
 }
 
 

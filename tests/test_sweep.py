@@ -292,8 +292,8 @@ def test_a_diverging_variant_fails_alone_in_a_stacked_group(tmp_path):
 
 
 def test_the_flat_optimizer_matches_torch_optim():
-    """dltui's own optimizer, with scalar settings (one model) and per-element settings
-    (stacked variants), against torch.optim with Keras' RMSprop rho and epsilon."""
+    """dltui's own optimizer under `update_rule = "torch"`, with scalar settings (one model) and
+    per-element settings (stacked variants), against torch.optim with Keras' rho and epsilon."""
     from dltui.engine.train.optimizers import FlatOptimizer
 
     torch_make = {
@@ -316,7 +316,7 @@ def test_the_flat_optimizer_matches_torch_optim():
             ref = torch_make[kind]([torch_p], 0.01, momentum, wd)
             lr, decay = ((torch.full((50,), 0.01), torch.full((50,), wd)) if per_element
                          else (0.01, wd))
-            ours = FlatOptimizer(flat_p, kind, lr, decay, momentum)
+            ours = FlatOptimizer(flat_p, kind, lr, decay, momentum, rule="torch")
             for step in range(5):
                 grad = torch.sin(torch.arange(50.0) * (step + 1)) * scale
                 torch_p.grad, flat_p.grad = grad.clone(), grad.clone()
@@ -338,7 +338,7 @@ def test_a_model_steps_as_one_flat_buffer_and_trains_as_torch_optim_would():
     net = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.ReLU(), torch.nn.Linear(8, 1))
     twin = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.ReLU(), torch.nn.Linear(8, 1))
     twin.load_state_dict(net.state_dict())
-    ours = make_optimizer(net, TrainSpec(loss="mse", learning_rate=0.01))
+    ours = make_optimizer(net, TrainSpec(loss="mse", learning_rate=0.01, update_rule="torch"))
     ref = torch.optim.RMSprop(twin.parameters(), lr=0.01, alpha=0.9, eps=1e-7)
     x, y = torch.randn(16, 4), torch.randn(16, 1)
     for _ in range(4):

@@ -129,11 +129,11 @@ def summary(preset: PresetArg, set_: SetOpt = None) -> None:
     table.add_column("Param #", justify="right")
     for r in rows:
         table.add_row(str(r.index), r.label, str((None, *(r.out_shape or ()))), f"{r.params:,}")
-    total = sum(r.params for r in rows)
+    total, frozen = sum(r.params for r in rows), sum(r.frozen for r in rows)
     console = Console(width=max(100, Console().width))
     console.print(table)
-    console.print(f"Total params: {total:,}\nTrainable params: {total:,}\n"
-                  "Non-trainable params: 0")
+    console.print(f"Total params: {total:,}\nTrainable params: {total - frozen:,}\n"
+                  f"Non-trainable params: {frozen:,}")
 
 
 @app.command()

@@ -12,7 +12,7 @@ from torch import nn
 from ..errors import InputError
 from .layers import LayerSpec, Shape, ShapeError
 from .losses import Head, apply_head
-from .resources import count_params
+from .resources import count_frozen, count_params
 
 
 @dataclass(frozen=True)
@@ -20,8 +20,9 @@ class LayerRow:
     index: int
     label: str
     out_shape: Shape | None
-    params: int
+    params: int  # trainable and non-trainable, as Keras's "Param #" column counts them
     error: str | None = None
+    frozen: int = 0  # of those, non-trainable (BatchNorm's moving mean and variance)
 
 
 class Net(nn.Module):
@@ -31,7 +32,9 @@ class Net(nn.Module):
         # body index -> (l1, l2) for layers whose kernel weights are regularised
         self.penalised = penalised or {}
         self.head: Head = None
-        if modules and isinstance(modules[-1], nn.Sigmoid | nn.Softmax):
+        # A softmax over an image's channels (not the last axis) is not a classifier's head.
+        last = modules[-1] if modules else None
+        if isinstance(last, nn.Sigmoid) or (isinstance(last, nn.Softmax) and last.dim == -1):
             self.head = "sigmoid" if isinstance(modules.pop(), nn.Sigmoid) else "softmax"
         self.body = nn.Sequential(*modules)
 
@@ -71,7 +74,9 @@ def layer_rows(layers: Sequence[LayerSpec], in_shape: Shape) -> list[LayerRow]:
             continue
         try:
             out = layer.out_shape(shape)
-            rows.append(LayerRow(i, layer.describe(), out, count_params(layer, shape)))
+            frozen = count_frozen(layer, shape)
+            rows.append(LayerRow(i, layer.describe(), out, count_params(layer, shape) + frozen,
+                                 frozen=frozen))
             shape = out
         except ShapeError as err:
             rows.append(LayerRow(i, layer.describe(), None, 0, f"input {shape}: {err}"))

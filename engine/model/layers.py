@@ -1,74 +1,38 @@
 """Layer specs: each knows its output shape and builds its torch module (Keras' compute_output_shape).
 
-Shapes leave out the batch axis. Images are channels-first (C, H, W), sequences (T, F), token ids (T,).
-`summary`, the app's live shapes and the model itself all go through `out_shape`/`build`, so they
-can never disagree.
+Shapes leave out the batch axis (see `layer_base`). `summary`, the app's live shapes and the model
+itself all go through `out_shape`/`build`, so they can never disagree. Each layer draws its
+weights as Keras does by default (`init`), so a model trains from the book's starting point.
 """
 
 from __future__ import annotations
 
-from typing import Annotated, ClassVar, Literal
+from typing import Annotated, Literal
 
 import torch
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field
 from torch import nn
 
-from .activations import ACTIVATIONS
 from .dropout import MemberDropout
-from .fields import takes_bool
+from .init import Initializer, init_weight_bias, initialize
+from .layer_base import (
+    ActivationName,
+    LayerSpec,
+    OnChannels,
+    Penalty,
+    PosInt,
+    Shape,
+    ShapeError,
+    channel_axis,
+    need_rank,
+)
+from .layer_base import activation_modules as _activation
+from .recurrent import GRU, LSTM, Recurrent
 
-Shape = tuple[int, ...]
-ActivationName = Literal[
-    "linear", "relu", "sigmoid", "softmax", "tanh", "elu", "prelu", "selu", "gelu", "leaky_relu"
-]
-PosInt = Annotated[int, Field(ge=1)]
-# L1/L2 weight regularisation of a layer's kernel (the book's remedy for overfitting).
-Penalty = Annotated[float, Field(ge=0.0, le=10.0)]
-
-
-class ShapeError(ValueError):
-    """The layer cannot take the input shape it is given; the message says why."""
-
-
-def _activation(name: str) -> list[nn.Module]:
-    return [] if name == "linear" else [ACTIVATIONS[name]()]
-
-
-class LayerSpec(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    @model_validator(mode="before")
-    @classmethod
-    def _strict_numbers(cls, data: object) -> object:
-        # A field validator cannot run on `type` (the union's discriminator): check them here.
-        if isinstance(data, dict):
-            for name, value in data.items():
-                field = cls.model_fields.get(name)
-                if isinstance(value, bool) and field is not None and not takes_bool(field.annotation):
-                    raise ValueError(f"{name}: expected a number, not true/false")
-        return data
-
-    def out_shape(self, in_shape: Shape) -> Shape:
-        raise NotImplementedError
-
-    def build(self, in_shape: Shape) -> list[nn.Module]:
-        raise NotImplementedError
-
-    ALWAYS_SHOWN: ClassVar[tuple[str, ...]] = ()  # settings a table shows even at their default
-
-    def describe(self) -> str:
-        """Short label for tables: the type and its main settings."""
-        set_ = self.model_dump(exclude_defaults=True)
-        fields = {k: getattr(self, k) if k in self.ALWAYS_SHOWN else set_[k]
-                  for k in type(self).model_fields
-                  if k != "type" and (k in set_ or k in self.ALWAYS_SHOWN)}
-        inner = ", ".join(f"{k}={v}" for k, v in fields.items())
-        return f"{self.type}({inner})" if inner else self.type  # type: ignore[attr-defined]
-
-
-def _need_rank(layer: str, in_shape: Shape, ranks: tuple[int, ...], what: str) -> None:
-    if len(in_shape) not in ranks:
-        raise ShapeError(f"{layer} needs {what}, got input shape {in_shape}")
+__all__ = ["GRU", "LSTM", "ActivationName", "LayerSpec", "Recurrent", "Shape", "ShapeError"]
+# Keras's BatchNormalization: moving averages kept with momentum 0.99 (torch's 0.01 is the
+# weight of the new batch: the same thing) and epsilon 1e-3 (torch: 1e-5).
+BN_MOMENTUM, BN_EPS = 0.01, 1e-3
 
 
 class Dense(LayerSpec):
@@ -78,14 +42,23 @@ class Dense(LayerSpec):
     units: PosInt
     activation: ActivationName = "linear"
     use_bias: bool = True
+    kernel_initializer: Initializer = "glorot_uniform"
+    bias_initializer: Initializer = "zeros"
 
     def out_shape(self, in_shape: Shape) -> Shape:
+        """Keras's Dense acts on the last axis of its channels-last tensors: on an image or a
+        video that is the channels axis (a 1x1 convolution), not the width."""
         if not in_shape:
             raise ShapeError("Dense needs at least one feature axis")
-        return (*in_shape[:-1], self.units)
+        axis = channel_axis(in_shape)
+        return (*in_shape[:axis], self.units, *in_shape[axis + 1:])
 
     def build(self, in_shape: Shape) -> list[nn.Module]:
-        return [nn.Linear(in_shape[-1], self.units, bias=self.use_bias), *_activation(self.activation)]
+        axis = channel_axis(in_shape)
+        linear = init_weight_bias(nn.Linear(in_shape[axis], self.units, bias=self.use_bias),
+                                  self.kernel_initializer, self.bias_initializer)
+        inner: nn.Module = linear if axis == len(in_shape) - 1 else OnChannels(linear, axis + 1)
+        return [inner, *_activation(self.activation, self.out_shape(in_shape))]
 
 
 class Activation(LayerSpec):
@@ -96,7 +69,7 @@ class Activation(LayerSpec):
         return in_shape
 
     def build(self, in_shape: Shape) -> list[nn.Module]:
-        return _activation(self.activation) or [nn.Identity()]
+        return _activation(self.activation, in_shape) or [nn.Identity()]
 
 
 class Dropout(LayerSpec):
@@ -139,9 +112,11 @@ class Conv2D(LayerSpec):
     strides: PosInt = 1
     padding: Literal["valid", "same"] = "valid"
     activation: ActivationName = "linear"
+    kernel_initializer: Initializer = "glorot_uniform"
+    bias_initializer: Initializer = "zeros"
 
     def out_shape(self, in_shape: Shape) -> Shape:
-        _need_rank("Conv2D", in_shape, (3,), "an image (channels, height, width)")
+        need_rank("Conv2D", in_shape, (3,), "an image (channels, height, width)")
         if self.padding == "same" and self.strides != 1:
             raise ShapeError("Conv2D padding='same' needs strides=1")
         _, h, w = in_shape
@@ -152,7 +127,8 @@ class Conv2D(LayerSpec):
 
     def build(self, in_shape: Shape) -> list[nn.Module]:
         conv = nn.Conv2d(in_shape[0], self.filters, self.kernel_size, self.strides, self.padding)
-        return [conv, *_activation(self.activation)]
+        init_weight_bias(conv, self.kernel_initializer, self.bias_initializer)
+        return [conv, *_activation(self.activation, self.out_shape(in_shape))]
 
 
 class MaxPool2D(LayerSpec):
@@ -162,7 +138,7 @@ class MaxPool2D(LayerSpec):
     strides: PosInt | None = None
 
     def out_shape(self, in_shape: Shape) -> Shape:
-        _need_rank("MaxPool2D", in_shape, (3,), "an image (channels, height, width)")
+        need_rank("MaxPool2D", in_shape, (3,), "an image (channels, height, width)")
         c, h, w = in_shape
         if h < self.pool_size or w < self.pool_size:
             raise ShapeError(f"MaxPool2D pool {self.pool_size} is larger than the image {h}x{w}")
@@ -188,7 +164,7 @@ class GlobalAveragePooling(LayerSpec):
     type: Literal["GlobalAveragePooling"] = "GlobalAveragePooling"
 
     def out_shape(self, in_shape: Shape) -> Shape:
-        _need_rank("GlobalAveragePooling", in_shape, (2, 3), "a sequence (T, F) or an image (C, H, W)")
+        need_rank("GlobalAveragePooling", in_shape, (2, 3), "a sequence (T, F) or an image (C, H, W)")
         return (in_shape[0],) if len(in_shape) == 3 else (in_shape[1],)
 
     def build(self, in_shape: Shape) -> list[nn.Module]:
@@ -200,7 +176,7 @@ class _BatchNormLast(nn.Module):
 
     def __init__(self, features: int) -> None:
         super().__init__()
-        self.bn = nn.BatchNorm1d(features)
+        self.bn = nn.BatchNorm1d(features, eps=BN_EPS, momentum=BN_MOMENTUM)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.bn(x.transpose(1, 2)).transpose(1, 2)
@@ -210,71 +186,31 @@ class BatchNorm(LayerSpec):
     type: Literal["BatchNorm"] = "BatchNorm"
 
     def out_shape(self, in_shape: Shape) -> Shape:
-        _need_rank("BatchNorm", in_shape, (1, 2, 3), "features, a sequence or an image")
+        need_rank("BatchNorm", in_shape, (1, 2, 3), "features, a sequence or an image")
         return in_shape
 
     def build(self, in_shape: Shape) -> list[nn.Module]:
         if len(in_shape) == 1:
-            return [nn.BatchNorm1d(in_shape[0])]
+            return [nn.BatchNorm1d(in_shape[0], eps=BN_EPS, momentum=BN_MOMENTUM)]
         if len(in_shape) == 2:
             return [_BatchNormLast(in_shape[1])]
-        return [nn.BatchNorm2d(in_shape[0])]
+        return [nn.BatchNorm2d(in_shape[0], eps=BN_EPS, momentum=BN_MOMENTUM)]
 
 
 class Embedding(LayerSpec):
     type: Literal["Embedding"] = "Embedding"
     input_dim: PosInt
     output_dim: PosInt
+    embeddings_initializer: Initializer = "uniform"
 
     def out_shape(self, in_shape: Shape) -> Shape:
-        _need_rank("Embedding", in_shape, (1,), "token ids (timesteps,)")
+        need_rank("Embedding", in_shape, (1,), "token ids (timesteps,)")
         return (in_shape[0], self.output_dim)
 
     def build(self, in_shape: Shape) -> list[nn.Module]:
-        return [nn.Embedding(self.input_dim, self.output_dim)]
-
-
-class _Recurrent(nn.Module):
-    """Wraps nn.LSTM/nn.GRU to return the whole sequence or the final state, as Keras does."""
-
-    def __init__(self, rnn: nn.RNNBase, return_sequences: bool) -> None:
-        super().__init__()
-        self.rnn = rnn
-        self.return_sequences = return_sequences
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out, state = self.rnn(x)
-        if self.return_sequences:
-            return out
-        h = state[0] if isinstance(state, tuple) else state
-        # h: (directions, B, units); the last layer's forward and backward final states.
-        return h.transpose(0, 1).reshape(x.shape[0], -1)
-
-
-class _RecurrentSpec(LayerSpec):
-    units: PosInt
-    return_sequences: bool = False
-    bidirectional: bool = False
-    l1: Penalty = 0.0
-    l2: Penalty = 0.0
-
-    def out_shape(self, in_shape: Shape) -> Shape:
-        _need_rank(self.type, in_shape, (2,), "a sequence (timesteps, features)")  # type: ignore[attr-defined]
-        width = self.units * (2 if self.bidirectional else 1)
-        return (in_shape[0], width) if self.return_sequences else (width,)
-
-    def build(self, in_shape: Shape) -> list[nn.Module]:
-        cls = nn.LSTM if self.type == "LSTM" else nn.GRU  # type: ignore[attr-defined]
-        rnn = cls(in_shape[1], self.units, batch_first=True, bidirectional=self.bidirectional)
-        return [_Recurrent(rnn, self.return_sequences)]
-
-
-class LSTM(_RecurrentSpec):
-    type: Literal["LSTM"] = "LSTM"
-
-
-class GRU(_RecurrentSpec):
-    type: Literal["GRU"] = "GRU"
+        emb = nn.Embedding(self.input_dim, self.output_dim)
+        initialize(emb.weight, self.embeddings_initializer)
+        return [emb]
 
 
 class _ChannelsSecond(nn.Module):
@@ -289,7 +225,7 @@ class _ChannelsSecond(nn.Module):
 
 
 def _need_video(layer: str, in_shape: Shape) -> None:
-    _need_rank(layer, in_shape, (4,), "a video (frames, channels, height, width)")
+    need_rank(layer, in_shape, (4,), "a video (frames, channels, height, width)")
 
 
 class Conv3D(LayerSpec):
@@ -301,6 +237,8 @@ class Conv3D(LayerSpec):
     kernel_size: PosInt = 3
     padding: Literal["valid", "same"] = "valid"
     activation: ActivationName = "linear"
+    kernel_initializer: Initializer = "glorot_uniform"
+    bias_initializer: Initializer = "zeros"
 
     def out_shape(self, in_shape: Shape) -> Shape:
         _need_video("Conv3D", in_shape)
@@ -313,7 +251,8 @@ class Conv3D(LayerSpec):
 
     def build(self, in_shape: Shape) -> list[nn.Module]:
         conv = nn.Conv3d(in_shape[1], self.filters, self.kernel_size, padding=self.padding)
-        return [_ChannelsSecond(conv), *_activation(self.activation)]
+        init_weight_bias(conv, self.kernel_initializer, self.bias_initializer)
+        return [_ChannelsSecond(conv), *_activation(self.activation, self.out_shape(in_shape))]
 
 
 class MaxPool3D(LayerSpec):

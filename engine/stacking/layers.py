@@ -105,22 +105,22 @@ class SEmbedding(Stacked):
 
 
 class SPReLU(Stacked):
-    """PReLU with one learned slope per member (torch's default: one slope per layer)."""
+    """Keras's PReLU (a slope per input element) for K members: slopes (K, ...) against inputs
+    (K, B, ...)."""
 
-    def __init__(self, layers: list[nn.PReLU]) -> None:
+    def __init__(self, layers: list[nn.Module]) -> None:
         super().__init__()
         self.members = len(layers)
-        self.weight = nn.Parameter(torch.cat([m.weight.detach() for m in layers]))
+        self.weight = nn.Parameter(torch.stack([m.weight.detach() for m in layers]))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        a = self.weight.reshape(-1, *([1] * (x.dim() - 1)))
-        return torch.where(x > 0, x, a * x)
+        return torch.where(x > 0, x, self.weight.unsqueeze(1) * x)
 
     def unstack(self, i: int) -> State:
-        return {"weight": self.weight[i:i + 1]}
+        return {"weight": self.weight[i]}
 
     def restore(self, i: int, state: State) -> None:
-        self.weight[i:i + 1] = state["weight"]
+        self.weight[i] = state["weight"]
 
 
 class SBatchNorm(Stacked):
@@ -313,14 +313,17 @@ class SSequential(Stacked):
 
 
 class SWrapped(Stacked):
-    """A stacked module inside dltui's shape adapters: per timestep (TimeDistributed) or with
-    channels before time (Conv3D); member i's state keeps the adapter's `inner.` prefix."""
+    """A stacked module inside dltui's shape adapters: per timestep (TimeDistributed), with
+    channels before time (Conv3D) or on the channels axis (a Dense on images, `dim` counting the
+    sequential batch axis); member i's state keeps the adapter's `inner.` prefix."""
 
-    def __init__(self, inner: Stacked, how: str) -> None:
+    def __init__(self, inner: Stacked, how: str, dim: int = 0) -> None:
         super().__init__()
-        self.inner, self.how, self.members = inner, how, inner.members
+        self.inner, self.how, self.members, self.dim = inner, how, inner.members, dim
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.how == "on_channels":  # the member axis comes first: one more than sequential
+            return self.inner(x.movedim(self.dim + 1, -1)).movedim(-1, self.dim + 1)
         if self.how == "per_step":  # (K, B, T, ...) -> (K, B*T, ...) and back
             k, b, t = x.shape[:3]
             y = self.inner(x.reshape(k, b * t, *x.shape[3:]))
@@ -336,7 +339,9 @@ class SWrapped(Stacked):
 
 def stack_group(group: list[nn.Module]) -> nn.Module:
     """The stacked version of K sequential modules of one kind, or ValueError when it has none."""
-    from ..model.layers import _BatchNormLast, _ChannelsSecond, _MeanOver, _PerStep, _Recurrent
+    from ..model.layer_base import OnChannels, PReLU
+    from ..model.layers import _BatchNormLast, _ChannelsSecond, _MeanOver, _PerStep
+    from ..model.recurrent import Recurrent
 
     first, k = group[0], len(group)
     if isinstance(first, nn.Linear):
@@ -345,13 +350,15 @@ def stack_group(group: list[nn.Module]) -> nn.Module:
         return SConv(group)  # type: ignore[arg-type]
     if isinstance(first, nn.Embedding):
         return SEmbedding(group)  # type: ignore[arg-type]
-    if isinstance(first, nn.PReLU):
-        return SPReLU(group)  # type: ignore[arg-type]
+    if isinstance(first, PReLU):
+        return SPReLU(group)
+    if isinstance(first, OnChannels):
+        return SWrapped(stack_group([m.inner for m in group]), "on_channels", first.dim)  # type: ignore[arg-type,misc]
     if isinstance(first, _BatchNormLast):
         return SBatchNorm([m.bn for m in group], last=True)  # type: ignore[misc]
     if isinstance(first, nn.modules.batchnorm._BatchNorm):
         return SBatchNorm(group)  # type: ignore[arg-type]
-    if isinstance(first, _Recurrent):
+    if isinstance(first, Recurrent):
         return SRecurrent(group)
     if isinstance(first, _PerStep):
         inner = [stack_group(list(g)) for g in zip(*[m.inner for m in group], strict=True)]  # type: ignore[attr-defined]

@@ -4,9 +4,14 @@ torch.optim's step loops in Python over every parameter tensor (a third of a sma
 time) and creating one imports torch's compiler stack (about a second of start-up). dltui's
 optimizers are all elementwise, so the whole model steps as one tensor: the parameters are
 re-homed as views into a flat buffer, and the gradients into a second one, which autograd fills
-in place. The formulas are torch.optim's single-tensor code, with RMSprop's rho and epsilon from
-Keras, so a scalar setting gives torch.optim's numbers bit for bit (tests compare). Stacked
-models (folds, sweep variants) get a learning rate and a weight decay per element instead.
+in place. Stacked models (folds, sweep variants) get a learning rate and a weight decay per
+element instead.
+
+The update is Keras's (the book's numbers were made with it): RMSprop steps
+lr * g / sqrt(v + eps) and Adam lr * sqrt(1 - b2^t) / (1 - b1^t) * m / (sqrt(v) + eps), with
+Keras's eps 1e-7. torch puts eps outside RMSprop's root and scales Adam's by the bias
+correction: with gradients near 1e-4 torch's RMSprop steps are 4x Keras's, near 1e-6 325x.
+`train.update_rule = "torch"` gives torch.optim's numbers bit for bit (tests compare both).
 """
 
 from __future__ import annotations
@@ -25,9 +30,9 @@ BETAS = (0.9, 0.999)
 # torch's CPU sqrt is slow on zeros and values under ~1e-31 (measured on 20k floats: 9 us,
 # against 45 us for zeros and 290 us for 1e-38), and a running average of squared gradients is
 # full of zeros (units that never fire). Clamping to a floor first changes no result when the
-# floor's root (divided by Adam's smallest bias correction, 0.0316) is under half a unit in the
-# last place of EPS (3.55e-15): EPS + that rounds to EPS exactly as EPS + 0 does (tests compare
-# with torch.optim bit for bit). Adam's floor is lower, so its sqrt is a little slower.
+# floor's root (divided by torch-Adam's smallest bias correction, 0.0316) is under half a unit
+# in the last place of EPS (3.55e-15): EPS + that rounds to EPS exactly as EPS + 0 does (tests
+# compare bit for bit). Keras's RMSprop takes the root of v + EPS, which never gets that small.
 FLOOR_RMSPROP, FLOOR_ADAM = 1e-30, 1e-32
 OPTIMIZERS = get_args(OptimizerName)  # rmsprop first: the book's default
 
@@ -62,8 +67,8 @@ class FlatOptimizer:
     """rmsprop, sgd, adam or adamw on one flat parameter whose `.grad` is filled in place."""
 
     def __init__(self, param: nn.Parameter, kind: str, lr: Setting, weight_decay: Setting,
-                 momentum: float = 0.0) -> None:
-        self.param, self.kind, self.momentum = param, kind, momentum
+                 momentum: float = 0.0, rule: str = "keras") -> None:
+        self.param, self.kind, self.momentum, self.keras = param, kind, momentum, rule == "keras"
         self.per_element = isinstance(lr, torch.Tensor)
         if isinstance(lr, torch.Tensor):
             assert isinstance(weight_decay, torch.Tensor)
@@ -110,7 +115,10 @@ class FlatOptimizer:
             g = self._decayed(g, p)
             assert self.square_avg is not None
             self.square_avg.mul_(RHO).addcmul_(g, g, value=1 - RHO)
-            avg = _root(self.square_avg, FLOOR_RMSPROP).add_(EPS)
+            if self.keras:
+                avg = self.square_avg.add(EPS).sqrt_()
+            else:
+                avg = _root(self.square_avg, FLOOR_RMSPROP).add_(EPS)
             if self.buf is not None:
                 self.buf.mul_(self.momentum).addcdiv_(g, avg)
                 if isinstance(lr, torch.Tensor):
@@ -151,11 +159,16 @@ class FlatOptimizer:
         self.exp_avg_sq.mul_(beta2).addcmul_(g, g, value=1 - beta2)
         bias1 = 1 - beta1 ** self.step_count
         bias2_sqrt = math.sqrt(1 - beta2 ** self.step_count)
-        denom = _root(self.exp_avg_sq, FLOOR_ADAM).div_(bias2_sqrt).add_(EPS)
-        if isinstance(self.lr, torch.Tensor):
-            p.addcdiv_(self.exp_avg * (self.lr64 / bias1).to(p.dtype), denom, value=-1)
+        if self.keras:  # eps added to the raw root; the bias corrections fold into the rate
+            denom = _root(self.exp_avg_sq, FLOOR_RMSPROP).add_(EPS)
+            scale = bias2_sqrt / bias1
         else:
-            p.addcdiv_(self.exp_avg, denom, value=-(self.lr / bias1))
+            denom = _root(self.exp_avg_sq, FLOOR_ADAM).div_(bias2_sqrt).add_(EPS)
+            scale = 1 / bias1
+        if isinstance(self.lr, torch.Tensor):
+            p.addcdiv_(self.exp_avg * (self.lr64 * scale).to(p.dtype), denom, value=-1)
+        else:
+            p.addcdiv_(self.exp_avg, denom, value=-(self.lr * scale))
 
     def state_dict(self) -> dict[str, object]:
         state: dict[str, object] = {"step": self.step_count}
@@ -182,7 +195,7 @@ def make_optimizer(net: nn.Module, train: TrainSpec) -> FlatOptimizer:
     """The optimizer of one model (its parameters re-homed into one flat buffer)."""
     flat, _ = flatten_parameters(net)
     return FlatOptimizer(flat, train.optimizer, train.learning_rate, train.weight_decay,
-                         train.momentum)
+                         train.momentum, train.update_rule)
 
 
 def per_member(values: list[float], members: torch.Tensor) -> torch.Tensor:
@@ -198,7 +211,8 @@ def stacked_optimizer(flat: nn.Parameter, members: torch.Tensor,
     if all((t.learning_rate, t.weight_decay) == (first.learning_rate, first.weight_decay)
            for t in trains):
         return FlatOptimizer(flat, first.optimizer, first.learning_rate, first.weight_decay,
-                             first.momentum)
+                             first.momentum, first.update_rule)
     return FlatOptimizer(flat, first.optimizer,
                          per_member([t.learning_rate for t in trains], members),
-                         per_member([t.weight_decay for t in trains], members), first.momentum)
+                         per_member([t.weight_decay for t in trains], members), first.momentum,
+                         first.update_rule)
