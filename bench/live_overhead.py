@@ -14,8 +14,8 @@ import tempfile
 import time
 from pathlib import Path
 
-PRESETS = [("binary-imdb", ["train.epochs=150", "train.batch_size=8"]),
-           ("kfold-boston", ["train.epochs=150", "validation.final_fit=false"])]
+PRESETS = [("binary-breast-cancer", ["train.epochs=150", "train.batch_size=8"]),
+           ("kfold-diabetes", ["train.epochs=150", "validation.final_fit=false"])]
 
 
 def newest_summary(runs: Path, timeout: float = 300) -> dict:

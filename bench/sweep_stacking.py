@@ -28,7 +28,7 @@ WAYS = {
 
 
 def sweep_seconds(parallel_folds: bool, stack_variants: bool, root: Path) -> tuple[float, float]:
-    path = find_preset("kfold-boston")
+    path = find_preset("kfold-diabetes")
     raw = parse_toml(path.read_text(), str(path))
     raw["name"] = "bench"
     raw["train"].update({"epochs": 100, "device": "cpu"})

@@ -17,7 +17,7 @@ from dltui.engine import Experiment, load_preset, prepare
 
 
 def once(threads: int, runs: Path) -> float:
-    spec, path = load_preset("kfold-boston", [
+    spec, path = load_preset("kfold-diabetes", [
         "validation.final_fit=false", "validation.test_fraction=0", "train.epochs=100",
         "validation.parallel_folds=false", f"train.threads={threads}"])
     prep = prepare(spec, path.parent)

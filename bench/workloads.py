@@ -63,13 +63,13 @@ TABULAR = {
 }
 
 WORKLOADS = [
-    Workload("binary MLP, batch 32", "binary-imdb", [], mlp(30, 16, 16, 1)),
-    Workload("binary MLP, batch 512", "binary-imdb", ["train.batch_size=512", "train.epochs=100"],
+    Workload("binary MLP, batch 32", "binary-breast-cancer", [], mlp(30, 16, 16, 1)),
+    Workload("binary MLP, batch 512", "binary-breast-cancer", ["train.batch_size=512", "train.epochs=100"],
              mlp(30, 16, 16, 1)),
     Workload("convnet digits", "convnet-digits", [], convnet),
     Workload("LSTM sine", "lstm-sine", [], LastState),
     Workload("tabular 200k x 64, MLP 256-256, batch 256", TABULAR, [], mlp(64, 256, 256, 10)),
-    Workload("K-fold regression (K=4, batch 16, 100 epochs)", "kfold-boston",
+    Workload("K-fold regression (K=4, batch 16, 100 epochs)", "kfold-diabetes",
              ["validation.final_fit=false", "validation.test_fraction=0", "train.epochs=100"],
              mlp(10, 64, 64, 1), keras=True),
 ]

@@ -5,9 +5,9 @@ Imports no UI library, so it can be used from a notebook:
     import dltui.engine as dl
     from sklearn.datasets import load_breast_cancer
 
-    preset, path = dl.load_preset("binary-imdb")
+    preset, path = dl.load_preset("binary-breast-cancer")
     experiment = dl.Experiment(dl.prepare(preset, path.parent))
-    summary = experiment.run()  # trains; the run folder is runs/<time>-binary-imdb/
+    summary = experiment.run()  # trains; the run folder is runs/<time>-binary-breast-cancer/
     model = dl.load_run(experiment.run_dir)  # any run folder, later or on another machine
     predictions = model.predict(load_breast_cancer().data[:5])
     print(predictions.labels)  # also .probabilities(); model.evaluate(x, y) scores new data

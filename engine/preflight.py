@@ -82,7 +82,11 @@ def prepare(preset: Preset, base_dir: Path | None = None, device: str | None = N
         notices += found
     notices += [Notice(f.severity, f.id, f.message) for f in findings]
     v = preset.validation
-    plan = plan_splits(data.y, data.task, v, data.time_ordered, preset.train.seed)
+    if data.test_rows is not None and v.test_fraction:
+        raise InputError(f"validation.test_fraction: {preset.data.source} comes with its own "
+                         f"test set ({len(data.test_rows):,} rows, the book's); leave "
+                         "test_fraction at 0, or set data.split = \"pooled\" to carve your own")
+    plan = plan_splits(data.y, data.task, v, data.time_ordered, preset.train.seed, data.test_rows)
     plan, found = checks.redundancy(data.x, plan, v.dedupe)
     notices += found
     notices += [Notice("warning", "splits", w) for w in plan.warnings]

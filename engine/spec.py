@@ -44,6 +44,9 @@ class DataSpec(_Section):
     classes: Annotated[int, Field(ge=2, le=1000)] | None = None
     vocab_size: Annotated[int, Field(ge=4, le=1_000_000)] | None = None
     vectorize: Literal["none", "multi_hot"] = "none"  # token ids -> the book's multi-hot vectors
+    # A set that comes with its own test set (the book's): "source" keeps it as the test part,
+    # "pooled" puts its rows with the rest for validation.test_fraction to carve.
+    split: Literal["source", "pooled"] = "source"
     seed: Seed = 0
     # files
     target: str | None = None

@@ -109,7 +109,7 @@ async def test_bad_settings_are_reported_as_you_type(tmp_path):
 async def test_save_then_load_gives_the_same_preset(tmp_path):
     from dltui.engine.presets import load_preset
 
-    app = DltuiApp(preset="kfold-boston", runs_dir=tmp_path)
+    app = DltuiApp(preset="kfold-diabetes", runs_dir=tmp_path)
     target = tmp_path / "saved.toml"
     async with app.run_test(size=(100, 30)) as pilot:
         await pilot.pause(0.2)
@@ -118,7 +118,7 @@ async def test_save_then_load_gives_the_same_preset(tmp_path):
         await type_text(pilot, str(target))
         await pilot.press("enter")
         await wait_for(pilot, target.exists)
-    shipped, _ = load_preset("kfold-boston")
+    shipped, _ = load_preset("kfold-diabetes")
     original = shipped.model_copy(update={"name": "saved"})  # a saved copy gets its own name
     saved, _ = load_preset(target)
     assert saved == original
@@ -168,7 +168,7 @@ SIZES = [(80, 24), (120, 40)]
 @pytest.mark.parametrize("size", SIZES, ids=["80x24", "120x40"])
 def test_snapshot_build_screen(snap_compare, size):
     async def loaded(pilot):
-        # data loaded and the doctor's panel drawn (binary-imdb has its small-data hint)
+        # data loaded and the doctor's panel drawn (binary-breast-cancer has its small-data hint)
         await wait_for(pilot, lambda: pilot.app.screen.data is not None and pilot.app.screen.findings)
         await wait_for(pilot, lambda: "Train" in screen_text(pilot.app).splitlines()[-1])
         await pilot.pause(0.3)
@@ -185,7 +185,7 @@ def test_snapshot_build_screen(snap_compare, size):
             await pilot.press("escape")
             await pilot.pause(0.2)
 
-    assert snap_compare(DltuiApp(preset="binary-imdb"), terminal_size=size, run_before=loaded)
+    assert snap_compare(DltuiApp(preset="binary-breast-cancer"), terminal_size=size, run_before=loaded)
 
 
 @pytest.mark.parametrize("size", SIZES, ids=["80x24", "120x40"])
@@ -346,7 +346,7 @@ async def test_saving_elsewhere_keeps_a_relative_csv_path_pointing_at_the_file(t
 async def test_quitting_mid_run_leaves_a_stopped_run(tmp_path):
     from dltui.engine.runs.folder import read_summary
 
-    app = DltuiApp(preset="binary-imdb", runs_dir=tmp_path)
+    app = DltuiApp(preset="binary-breast-cancer", runs_dir=tmp_path)
     async with app.run_test(size=(100, 30)) as pilot:
         build = app.screen
         await wait_for(pilot, lambda: build.data is not None)
@@ -366,7 +366,7 @@ async def test_quitting_mid_run_leaves_a_stopped_run(tmp_path):
 async def test_escape_mid_run_keeps_the_run_reachable_and_stoppable(tmp_path):
     from dltui.engine.runs.folder import read_summary
 
-    app = DltuiApp(preset="binary-imdb", runs_dir=tmp_path)
+    app = DltuiApp(preset="binary-breast-cancer", runs_dir=tmp_path)
     async with app.run_test(size=(100, 30)) as pilot:
         build = app.screen
         await wait_for(pilot, lambda: build.data is not None)
@@ -424,30 +424,31 @@ async def test_save_never_overwrites_without_asking_and_never_writes_a_shipped_p
     from dltui.tui.screens.prompt import ConfirmScreen, PromptScreen
 
     monkeypatch.chdir(tmp_path)
-    shipped = shipped_presets()["binary-imdb"]
+    shipped = shipped_presets()["binary-breast-cancer"]
     before = shipped.read_text()
-    (tmp_path / "binary-imdb.toml").write_text("# mine\n")
-    app = DltuiApp(preset="binary-imdb", runs_dir=tmp_path / "runs")
+    (tmp_path / "binary-breast-cancer.toml").write_text("# mine\n")
+    app = DltuiApp(preset="binary-breast-cancer", runs_dir=tmp_path / "runs")
     async with app.run_test(size=(100, 30)) as pilot:
         await pilot.press("ctrl+s")
         await pilot.pause(0.2)
         prompt = app.screen
         assert isinstance(prompt, PromptScreen)
-        assert prompt.query_one("#answer").value == "binary-imdb-2.toml"  # a new file, not the shipped one
+        # a new file, not the shipped one
+        assert prompt.query_one("#answer").value == "binary-breast-cancer-2.toml"
         await pilot.press("enter")
         await pilot.pause(0.2)
-        saved = tmp_path / "binary-imdb-2.toml"
-        assert saved.exists() and 'name = "binary-imdb-2"' in saved.read_text()
+        saved = tmp_path / "binary-breast-cancer-2.toml"
+        assert saved.exists() and 'name = "binary-breast-cancer-2"' in saved.read_text()
         await pilot.press("ctrl+s")  # now the user's own file: asks before writing over it
         await pilot.pause(0.2)
         prompt = app.screen
-        prompt.query_one("#answer").value = "binary-imdb.toml"
+        prompt.query_one("#answer").value = "binary-breast-cancer.toml"
         await pilot.press("enter")
         await pilot.pause(0.2)
         assert isinstance(app.screen, ConfirmScreen)
         await pilot.press("n")
         await pilot.pause(0.2)
-        assert (tmp_path / "binary-imdb.toml").read_text() == "# mine\n"
+        assert (tmp_path / "binary-breast-cancer.toml").read_text() == "# mine\n"
         await pilot.press("ctrl+s")
         await pilot.pause(0.2)
         app.screen.query_one("#answer").value = str(shipped)
@@ -496,7 +497,7 @@ async def test_model_keys_work_wherever_the_focus_is_and_undo_restores(tmp_path)
     the end, `i` above the selection; a deletion says how to undo it."""
     from dltui.tui.widgets.layer_stack import LayerStack
 
-    app = DltuiApp(preset="binary-imdb", runs_dir=tmp_path)
+    app = DltuiApp(preset="binary-breast-cancer", runs_dir=tmp_path)
     async with app.run_test(size=(120, 40)) as pilot:
         build = app.screen
         await wait_for(pilot, lambda: build.data is not None)
@@ -530,7 +531,7 @@ async def test_model_keys_work_wherever_the_focus_is_and_undo_restores(tmp_path)
 async def test_a_layer_that_does_not_fit_is_refused_and_its_preview_allocates_nothing(tmp_path):
     from conftest import PeakGrowth
 
-    app = DltuiApp(preset="binary-imdb", runs_dir=tmp_path)
+    app = DltuiApp(preset="binary-breast-cancer", runs_dir=tmp_path)
     async with app.run_test(size=(120, 40)) as pilot:
         build = app.screen
         await wait_for(pilot, lambda: build.data is not None)
@@ -553,7 +554,7 @@ async def test_loading_over_unsaved_edits_asks_and_unfinished_presets_save_with_
     from dltui.tui.screens.prompt import ConfirmScreen, PromptScreen
 
     monkeypatch.chdir(tmp_path)
-    app = DltuiApp(preset="binary-imdb", runs_dir=tmp_path / "runs")
+    app = DltuiApp(preset="binary-breast-cancer", runs_dir=tmp_path / "runs")
     async with app.run_test(size=(120, 40)) as pilot:
         build = app.screen
         await wait_for(pilot, lambda: build.data is not None)
@@ -571,40 +572,40 @@ async def test_loading_over_unsaved_edits_asks_and_unfinished_presets_save_with_
         assert isinstance(prompt, PromptScreen) and "won't run yet" in prompt.question
         await pilot.press("enter")
         await pilot.pause(0.2)
-        saved = tmp_path / "binary-imdb.toml"
+        saved = tmp_path / "binary-breast-cancer.toml"
         assert saved.exists() and "breast_cancer" in saved.read_text()
         assert not build.dirty
         await pilot.press("ctrl+o")  # saved: no question; the dialog lists what can be loaded
         await pilot.pause(0.2)
         prompt = app.screen
-        assert isinstance(prompt, PromptScreen) and "kfold-boston" in prompt.choices
+        assert isinstance(prompt, PromptScreen) and "kfold-diabetes" in prompt.choices
         assert str(saved) in prompt.choices
         await type_text(pilot, "kfold-bo")
         await pilot.press("tab")  # completes
-        assert prompt.query_one("#answer").value == "kfold-boston"
+        assert prompt.query_one("#answer").value == "kfold-diabetes"
         await pilot.press("enter")
         await pilot.pause(0.3)
-        assert app.screen is build and build.raw["name"] == "kfold-boston"
+        assert app.screen is build and build.raw["name"] == "kfold-diabetes"
         assert isinstance(build.focused, type(build.query_one("#stack")))
 
 
 async def test_the_command_palette_runs_the_apps_commands(tmp_path):
     from textual.command import CommandPalette
 
-    app = DltuiApp(preset="binary-imdb", runs_dir=tmp_path)
+    app = DltuiApp(preset="binary-breast-cancer", runs_dir=tmp_path)
     async with app.run_test(size=(120, 40)) as pilot:
         build = app.screen
         await wait_for(pilot, lambda: build.data is not None)
         titles = [c.title for c in app.get_system_commands(build)]
-        for wanted in ("Train", "Save preset", "Load preset", "Load preset kfold-boston", "Runs",
+        for wanted in ("Train", "Save preset", "Load preset", "Load preset kfold-diabetes", "Runs",
                        "Compare runs", "Help"):
             assert wanted in titles
         await pilot.press("ctrl+p")
         await wait_for(pilot, lambda: isinstance(app.screen, CommandPalette))
-        await type_text(pilot, "Load preset kfold-boston")
+        await type_text(pilot, "Load preset kfold-diabetes")
         await pilot.pause(0.5)
         await pilot.press("enter")
-        await wait_for(pilot, lambda: app.screen is build and build.raw.get("name") == "kfold-boston")
+        await wait_for(pilot, lambda: app.screen is build and build.raw.get("name") == "kfold-diabetes")
         await pilot.press("ctrl+p")
         await wait_for(pilot, lambda: isinstance(app.screen, CommandPalette))
         await type_text(pilot, "Runs")

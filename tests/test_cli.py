@@ -29,11 +29,11 @@ def test_help_and_presets_list():
     out = invoke("--help")
     assert out.exit_code == 0 and "run" in out.output and "summary" in out.output
     listed = invoke("presets").output
-    assert "binary-imdb" in listed and "IMDB recipe" in listed
+    assert "binary-breast-cancer" in listed and "IMDB recipe" in listed
 
 
 def test_summary_reports_785_parameters():
-    out = invoke("summary", "binary-imdb")
+    out = invoke("summary", "binary-breast-cancer")
     assert out.exit_code == 0
     assert "Total params: 785" in out.output and "(None, 16)" in out.output
 
@@ -110,7 +110,7 @@ def test_big_batch_warns_but_trains(write_preset, tmp_path):
 
 @pytest.mark.slow
 def test_kfold_preset_prints_table_curve_and_final_fit(tmp_path):
-    proc = dltui("run", "kfold-boston", "--set", "train.epochs=12", "--runs-dir", str(tmp_path))
+    proc = dltui("run", "kfold-diabetes", "--set", "train.epochs=12", "--runs-dir", str(tmp_path))
     assert proc.returncode == 0, proc.stderr
     out = proc.stdout
     assert ("Validation by fold" in out and "| mean |" in out.replace("  ", " ")) or "mean" in out
@@ -127,7 +127,7 @@ def test_kfold_preset_prints_table_curve_and_final_fit(tmp_path):
 def _start_long_run(tmp_path: Path) -> tuple[subprocess.Popen[str], Path]:
     runs = tmp_path / "runs"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "dltui.tui", "run", "binary-imdb", "--set", "train.epochs=100000",
+        [sys.executable, "-m", "dltui.tui", "run", "binary-breast-cancer", "--set", "train.epochs=100000",
          "--set", "train.batch_size=8", "--runs-dir", str(runs)],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, "CI": "true"})
     deadline = time.time() + 60
@@ -168,7 +168,7 @@ def test_killed_run_stays_readable_by_watch(tmp_path):
 def test_watch_follows_a_run_in_another_process(tmp_path):
     runs = tmp_path / "runs"
     writer = subprocess.Popen(
-        [sys.executable, "-m", "dltui.tui", "run", "binary-imdb", "--set", "train.epochs=25",
+        [sys.executable, "-m", "dltui.tui", "run", "binary-breast-cancer", "--set", "train.epochs=25",
          "--set", "train.batch_size=4", "--runs-dir", str(runs)],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 60

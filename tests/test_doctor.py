@@ -89,7 +89,11 @@ def test_duplicates_across_the_data_are_found(tmp_path):
 
 
 def test_dltui_check_reports_nothing_above_hint_on_shipped_presets():
+    """The book presets' data is downloaded on first use: test_book_datasets prepares them on
+    files in the real formats from its loopback server."""
     for name in sorted(shipped_presets()):
+        if name.startswith("book-"):
+            continue
         spec, path = load_preset(name)
         worst = [f for f in examine(spec, load_data(spec.data, path.parent)) if f.severity != "hint"]
         assert not worst, (name, worst)
@@ -176,7 +180,7 @@ async def test_the_app_shows_a_finding_and_applies_its_fix_by_key(tmp_path):
 
     from dltui.tui.app import DltuiApp
 
-    app = DltuiApp(preset="binary-imdb", runs_dir=tmp_path)
+    app = DltuiApp(preset="binary-breast-cancer", runs_dir=tmp_path)
     async with app.run_test(size=(100, 30)) as pilot:
         build = app.screen
         for _ in range(100):

@@ -20,8 +20,8 @@ def error_of(write_preset, data, *overrides: str) -> str:
 
 def test_every_shipped_preset_validates():
     names = shipped_presets()
-    assert {"binary-imdb", "multiclass-reuters", "multiclass-reuters-onehot", "regression-boston",
-            "convnet-digits", "lstm-sine", "kfold-boston", "iterated-kfold-wine"} <= set(names)
+    assert {"binary-breast-cancer", "multiclass-digits", "multiclass-digits-onehot", "regression-diabetes",
+            "convnet-digits", "lstm-sine", "kfold-diabetes", "iterated-kfold-wine"} <= set(names)
     for name in names:
         spec, _ = load_preset(name)
         assert spec.description
@@ -91,5 +91,5 @@ def test_overrides_are_applied_and_validated(write_preset):
 
 
 def test_missing_preset_lists_the_shipped_ones():
-    with pytest.raises(InputError, match="binary-imdb"):
+    with pytest.raises(InputError, match="binary-breast-cancer"):
         load_preset("binary-imbd")

@@ -38,7 +38,7 @@ def test_out_of_memory_names_the_batch_size_and_keeps_the_run(tmp_path, monkeypa
 def test_a_second_ctrl_c_quits_at_once_without_a_traceback(tmp_path):
     runs = tmp_path / "runs"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "dltui.tui", "run", "binary-imdb", "--set", "train.epochs=100000",
+        [sys.executable, "-m", "dltui.tui", "run", "binary-breast-cancer", "--set", "train.epochs=100000",
          "--runs-dir", str(runs)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 60
     while not list(runs.glob("*/metrics.jsonl")) and time.time() < deadline:

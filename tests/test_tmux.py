@@ -59,7 +59,7 @@ def tmux_app(tmp_path: Path):
 
 
 def test_app_loads_a_preset_trains_and_shows_the_kfold_table(tmux_app, tmp_path):
-    app = tmux_app("open", "kfold-boston", "--runs-dir", str(tmp_path / "runs"))
+    app = tmux_app("open", "kfold-diabetes", "--runs-dir", str(tmp_path / "runs"))
     app.wait_for("ready: ctrl+t trains", 60)
     app.wait_for("4,929 params", 30)  # shapes appear once the data has loaded
     app.keys("C-t")
@@ -79,7 +79,7 @@ def test_watch_shows_a_headless_run_as_it_lands(tmux_app, tmp_path):
     writer = subprocess.Popen(
         # Long enough (about 15 s here) that the watcher, which takes seconds to start, sees it
         # run: 40 epochs finished in 3 s on an idle machine before the watch screen was up.
-        [sys.executable, "-m", "dltui.tui", "run", "binary-imdb", "--set", "train.epochs=200",
+        [sys.executable, "-m", "dltui.tui", "run", "binary-breast-cancer", "--set", "train.epochs=200",
          "--set", "train.batch_size=2", "--runs-dir", str(runs)],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
@@ -99,7 +99,7 @@ def test_watch_shows_a_headless_run_as_it_lands(tmux_app, tmp_path):
 def test_every_screen_at_80x24_with_real_keys(tmux_app, tmp_path):
     """80 columns, 24 rows: the builder (model, then settings), a training's live view and the
     runs list, each legible and driven by the keys the footer shows."""
-    app = tmux_app("open", "binary-imdb", "--runs-dir", str(tmp_path / "runs"), size=(80, 24))
+    app = tmux_app("open", "binary-breast-cancer", "--runs-dir", str(tmp_path / "runs"), size=(80, 24))
     screen = app.wait_for("785 params", 60)
     assert "Dense 16 relu" in screen and "…" not in screen
     footer = screen.rstrip().splitlines()[-1]
@@ -116,14 +116,14 @@ def test_every_screen_at_80x24_with_real_keys(tmux_app, tmp_path):
     assert "best" in screen and "validation" in screen and "…" not in screen
     app.keys("r")
     screen = app.wait_for("status/headline", 20)
-    assert "binary-imdb" in screen and "done" in screen and "val accuracy" in screen
+    assert "binary-breast-cancer" in screen and "done" in screen and "val accuracy" in screen
     app.keys("Escape", "Escape", "C-q")
 
 
 def test_the_sweep_screen_and_help_at_80x24(tmux_app, tmp_path):
     runs = tmp_path / "runs"
     made = subprocess.run(
-        [sys.executable, "-m", "dltui.tui", "sweep", "binary-imdb", "--vary",
+        [sys.executable, "-m", "dltui.tui", "sweep", "binary-breast-cancer", "--vary",
          "train.learning_rate=0.001,0.01", "--set", "train.epochs=3", "--runs-dir", str(runs)],
         capture_output=True, text=True, timeout=120)
     assert made.returncode == 0, made.stderr

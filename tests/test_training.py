@@ -218,7 +218,7 @@ def test_a_small_hold_out_run_imports_only_what_it_needs(tmp_path):
 
     code = ("import sys, tempfile, pathlib\n"
             "from dltui.engine import load_preset, prepare, Experiment\n"
-            "spec, p = load_preset('binary-imdb', ['train.epochs=1'])\n"
+            "spec, p = load_preset('binary-breast-cancer', ['train.epochs=1'])\n"
             "Experiment(prepare(spec, p.parent), pathlib.Path(tempfile.mkdtemp())).run()\n"
             "print(sorted(m for m in ('sklearn', 'torch._dynamo', 'textual', 'rich', 'pandas',"
             " 'scipy') if m in sys.modules))\n")

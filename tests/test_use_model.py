@@ -119,7 +119,8 @@ def test_kfold_ensemble_is_the_mean_of_the_fold_models(tmp_path, write_preset):
 
 
 def test_the_shipped_binary_preset_round_trips_through_an_npz(tmp_path):
-    result = dltui("run", "binary-imdb", "--set", "train.epochs=3", "--runs-dir", str(tmp_path / "r"))
+    result = dltui("run", "binary-breast-cancer", "--set", "train.epochs=3",
+                   "--runs-dir", str(tmp_path / "r"))
     assert result.returncode == 0, result.stderr
     run = only_run(tmp_path / "r")
     saved = load_arrays(run / "predictions" / "val-r0-f0.npz")

@@ -12,6 +12,7 @@ from typing import Annotated, Any
 import typer
 
 from . import exit_codes, model_commands, sweep_commands
+from .dataset_commands import datasets_app
 from .options import check_device
 
 app = typer.Typer(add_completion=False, rich_markup_mode=None,
@@ -252,6 +253,7 @@ app.command()(model_commands.export)
 app.command()(model_commands.report)
 app.command()(model_commands.check)
 app.command()(sweep_commands.sweep)
+app.add_typer(datasets_app, name="datasets")
 
 
 def main() -> None:

@@ -10,6 +10,8 @@ import numpy as np
 
 from ..errors import InputError
 from ..spec import DataSpec
+from .book_sets import FILES as BOOK_FILES
+from .book_sets import load_book
 from .datasets import load_builtin
 from .tables.schema import TableSchema
 
@@ -29,6 +31,7 @@ class Dataset:
     schema: TableSchema | None = None  # how a CSV's columns became features (saved with a run)
     source_path: Path | None = None
     rows: np.ndarray | None = None  # each sample's row in the source file (CSV rows may be removed)
+    test_rows: np.ndarray | None = None  # the set's own test set, kept as the run's test part
 
     @property
     def source_rows(self) -> np.ndarray:
@@ -79,6 +82,15 @@ def resolve_path(text: str, base_dir: Path | None) -> Path:
 
 def load_data(spec: DataSpec, base_dir: Path | None = None) -> Dataset:
     kind, _, ref = spec.source.partition(":")
+    if kind == "builtin" and ref in BOOK_FILES:
+        book = load_book(ref, spec)
+        if spec.task != "auto" and spec.task != book.task:
+            raise InputError(f"data.task: '{ref}' is a {book.task} set, not {spec.task}")
+        test = None
+        if spec.split == "source":
+            test = np.arange(len(book.y) - book.n_test, len(book.y))
+        return Dataset(book.x, book.y, book.task, book.classes, spec.time_ordered, book.about,
+                       test_rows=test)
     if kind == "builtin":
         x, y, task, classes, time_ordered, about = load_builtin(ref, spec)
         if spec.task != "auto" and spec.task != task:

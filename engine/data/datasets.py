@@ -17,7 +17,9 @@ import numpy as np
 from ..errors import InputError
 from ..spec import DataSpec
 from . import sequences
+from .book_sets import FILES as BOOK_FILES
 
+BOOK_SETS = tuple(BOOK_FILES)  # downloaded on first use (`book_sets`), named in the messages
 Loaded = tuple[np.ndarray, np.ndarray, str, list[str], bool, str]
 
 
@@ -158,16 +160,16 @@ def load_builtin(name: str, spec: DataSpec) -> Loaded:
     if name not in BUILTIN:
         import difflib
 
-        close = difflib.get_close_matches(name, BUILTIN, n=1)
+        close = difflib.get_close_matches(name, [*BUILTIN, *BOOK_SETS], n=1)
         hint = f"; did you mean '{close[0]}'?" if close else ""
         raise InputError(f"data.source: unknown built-in set '{name}'{hint} "
-                         f"(allowed: {', '.join(BUILTIN)})")
+                         f"(allowed: {', '.join([*BUILTIN, *BOOK_SETS])})")
     for key in ("samples", "noise", "timesteps", "features", "classes", "vocab_size"):
         if getattr(spec, key) is not None and key not in PARAMS.get(name, set()):
             takers = sorted(n for n, keys in PARAMS.items() if key in keys)
             raise InputError(f"data.{key}: '{name}' does not take it (only {', '.join(takers)})")
     if spec.view == "image" and name != "digits":
-        raise InputError(f"data.view: 'image' is only for digits; '{name}' is flat")
+        raise InputError(f"data.view: 'image' is only for digits and mnist; '{name}' is flat")
     return vectorized(BUILTIN[name](spec), spec)
 
 

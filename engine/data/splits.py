@@ -89,14 +89,25 @@ def resolve_shuffle(spec: ValidationSpec, time_ordered: bool) -> bool:
 
 
 def plan_splits(y: np.ndarray, task: str, spec: ValidationSpec, time_ordered: bool,
-                seed: int) -> SplitPlan:
+                seed: int, fixed_test: np.ndarray | None = None) -> SplitPlan:
+    """`fixed_test`: the rows of a data set's own test set (the book's sets), kept as the test
+    part; the validation scheme then splits the rest, `val_fraction` counting from the rest."""
     n = len(y)
     shuffle = resolve_shuffle(spec, time_ordered)
     stratify = spec.stratify and task in ("binary", "multiclass") and shuffle
     test_n = round(spec.test_fraction * n)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        rest, test, splits = _carve(y, spec, shuffle, stratify, seed, time_ordered, test_n)
+        if fixed_test is not None:
+            rest = np.setdiff1d(np.arange(n), fixed_test)
+            test = np.sort(fixed_test)
+            try:
+                splits = _scheme_splits(y[rest], spec, shuffle, stratify, seed, len(rest),
+                                        time_ordered)
+            except ValueError as err:
+                raise InputError(f"validation: {err}") from None
+        else:
+            rest, test, splits = _carve(y, spec, shuffle, stratify, seed, time_ordered, test_n)
     mapped = [Split(s.repeat, s.fold, rest[s.train_idx], rest[s.val_idx]) for s in splits]
     for s in mapped:
         if len(s.train_idx) == 0 or len(s.val_idx) == 0:

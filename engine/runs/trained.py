@@ -3,7 +3,7 @@ the training columns, an NPZ, or an array) through the preprocessing each model 
 and evaluates itself on new labelled data, the book's "test once, at the end".
 
     import dltui.engine as dl
-    model = dl.load_run("runs/20261125-101500-binary-imdb")
+    model = dl.load_run("runs/20261125-101500-binary-breast-cancer")
     model.predict("new.csv").labels  # and .probabilities(), .columns() for a table
 """
 
