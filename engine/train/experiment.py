@@ -55,10 +55,10 @@ class Experiment:
     """One run of a prepared preset. Subscribe to `bus` before `run`; `stop` may be requested from
     another thread or a signal handler."""
 
-    def __init__(self, prep: Prepared, runs_dir: Path = Path("runs"),
+    def __init__(self, prep: Prepared, runs_dir: Path | str = Path("runs"),
                  bus: EventBus | None = None, stop: StopToken | None = None,
                  resume_dir: Path | None = None, force: bool = False) -> None:
-        self.prep, self.runs_dir, self.resume_dir = prep, runs_dir, resume_dir
+        self.prep, self.runs_dir, self.resume_dir = prep, Path(runs_dir), resume_dir
         self.force = force  # resume even when the data changed since the run started
         self._late: list[Notice] = []
         self.resumed: ResumeState | None = None  # notices found before the run folder could take them
