@@ -5,6 +5,7 @@ their training, and odd inputs are one line each."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import sys
 from pathlib import Path
@@ -166,6 +167,30 @@ def test_a_full_disk_leaves_no_partial_output(tmp_path):
         done = dltui("predict", str(run), str(big), "--out", str(small / "p.csv"))
         assert done.returncode == 2 and "cannot write" in done.stderr
         assert list(small.iterdir()) == []  # neither a partial file nor a temporary one
+
+
+@pytest.mark.parametrize("fmt,suffix", [("pt2", ".pt2"), ("onnx", ".onnx"),
+                                        ("torchscript", ".torchscript.pt")])
+def test_an_export_onto_a_full_disk_is_one_line_and_leaves_no_file(tmp_path, fmt, suffix):
+    """pt2 on a full disk used to abort the process (SIGABRT) and leave a 0-byte model."""
+    from test_faults import tmpfs
+
+    run = predicting_run(tmp_path)
+    with tmpfs(tmp_path / "small", "64k") as small:
+        (small / "sub").mkdir()
+        fd = os.open(small / "filler", os.O_WRONLY | os.O_CREAT)  # full to the last block
+        try:
+            while os.write(fd, b"x" * 4096):
+                pass
+        except OSError:
+            pass
+        finally:
+            os.close(fd)
+        done = dltui("export", str(run), "--format", fmt, "--out", str(small / "sub" / f"m{suffix}"))
+        assert done.returncode == 2, (done.returncode, done.stderr[-500:])
+        assert "Traceback" not in done.stderr and done.stderr.strip().count("\n") == 0
+        assert "nothing was written" in done.stderr
+        assert list((small / "sub").iterdir()) == []
 
 
 BASE = preset(BINARY, train={"epochs": 1})

@@ -74,38 +74,51 @@ def export(model: TrainedModel, fmt: str, out: Path, name: str) -> Path:
         raise InputError(f"--format {fmt}: allowed: {', '.join(FORMATS)}")
     if fmt == "tensorboard":
         return export_tensorboard(model.dir, out)
+    data = serialised(model, fmt, name)
+    # Written by Python, not by torch's C++ zip writer: on a full disk that writer aborts the
+    # whole process (SIGABRT, a 0-byte file left), where Python raises OSError.
+    with open(out, "wb") as fh:
+        fh.write(data)
+    return out
+
+
+def serialised(model: TrainedModel, fmt: str, name: str) -> bytes:
+    """The model file's bytes, made in memory (export is for models that fit in it)."""
     module, example = standalone(model, name)
     batch = torch.export.Dim("batch", min=1)
+    buffer = io.BytesIO()
     if fmt == "pt2":
         program = torch.export.export(module, (example,), dynamic_shapes=({0: batch},))
-        torch.export.save(program, out)
-    elif fmt == "torchscript":
+        torch.export.save(program, buffer)
+        return buffer.getvalue()
+    if fmt == "torchscript":
         with torch.no_grad():
             scripted = torch.jit.trace(module, example)
-        scripted.save(str(out))
-    else:
-        try:
-            import onnx  # noqa: F401
-            import onnxscript  # noqa: F401
-        except ImportError:
-            raise InputError("--format onnx needs the onnx extra: pip install 'dltui[onnx]'") from None
-        # The exporter prints its progress on stdout and logs warnings about packages it does
-        # not need: a command's stdout is its result (the path), so they are kept off it.
-        # One self-contained file (no .onnx.data sidecar) for models under protobuf's 2 GB.
-        quiet = [logging.getLogger(n) for n in ("torch.onnx", "torch.export", "onnxscript")]
-        levels = [q.level for q in quiet]
-        try:
-            for q in quiet:
-                q.setLevel(logging.ERROR)
-            with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                torch.onnx.export(module, (example,), str(out), dynamo=True, input_names=["x"],
-                                  output_names=["y"], dynamic_shapes=({0: batch},),
-                                  external_data=False, verbose=False)
-        finally:
-            for q, level in zip(quiet, levels, strict=True):
-                q.setLevel(level)
-    return out
+        torch.jit.save(scripted, buffer)
+        return buffer.getvalue()
+    try:
+        import onnx  # noqa: F401
+        import onnxscript  # noqa: F401
+    except ImportError:
+        raise InputError("--format onnx needs the onnx extra: pip install 'dltui[onnx]'") from None
+    # The exporter prints its progress on stdout and logs warnings about packages it does
+    # not need: a command's stdout is its result (the path), so they are kept off it.
+    # One self-contained file (no .onnx.data sidecar) for models under protobuf's 2 GB.
+    quiet = [logging.getLogger(n) for n in ("torch.onnx", "torch.export", "onnxscript")]
+    levels = [q.level for q in quiet]
+    try:
+        for q in quiet:
+            q.setLevel(logging.ERROR)
+        with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            program = torch.onnx.export(module, (example,), None, dynamo=True, input_names=["x"],
+                                        output_names=["y"], dynamic_shapes=({0: batch},),
+                                        verbose=False)
+    finally:
+        for q, level in zip(quiet, levels, strict=True):
+            q.setLevel(level)
+    assert program is not None
+    return program.model_proto.SerializeToString()
 
 
 def export_tensorboard(run_dir: Path, out: Path) -> Path:
