@@ -580,7 +580,7 @@ async def test_loading_over_unsaved_edits_asks_and_unfinished_presets_save_with_
         prompt = app.screen
         assert isinstance(prompt, PromptScreen) and "kfold-diabetes" in prompt.choices
         assert str(saved) in prompt.choices
-        await type_text(pilot, "kfold-bo")
+        await type_text(pilot, "kfold-di")
         await pilot.press("tab")  # completes
         assert prompt.query_one("#answer").value == "kfold-diabetes"
         await pilot.press("enter")

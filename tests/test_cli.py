@@ -74,7 +74,7 @@ BAD_INPUTS = {
                              "model.layers[0].rate"),
     "unknown layer": (preset(BINARY, model={"layers": [{"type": "Dense3", "units": 1}]}),
                       "unknown layer type 'Dense3'"),
-    "unknown builtin": (preset(BINARY, data={"source": "builtin:mnist"}), "unknown built-in"),
+    "unknown builtin": (preset(BINARY, data={"source": "builtin:mnsit"}), "unknown built-in"),
 }
 
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import numpy as np
 import pytest
 import tomli_w
 import torch
@@ -164,32 +163,6 @@ def test_a_worker_killed_mid_group_fails_only_its_variant_and_the_pool_goes_on(t
     assert status == {1: "done", 2: "failed", 3: "done", 4: "done"}
     failed = next(r for r in json.loads((folder / "sweep.json").read_text())["ranking"] if r["index"] == 2)
     assert "worker process died" in failed["message"]
-
-
-@pytest.mark.slow
-def test_ray_backend_equals_local_and_a_killed_worker_fails_only_its_variant(tmp_path):
-    """Variants 1 and 2 differ only in the learning rate: one stacked group, one Ray task.
-    Variant 2 kills that task's worker; the group is retried one variant at a time, so variant 1
-    still finishes, equal to the local backend, and only variant 2 fails."""
-    pytest.importorskip("ray")
-    raw = preset(SMALL, sweep={"model.layers[0].units": [4, 8],
-                               "train.learning_rate": [1e-3, 1e-2]})
-    (tmp_path / "p.toml").write_text(tomli_w.dumps(raw))
-    # no address: `dltui sweep` starts a local Ray instance (all of this machine's cores)
-    env = {"OMP_NUM_THREADS": "1", "RAY_ADDRESS": "", "DLTUI_SWEEP_KILL_VARIANT": "2"}
-    local = dltui("sweep", str(tmp_path / "p.toml"), "--runs-dir", str(tmp_path / "local"),
-                  env={"OMP_NUM_THREADS": "1"})
-    remote = dltui("sweep", str(tmp_path / "p.toml"), "--backend", "ray", "--runs-dir",
-                   str(tmp_path / "ray"), env=env, timeout=400)
-    assert local.returncode == 0 and remote.returncode == 0, remote.stderr[-2000:]
-    (a,), (b,) = list((tmp_path / "local").iterdir()), list((tmp_path / "ray").iterdir())
-    here, there = rankings(a), rankings(b)
-    assert there[2] is None and here[2] is not None
-    for index in (1, 3, 4):
-        assert there[index] == pytest.approx(here[index], rel=1e-6), index
-    failed = next(r for r in json.loads((b / "sweep.json").read_text())["ranking"] if r["index"] == 2)
-    assert failed["status"] == "failed" and "died" in failed["message"]
-    assert np.isfinite(there[1])
 
 
 def test_l2_and_sweep_keys_round_trip_through_the_preset_format(tmp_path, write_preset):

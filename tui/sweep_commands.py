@@ -167,7 +167,7 @@ def sweep(preset: Annotated[str, typer.Argument(help="A preset file or a shipped
     else:
         from dltui.engine.sweeps.remote import RemoteSweep
 
-        runner = RemoteSweep(*args, inner=inner, backend=remote)
+        runner = RemoteSweep(*args, inner=inner, backend=remote, when_gone=_cluster_gone)
     try:
         result = runner.run()
     finally:
@@ -180,9 +180,26 @@ def sweep(preset: Annotated[str, typer.Argument(help="A preset file or a shipped
         raise typer.Exit(exit_codes.TRAINING_FAILED)
 
 
+def _cluster_gone(gone: str, result: dict[str, Any]) -> None:
+    kept = sum(1 for r in result["ranking"] if r["status"] == "done")
+    _quit_without_ray(f"dltui: sweep failed: {gone}; {kept} of {len(result['ranking'])} "
+                      f"variants had finished and are kept in {result['dir']}")
+
+
+def _quit_without_ray(message: str) -> None:
+    """One line, then out: Ray's exit handlers would wait on the dead cluster and its C++ client
+    would print its reconnection attempts, so nothing of Ray's runs after this."""
+    sys.stdout.flush()
+    sys.stderr.write(message + "\n")
+    sys.stderr.flush()
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 2)
+    os._exit(exit_codes.TRAINING_FAILED)
+
+
 def _backend(backend: str, address: str | None, devices: str | None) -> Any:
     if backend == "ray":
-        from dltui.engine.sweeps.remote import RayBackend
+        from dltui.engine.sweeps.ray_backend import RayBackend
 
         return RayBackend(address)
     if devices:

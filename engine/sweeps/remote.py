@@ -14,6 +14,7 @@ import os
 import queue as stdlib_queue
 import shutil
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -90,13 +91,21 @@ class RemoteSweep(SweepRunner):
     """The sweep runner with variants trained by workers; `submit(job, device)` starts one and
     returns a handle, `poll_done` says which handles finished (with files or an error)."""
 
-    def __init__(self, *args: Any, backend: Any, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, backend: Any,
+                 when_gone: Callable[[str, dict[str, Any]], None] | None = None,
+                 **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.backend = backend
+        # Called (from the backend's watchdog thread) once the sweep's table is written after
+        # its cluster went away: the CLI prints one line and exits, while the main thread may
+        # still be blocked in a call to the dead cluster.
+        self.when_gone = when_gone
+        self.gone: str | None = None  # why the backend went away mid-sweep
+        self._landing = threading.Lock()
 
     def run(self, preps: list[Any] | None = None) -> dict[str, Any]:
         preps = preps if preps is not None else self.prepare_all()
-        started = time.perf_counter()
+        self.started = time.perf_counter()
         self.start(preps)
         assert self.dir is not None
         self.variants = {v.index: v for v in self.plan.variants}
@@ -108,30 +117,57 @@ class RemoteSweep(SweepRunner):
         from ..stacking.variants import joint_groups
 
         # One task per group of variants that stack (as locally), so a GPU trains them at once.
-        pending = {}
+        pending: dict[Any, list[int]] = {}
+        self.pending = pending
         for group in joint_groups(preps, self.plan.prune):
             jobs = [payload(self.plan.variants[i], self.base_dir) for i in group]
             pending[self.backend.submit(jobs)] = [self.plan.variants[i].index for i in group]
-        while pending:
+        if hasattr(self.backend, "watch"):
+            self.backend.watch(self._abandon)
+        while pending and not self.gone:
             self._drain()
             for handle, files, error in self.backend.poll_done(list(pending)):
-                group = pending.pop(handle)
-                if error and len(group) > 1 and worker_died(error):
-                    self._drain()  # every event the dead attempt sent, before its folders go
-                    # A stacked group whose worker died: each variant again on its own, so the
-                    # one that kills its worker fails alone and the others finish.
-                    self.retried.update(group)
+                with self._landing:
+                    if self.gone:
+                        break
+                    group = pending.pop(handle)
+                    if error and len(group) > 1 and worker_died(error):
+                        self._drain()  # every event the dead attempt sent, before its folders go
+                        # A stacked group whose worker died: each variant again on its own, so
+                        # the one that kills its worker fails alone and the others finish.
+                        self.retried.update(group)
+                        for index in group:
+                            self._restart(index)
+                            job = [payload(self.variants[index], self.base_dir)]
+                            pending[self.backend.submit(job)] = [index]
+                        continue
                     for index in group:
-                        self._restart(index)
-                        pending[self.backend.submit([payload(self.variants[index], self.base_dir)])] = [index]
-                    continue
-                for index in group:
-                    self._land(self.variants[index], dirs, writers, summaries,
-                               (files or {}).get(index), error)
+                        self._land(self.variants[index], dirs, writers, summaries,
+                                   (files or {}).get(index), error)
             if self.stop.requested:
                 self.backend.cancel(list(pending))
             time.sleep(0.05)
-        return self.finish(started)
+        with self._landing:
+            return self.result if self.gone else self.finish(self.started)
+
+    def _abandon(self, gone: str) -> None:
+        """The cluster went away: every variant still out is failed, the rest are kept. The
+        main thread may be blocked inside a Ray call while it lands a variant: after a few
+        seconds this goes on without it."""
+        held = self._landing.acquire(timeout=5)
+        try:
+            self.gone = gone
+            for group in list(self.pending.values()):
+                for index in group:
+                    self._land(self.variants[index], self.dirs, self.writers, self.summaries,
+                               None, gone)
+            self.pending.clear()
+            self.result = self.finish(self.started)
+        finally:
+            if held:
+                self._landing.release()
+        if self.when_gone is not None:
+            self.when_gone(gone, self.result)
 
     def _restart(self, index: int) -> None:
         """A variant trains again from scratch: its run folder starts over."""
@@ -306,78 +342,3 @@ class ProcessBackend:
         for pool in self.pools.values():
             pool.shutdown(wait=False, cancel_futures=True)
         self.manager.shutdown()
-
-
-class RayBackend:
-    """Each variant a Ray task (`num_gpus=1` when the cluster has GPUs), events through a Ray queue."""
-
-    def __init__(self, address: str | None) -> None:
-        try:
-            import ray
-            from ray.util.queue import Queue
-        except ImportError:
-            from ..errors import InputError
-
-            raise InputError("--backend ray needs Ray: pip install 'dltui[ray]'") from None
-        self.ray = ray
-        if address and address != "auto":
-            reachable(address)
-        if not ray.is_initialized():
-            ray.init(address=address, include_dashboard=False, log_to_driver=False)
-        self.queue = Queue()
-        gpus = ray.cluster_resources().get("GPU", 0)
-        options: dict[str, Any] = {"max_retries": 0, "num_gpus": 1 if gpus else 0, "num_cpus": 1}
-        self.device = "cuda" if gpus else "cpu"
-        self.task = ray.remote(**options)(_ray_train)
-
-    def submit(self, jobs: list[dict[str, Any]]) -> Any:
-        return self.task.remote(jobs, self.device, self.queue)
-
-    def events(self) -> list[tuple[int, dict[str, Any]]]:
-        from ray.util.queue import Empty
-
-        out = []
-        while True:
-            try:
-                out.append(self.queue.get_nowait())
-            except Empty:
-                return out
-
-    def poll_done(self, handles: list[Any]) -> list[tuple[Any, dict[str, bytes] | None, str | None]]:
-        ready, _ = self.ray.wait(handles, num_returns=len(handles), timeout=0)
-        done = []
-        for h in ready:
-            try:
-                done.append((h, self.ray.get(h), None))
-            except Exception as err:  # a crashed worker, a cancelled task, an error inside it
-                done.append((h, None, f"{type(err).__name__}: {str(err).splitlines()[0][:200]}"))
-        return done
-
-    def cancel(self, handles: list[Any]) -> None:
-        for h in handles:
-            self.ray.cancel(h, force=True)
-
-    def close(self) -> None:
-        self.queue.shutdown()
-
-
-def reachable(address: str, seconds: float = 3.0) -> None:
-    """One line within seconds when nothing listens at a Ray address (ray.init would retry
-    silently for minutes)."""
-    import socket
-
-    from ..errors import InputError
-
-    host, _, port = address.removeprefix("ray://").rpartition(":")
-    if not host or not port.isdigit():
-        raise InputError(f"--address {address}: expected HOST:PORT, e.g. 127.0.0.1:6379")
-    try:
-        with socket.create_connection((host, int(port)), timeout=seconds):
-            pass
-    except OSError as err:
-        raise InputError(f"--address {address}: no Ray cluster answers there ({err.strerror or err}); "
-                         "start one with `ray start --head --port PORT`, or check the address") from None
-
-
-def _ray_train(jobs: list[dict[str, Any]], device: str, queue: Any) -> dict[int, dict[str, bytes]]:
-    return train_group(jobs, device, queue.put)
