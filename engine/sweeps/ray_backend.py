@@ -121,6 +121,11 @@ class RayBackend:
         self.device = "cuda" if gpus else "cpu"
         self.task = ray.remote(**options)(_ray_train)
         self.gone: str | None = None
+        # A new worker spends seconds importing torch and the engine before its first variant:
+        # warm one per CPU now, while this process still prepares the variants (measured in
+        # bench/ray_overhead.py). Fire and forget: a variant does not wait for them.
+        cpus = int(ray.cluster_resources().get("CPU", 1))
+        self._warm = [ray.remote(num_cpus=1)(_warm_up).remote() for _ in range(min(cpus, 8))]
 
     def submit(self, jobs: list[dict[str, Any]]) -> Any:
         return self.task.remote(jobs, self.device, self.queue)
@@ -190,6 +195,13 @@ def reachable(address: str, seconds: float = 3.0) -> None:
     except OSError as err:
         raise InputError(f"--address {address}: no Ray cluster answers there ({err.strerror or err}); "
                          "start one with `ray start --head --port PORT`, or check the address") from None
+
+
+def _warm_up() -> None:
+    import sklearn.model_selection  # noqa: F401  (the splits)
+    import torch  # noqa: F401
+
+    from ..train import experiment  # noqa: F401
 
 
 def _ray_train(jobs: list[dict[str, Any]], device: str, queue: Any) -> dict[int, dict[str, bytes]]:
