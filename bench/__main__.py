@@ -1,4 +1,4 @@
-"""`python -m bench [--device cpu|cuda] [--repeats 3] [--only NAME] [--out bench/RESULTS.md]`
+"""`python -m bench [--device cpu|cuda] [--repeats 3] [--only NAME] [--write [--out FILE]]`
 
 Runs every workload back to back in one process: the hand-written reference, the engine through
 its public API (sequential and, for K-fold, parallel folds), the same loop with a DataLoader, Keras 3
@@ -80,6 +80,9 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--only", default="")
     ap.add_argument("--no-subprocess", action="store_true")
+    ap.add_argument("--write", action="store_true",
+                    help="replace this device's section of --out (the tracked results: only "
+                         "when asked); without it the table is printed only")
     ap.add_argument("--out", default="bench/RESULTS.md")
     args = ap.parse_args()
     runs = Path(tempfile.mkdtemp(prefix="dltui-bench-"))
@@ -173,6 +176,9 @@ def write(rows: list, args: argparse.Namespace) -> None:
                      f"{samples / med:,.0f} | {med / base:.3f} | {metric:.4f} |")
     text = "\n".join(lines) + "\n"
     print(text)
+    if not args.write:
+        print(f"(not written: --write replaces the {dev} section of {args.out})", file=sys.stderr)
+        return
     out = Path(args.out)
     if out.exists():
         old = out.read_text()

@@ -1,1 +1,2 @@
-"""Presets shipped with dltui: the book's workflows on data that needs no download."""
+"""Presets shipped with dltui: the book's listings on its data sets (downloaded on first use) and
+the same workflows on data that needs no download."""

@@ -190,3 +190,35 @@ def test_watch_follows_a_run_in_another_process(tmp_path):
     assert "epoch 25/25" in text and "status done" in text
     # The watcher saw the first epoch while the writer still had epochs to go.
     assert first_line_at is not None
+
+
+def test_shell_completion_offers_presets_and_run_folders(tmp_path):
+    """What `dltui --install-completion` installs asks dltui itself; it must answer fast (no
+    torch) with preset names, preset files and run folders."""
+    import shutil
+
+    exe = shutil.which("dltui")
+    if exe is None:
+        pytest.skip("the dltui script is not on PATH")
+
+    def complete(words: str, cword: int) -> list[str]:
+        env = {**os.environ, "_DLTUI_COMPLETE": "complete_bash", "COMP_WORDS": words,
+               "COMP_CWORD": str(cword)}
+        done = subprocess.run([exe], env=env, capture_output=True, text=True, cwd=tmp_path,
+                              timeout=30)
+        return done.stdout.split()
+
+    (tmp_path / "mine.toml").write_text("")
+    assert complete("dltui run kfold", 2) == ["kfold-diabetes"]
+    assert complete("dltui sweep sweep-o", 2) == ["sweep-overfitting"]
+    assert "mine.toml" in complete("dltui run m", 2)
+    runs = tmp_path / "runs"
+    for name in ("20260101-000000-a", "20260102-000000-b"):
+        (runs / name).mkdir(parents=True)
+        (runs / name / "summary.json").write_text("{}")
+    (runs / "not-a-run").mkdir()
+    assert complete("dltui watch ", 2) == ["latest", "20260102-000000-b", "20260101-000000-a"]
+    assert complete("dltui report 2026010", 2) == ["20260102-000000-b", "20260101-000000-a"]
+    shown = subprocess.run([exe, "--show-completion", "bash"], capture_output=True, text=True,
+                           timeout=30)
+    assert shown.returncode == 0 and "_DLTUI_COMPLETE" in shown.stdout

@@ -312,6 +312,28 @@ def test_an_onnx_export_prints_only_its_path_on_stdout(tmp_path):
     assert sys.executable
 
 
+def test_onnx_opset_is_the_one_asked_for_or_one_line(tmp_path):
+    pytest.importorskip("onnxscript")
+    import onnx
+
+    run = predicting_run(tmp_path)
+    done = dltui("export", str(run), "--format", "onnx", "--opset", "17", "--out",
+                 str(tmp_path / "m17.onnx"))
+    assert done.returncode == 0, done.stderr
+    model = onnx.load(str(tmp_path / "m17.onnx"))
+    assert [o.version for o in model.opset_import if o.domain in ("", "ai.onnx")] == [17]
+    low = dltui("export", str(run), "--format", "onnx", "--opset", "9", "--out",
+                str(tmp_path / "m9.onnx"))
+    assert low.returncode == 2 and "could not convert this model to operator set 9" in low.stderr
+    assert low.stderr.strip().count("\n") == 0 and not (tmp_path / "m9.onnx").exists()
+    loud = dltui("export", str(run), "--format", "onnx", "--verbose", "--out",
+                 str(tmp_path / "mv.onnx"))
+    assert loud.returncode == 0 and loud.stdout.strip() == str(tmp_path / "mv.onnx")
+    assert loud.stderr.count("\n") > 2  # the exporter's own lines, on stderr
+    wrong = dltui("export", str(run), "--opset", "17", "--out", str(tmp_path / "m.pt2"))
+    assert wrong.returncode == 2 and "only --format onnx" in wrong.stderr
+
+
 def test_an_unreachable_ray_address_is_one_line_within_seconds(tmp_path):
     import time
 

@@ -11,15 +11,16 @@ from typing import Annotated, Any
 
 import typer
 
-from . import exit_codes, model_commands, sweep_commands
+from . import completion, exit_codes, model_commands, sweep_commands
 from .dataset_commands import datasets_app
 from .options import check_device
 
-app = typer.Typer(add_completion=False, rich_markup_mode=None,
+app = typer.Typer(add_completion=True, rich_markup_mode=None,
                   help="Build, train and watch deep-learning models in the terminal.")
 
 PresetArg = Annotated[str, typer.Argument(help="A preset file, or the name of a shipped preset "
-                                               "(see `dltui presets`).")]
+                                               "(see `dltui presets`).",
+                                          autocompletion=completion.presets)]
 SetOpt = Annotated[list[str] | None, typer.Option(
     "--set", help="Override a preset value, e.g. --set train.epochs=5 (repeatable).")]
 RunsDirOpt = Annotated[Path, typer.Option("--runs-dir", help="Where run folders go.")]
@@ -91,7 +92,8 @@ def train_headless(prep: Any, runs_dir: Path, json_: bool, resume_dir: Path | No
 
 
 @app.command()
-def resume(run_ref: Annotated[str, typer.Argument(metavar="RUN", help="A run folder, its name, "
+def resume(run_ref: Annotated[str, typer.Argument(metavar="RUN", autocompletion=completion.runs,
+                                                  help="A run folder, its name, "
                                                                       "or `latest`.")],
            device: Annotated[str | None, typer.Option(help="auto, cpu, cuda or cuda:N.")] = None,
            json_: Annotated[bool, typer.Option("--json", help="One JSON object per event.")] = False,
@@ -162,7 +164,8 @@ def runs(runs_dir: RunsDirOpt = Path("runs")) -> None:
 
 
 @app.command()
-def watch(run_ref: Annotated[str, typer.Argument(metavar="RUN", help="A run folder or `latest`.")]
+def watch(run_ref: Annotated[str, typer.Argument(metavar="RUN", help="A run folder or `latest`.",
+                                                 autocompletion=completion.runs)]
           = "latest",
           runs_dir: RunsDirOpt = Path("runs"),
           plain: Annotated[bool, typer.Option(help="Print epochs as lines, not the live view.")]

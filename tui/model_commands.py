@@ -12,7 +12,10 @@ from typing import Annotated
 
 import typer
 
-RunArg = Annotated[str, typer.Argument(metavar="RUN", help="A run folder, its name, or `latest`.")]
+from . import completion
+
+RunArg = Annotated[str, typer.Argument(metavar="RUN", help="A run folder, its name, or `latest`.",
+                                       autocompletion=completion.runs)]
 RunsDirOpt = Annotated[Path, typer.Option("--runs-dir", help="Where run folders are.")]
 MissingOpt = Annotated[str | None, typer.Option(
     "--missing", help="Rows with a missing value: error (refuse the file), skip (no prediction, "
@@ -148,6 +151,11 @@ def export(run: RunArg,
            out: Annotated[Path | None, typer.Option("--out", help="The file (or, for tensorboard, "
                                                                   "the folder) to write.")] = None,
            model: ModelOpt = None, variant: VariantOpt = None, force: ForceOpt = False,
+           opset: Annotated[int | None, typer.Option(
+               "--opset", min=7, max=30, help="ONNX operator set (default: the exporter's, 18 "
+                                              "with torch 2.13).")] = None,
+           verbose: Annotated[bool, typer.Option(
+               "--verbose", help="Show the exporters' progress and warnings (on stderr).")] = False,
            runs_dir: RunsDirOpt = Path("runs")) -> None:
     """Write a self-contained model file that runs without dltui (normalisation inside), or the
     run's curves as TensorBoard event files."""
@@ -174,7 +182,9 @@ def export(run: RunArg,
                          "--model final or --model 'fold N'")
     target = out or run_dir / f"model-{names[0]}{suffix[format_]}"
     check_output(target, [], out is None or _may_replace(target, force))
-    write_output(target, lambda tmp: write(trained, format_, tmp, names[0]))
+    if opset is not None and format_ != "onnx":
+        raise InputError(f"--opset {opset}: only --format onnx has an operator set")
+    write_output(target, lambda tmp: write(trained, format_, tmp, names[0], opset, verbose))
     typer.echo(str(target))
     from dltui.engine.runs.export import missing_rule
 

@@ -24,7 +24,7 @@ from dltui.engine.events import (
     VariantStarted,
 )
 
-from . import exit_codes
+from . import completion, exit_codes
 
 
 def ranking_table(table: dict[str, Any], ascii_only: bool = False) -> Any:
@@ -109,7 +109,8 @@ class SweepPrinter:
             self.err.flush()
 
 
-def sweep(preset: Annotated[str, typer.Argument(help="A preset file or a shipped preset's name.")],
+def sweep(preset: Annotated[str, typer.Argument(help="A preset file or a shipped preset's name.",
+                                                autocompletion=completion.presets)],
           vary: Annotated[list[str] | None, typer.Option(
               "--vary", help="KEY=V1,V2,... to try, e.g. --vary model.layers[0].units=4,16,64 "
                              "(repeatable; adds to the preset's [sweep] table).")] = None,

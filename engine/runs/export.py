@@ -13,6 +13,7 @@ import contextlib
 import dataclasses
 import io
 import logging
+import sys
 import warnings
 from pathlib import Path
 
@@ -69,12 +70,13 @@ def standalone(model: TrainedModel, name: str) -> tuple[Standalone, torch.Tensor
     return module, example
 
 
-def export(model: TrainedModel, fmt: str, out: Path, name: str) -> Path:
+def export(model: TrainedModel, fmt: str, out: Path, name: str, opset: int | None = None,
+           verbose: bool = False) -> Path:
     if fmt not in FORMATS:
         raise InputError(f"--format {fmt}: allowed: {', '.join(FORMATS)}")
     if fmt == "tensorboard":
         return export_tensorboard(model.dir, out)
-    data = serialised(model, fmt, name)
+    data = serialised(model, fmt, name, opset, verbose)
     # Written by Python, not by torch's C++ zip writer: on a full disk that writer aborts the
     # whole process (SIGABRT, a 0-byte file left), where Python raises OSError.
     with open(out, "wb") as fh:
@@ -82,8 +84,11 @@ def export(model: TrainedModel, fmt: str, out: Path, name: str) -> Path:
     return out
 
 
-def serialised(model: TrainedModel, fmt: str, name: str) -> bytes:
-    """The model file's bytes, made in memory (export is for models that fit in it)."""
+def serialised(model: TrainedModel, fmt: str, name: str, opset: int | None = None,
+               verbose: bool = False) -> bytes:
+    """The model file's bytes, made in memory (export is for models that fit in it). `opset`:
+    ONNX's operator set (None: the exporter's default); `verbose`: the exporters' progress and
+    warnings on stderr (never on stdout, which is the command's result)."""
     module, example = standalone(model, name)
     batch = torch.export.Dim("batch", min=1)
     buffer = io.BytesIO()
@@ -108,17 +113,23 @@ def serialised(model: TrainedModel, fmt: str, name: str) -> bytes:
     levels = [q.level for q in quiet]
     try:
         for q in quiet:
-            q.setLevel(logging.ERROR)
-        with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
-            warnings.simplefilter("ignore")
+            q.setLevel(logging.INFO if verbose else logging.ERROR)
+        sink = sys.stderr if verbose else io.StringIO()
+        with contextlib.redirect_stdout(sink), warnings.catch_warnings():
+            warnings.simplefilter("default" if verbose else "ignore")
             program = torch.onnx.export(module, (example,), None, dynamo=True, input_names=["x"],
                                         output_names=["y"], dynamic_shapes=({0: batch},),
-                                        verbose=False)
+                                        opset_version=opset, verbose=False)
     finally:
         for q, level in zip(quiet, levels, strict=True):
             q.setLevel(level)
     assert program is not None
-    return program.model_proto.SerializeToString()
+    proto = program.model_proto
+    wrote = next((o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")), None)
+    if opset is not None and wrote != opset:  # the converter gives up quietly
+        raise InputError(f"--opset {opset}: the ONNX exporter could not convert this model to "
+                         f"operator set {opset} (it wrote {wrote}); try {wrote} or newer")
+    return proto.SerializeToString()
 
 
 def export_tensorboard(run_dir: Path, out: Path) -> Path:
