@@ -11,7 +11,7 @@ import pytest
 import tomli_w
 import torch
 
-from conftest import BINARY, REGRESSION, dltui, preset
+from conftest import BINARY, REGRESSION, cli, dltui, preset
 from dltui.engine import Experiment, prepare
 from dltui.engine.errors import InputError
 from dltui.engine.events import EventBus, StopToken
@@ -402,3 +402,32 @@ def test_seeds_and_dropout_rates_stack_too_and_each_member_keeps_its_own(tmp_pat
     preps = SweepRunner(plan_sweep(with_test, "p"), tmp_path, None, "cpu", lambda _e: None,
                         StopToken()).prepare_all()
     assert len(joint_groups(preps, prune=False)) == 2  # one test part per seed: seeds apart
+
+
+def test_a_sweep_exports_to_tensorboard_with_its_variants_in_hparams(tmp_path):
+    """Each variant's folds as train/validation runs, and its settings and score through the
+    HParams plugin, read back with TensorBoard's own EventAccumulator."""
+    pytest.importorskip("tensorboard")
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    from tensorboard.plugins.hparams import plugin_data_pb2
+
+    raw = preset(SMALL, train={"epochs": 3},
+                 sweep={"model.layers[0].units": [2, 8], "train.learning_rate": [1e-3, 1e-2]})
+    result, _ = run_sweep(raw, tmp_path / "runs")
+    out = tmp_path / "tb"
+    code, said, err = cli("export", result["dir"], "--format", "tensorboard", "--out", str(out))
+    assert code == 0 and said.strip() == str(out), err
+    variants = sorted(p.name for p in out.iterdir())
+    assert len(variants) == 4 and variants[0].startswith("v01-")
+    for name in variants:
+        folds = sorted(p.name for p in (out / name).iterdir() if p.is_dir())
+        assert folds == ["r0-f0", "r0-f1", "r0-f2"], folds  # K=3, each fold its own run
+        val = EventAccumulator(str(out / name / "r0-f1" / "validation"))
+        val.Reload()
+        assert [e.step for e in val.Scalars("epoch_loss")] == [1, 2, 3]
+        session = EventAccumulator(str(out / name))
+        session.Reload()
+        content = session.PluginTagToContent("hparams")
+        start = plugin_data_pb2.HParamsPluginData.FromString(content["_hparams_/session_start_info"])
+        hparams = dict(start.session_start_info.hparams)
+        assert {"layers[0].units", "train.learning_rate"} <= set(hparams), hparams

@@ -175,18 +175,34 @@ def test_exports_run_in_a_fresh_process_without_dltui(csv_run, tmp_path, fmt):
     assert np.allclose(np.load(tmp_path / "out.npy"), expected, atol=1e-6)
 
 
-def test_curves_export_to_tensorboard_and_read_back(csv_run, tmp_path):
+def test_curves_export_to_tensorboard_as_keras_writes_them(csv_run, tmp_path):
+    """One tag per quantity under `train` and `validation` runs (TensorBoard overlays them), the
+    learning rate, each fold its own run; a second export replaces the first."""
     pytest.importorskip("tensorboard")
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
     _root, run = csv_run
-    result = dltui("export", str(run), "--format", "tensorboard", "--out", str(tmp_path / "tb"))
-    assert result.returncode == 0, result.stderr
-    acc = EventAccumulator(str(tmp_path / "tb" / "r0-f0"))
-    acc.Reload()
-    assert {"loss/train", "loss/val", "accuracy/val"} <= set(acc.Tags()["scalars"])
-    epochs = [e.step for e in acc.Scalars("loss/val")]
-    assert epochs == list(range(1, 9))
+    for _ in range(2):
+        result = dltui("export", str(run), "--format", "tensorboard", "--out", str(tmp_path / "tb"))
+        assert result.returncode == 0, result.stderr
+    assert sorted(p.name for p in (tmp_path / "tb").iterdir()) == ["r0-f0"]  # hold-out
+    train = EventAccumulator(str(tmp_path / "tb" / "r0-f0" / "train"))
+    val = EventAccumulator(str(tmp_path / "tb" / "r0-f0" / "validation"))
+    train.Reload()
+    val.Reload()
+    assert {"epoch_loss", "epoch_accuracy", "epoch_learning_rate"} <= set(train.Tags()["scalars"])
+    assert {"epoch_loss", "epoch_accuracy"} <= set(val.Tags()["scalars"])
+    epochs = [e.step for e in val.Scalars("epoch_loss")]
+    assert epochs == list(range(1, 9))  # 8 epochs, not 16: the second export replaced the first
+    import tomllib
+
+    rate = tomllib.loads((run / "preset.toml").read_text())["train"].get("learning_rate", 1e-3)
+    assert {round(e.value, 9) for e in train.Scalars("epoch_learning_rate")} == {rate}
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "notes.txt").write_text("keep")
+    refused = dltui("export", str(run), "--format", "tensorboard", "--out", str(tmp_path / "mine"))
+    assert refused.returncode == 2 and "not TensorBoard event files" in refused.stderr
+    assert (tmp_path / "mine" / "notes.txt").read_text() == "keep"
 
 
 def weights_of(run: Path) -> dict[str, np.ndarray]:

@@ -160,17 +160,22 @@ def export(run: RunArg,
     """Write a self-contained model file that runs without dltui (normalisation inside), or the
     run's curves as TensorBoard event files."""
     from dltui.engine.errors import InputError
-    from dltui.engine.runs.export import FORMATS, export_tensorboard
+    from dltui.engine.runs.export import FORMATS
 
-    run_dir = run_folder(run, runs_dir, variant)
     if format_ not in FORMATS:
         raise InputError(f"--format {format_}: allowed: {', '.join(FORMATS)}")
     suffix = {"pt2": ".pt2", "torchscript": ".torchscript.pt", "onnx": ".onnx"}
-    if format_ == "tensorboard":
-        target = export_tensorboard(run_dir, out or run_dir / "tensorboard")
+    if format_ == "tensorboard":  # a whole sweep, its variants compared in HParams
+        from dltui.engine.runs.sweep_folder import is_sweep
+        from dltui.engine.runs.tensorboard import export_tensorboard
+
+        path = run_folder(run, runs_dir, variant, sweeps=True)
+        target = export_tensorboard(path, out or path / "tensorboard",
+                                    sweep=is_sweep(path) and variant is None)
         typer.echo(str(target))
         _note(f"see it with: tensorboard --logdir {target}")
         return
+    run_dir = run_folder(run, runs_dir, variant)
     from dltui.engine.runs.export import export as write
     from dltui.engine.runs.outputs import check_output, write_output
     from dltui.engine.runs.trained import load_run

@@ -75,6 +75,8 @@ def export(model: TrainedModel, fmt: str, out: Path, name: str, opset: int | Non
     if fmt not in FORMATS:
         raise InputError(f"--format {fmt}: allowed: {', '.join(FORMATS)}")
     if fmt == "tensorboard":
+        from .tensorboard import export_tensorboard
+
         return export_tensorboard(model.dir, out)
     data = serialised(model, fmt, name, opset, verbose)
     # Written by Python, not by torch's C++ zip writer: on a full disk that writer aborts the
@@ -130,31 +132,3 @@ def serialised(model: TrainedModel, fmt: str, name: str, opset: int | None = Non
         raise InputError(f"--opset {opset}: the ONNX exporter could not convert this model to "
                          f"operator set {opset} (it wrote {wrote}); try {wrote} or newer")
     return proto.SerializeToString()
-
-
-def export_tensorboard(run_dir: Path, out: Path) -> Path:
-    """The curves of every fold (and the final fit) as scalars, one TensorBoard run each, so they
-    sit beside a user's other runs: `tensorboard --logdir OUT`."""
-    try:
-        from torch.utils.tensorboard import SummaryWriter
-    except ImportError:
-        raise InputError("--format tensorboard needs TensorBoard: pip install 'dltui[tensorboard]'") from None
-    from ..events import EpochEnded
-    from .folder import read_events
-
-    writers: dict[str, SummaryWriter] = {}
-    for e in read_events(run_dir):
-        if not isinstance(e, EpochEnded):
-            continue
-        tag = "final" if e.fold < 0 else f"r{e.repeat}-f{e.fold}"
-        if tag not in writers:
-            writers[tag] = SummaryWriter(log_dir=str(out / tag))
-        for part, values in (("train", e.train), ("val", e.val)):
-            for metric, value in values.items():
-                if value == value:  # no NaN points
-                    writers[tag].add_scalar(f"{metric}/{part}", value, e.epoch)
-    if not writers:
-        raise InputError(f"{run_dir}: no epochs to export")
-    for w in writers.values():
-        w.close()
-    return out
