@@ -7,7 +7,7 @@ Imports no UI library, so it can be used from a notebook:
 
     preset, path = dl.load_preset("binary-breast-cancer")
     experiment = dl.Experiment(dl.prepare(preset, path.parent))
-    summary = experiment.run()  # trains; the run folder is runs/<time>-binary-breast-cancer/
+    summary = experiment.run(progress=True)  # a line per epoch; the run folder is runs/<time>-...
     model = dl.load_run(experiment.run_dir)  # any run folder, later or on another machine
     predictions = model.predict(load_breast_cancer().data[:5])
     print(predictions.labels)  # also .probabilities(); model.evaluate(x, y) scores new data
@@ -32,6 +32,7 @@ _EXPORTS = {
     "find_preset": "presets", "load_preset": "presets", "shipped_presets": "presets",
     "Preset": "spec",
     "load_run": "runs.trained", "TrainedModel": "runs.trained",
+    "ProgressPrinter": "train.progress",
 }
 __all__ = sorted(_EXPORTS)
 

@@ -229,6 +229,10 @@ class EventBus:
     def subscribe(self, fn: Subscriber) -> None:
         self._subscribers.append(fn)
 
+    def unsubscribe(self, fn: Subscriber) -> None:
+        if fn in self._subscribers:
+            self._subscribers.remove(fn)
+
     def emit(self, event: Event) -> None:
         for fn in self._subscribers:
             fn(event)

@@ -255,3 +255,21 @@ def test_batch_progress_goes_out_at_most_ten_times_a_second(tmp_path):
     assert len(seen) >= 2
     assert len(seen) <= seconds / PROGRESS_SECONDS + 1
     assert min(b - a for a, b in itertools.pairwise(seen)) >= PROGRESS_SECONDS * 0.99
+
+
+def test_run_with_progress_prints_a_line_per_epoch_as_keras_fit_does(tmp_path, capsys):
+    from dltui.engine import Experiment, ProgressPrinter, prepare
+    from dltui.engine.spec import Preset
+
+    raw = preset(BINARY, train={"epochs": 3}, validation={"scheme": "kfold", "k": 2})
+    experiment = Experiment(prepare(Preset.model_validate(raw)), str(tmp_path))
+    summary = experiment.run(progress=True)
+    lines = capsys.readouterr().out.splitlines()
+    epochs = [ln for ln in lines if " epoch " in ln and " - " in ln]
+    assert len(epochs) == 6  # 2 folds x 3 epochs
+    assert epochs[0].startswith("r0 f0 epoch 1/3 - ") and "val_loss: " in epochs[0]
+    assert any(ln.startswith("r0 f1: best epoch") for ln in lines)
+    assert lines[-1].startswith("done in ") and "val accuracy" in lines[-1]
+    assert summary["kfold"]
+    assert not any(isinstance(s, ProgressPrinter) for s in experiment.bus._subscribers)
+    assert callable(ProgressPrinter())

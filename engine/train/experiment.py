@@ -245,9 +245,20 @@ class Experiment:
                     outputs=outputs)
 
     # -- the run ----------------------------------------------------------------------------
-    def run(self) -> dict[str, Any]:
-        self.begin()
-        return self.complete(lambda: self._train_all(self.groups, self.reason))
+    def run(self, progress: bool = False) -> dict[str, Any]:
+        """Train; the summary. `progress`: a line per epoch on stdout, as Keras's fit prints."""
+        printer = None
+        if progress:
+            from .progress import ProgressPrinter
+
+            printer = ProgressPrinter()
+            self.bus.subscribe(printer)
+        try:
+            self.begin()
+            return self.complete(lambda: self._train_all(self.groups, self.reason))
+        finally:
+            if printer is not None:
+                self.bus.unsubscribe(printer)
 
     def begin(self) -> None:
         """The run folder, its first lines and the notices; training follows (here, or jointly
