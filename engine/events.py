@@ -74,6 +74,7 @@ class EpochEnded(Event):
     val: dict[str, float]
     seconds: float
     samples_per_s: float
+    lr: float | None = None  # the learning rate of this epoch (it moves under a schedule)
 
 
 @dataclass(frozen=True)

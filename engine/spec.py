@@ -59,6 +59,35 @@ class ModelSpec(_Section):
     layers: Annotated[list[AnyLayer], Field(min_length=1)]
 
 
+class LRSchedule(_Section):
+    """How the learning rate moves from epoch to epoch (`[train.lr_schedule]`), per model."""
+
+    kind: Literal["reduce_on_plateau", "step", "exponential", "cosine"]
+    # reduce_on_plateau, as Keras's ReduceLROnPlateau: the rate times `factor` once the
+    # validation loss has not improved by `min_delta` for `patience` epochs
+    factor: Annotated[float, Field(gt=0.0, lt=1.0)] = 0.1
+    patience: Annotated[int, Field(ge=1)] = 10
+    min_delta: Annotated[float, Field(ge=0.0)] = 1e-4
+    cooldown: Annotated[int, Field(ge=0)] = 0
+    min_lr: Annotated[float, Field(ge=0.0)] = 0.0  # also cosine's floor
+    step_size: Annotated[int, Field(ge=1)] = 10  # step: times gamma every step_size epochs
+    gamma: Annotated[float, Field(gt=0.0, le=1.0)] | None = None  # step 0.1, exponential 0.95
+    warmup: Annotated[int, Field(ge=0)] = 0  # cosine: epochs rising linearly to the rate
+
+    @model_validator(mode="after")
+    def _only_its_own_settings(self) -> Self:
+        own = {"reduce_on_plateau": {"factor", "patience", "min_delta", "cooldown", "min_lr"},
+               "step": {"step_size", "gamma"}, "exponential": {"gamma"},
+               "cosine": {"min_lr", "warmup"}}[self.kind]
+        fields = type(self).model_fields  # a written-out preset repeats the defaults: fine
+        stray = sorted(f for f in self.model_fields_set - own - {"kind"}
+                       if getattr(self, f) != fields[f].default)
+        if stray:
+            raise ValueError(f"{stray[0]}: not a setting of the {self.kind} schedule "
+                             f"(it takes {', '.join(sorted(own))})")
+        return self
+
+
 class TrainSpec(_Section):
     loss: LossName
     optimizer: OptimizerName = "rmsprop"
@@ -67,6 +96,7 @@ class TrainSpec(_Section):
     # Where rmsprop and adam put epsilon: Keras's form (the book's), or torch.optim's.
     update_rule: Literal["keras", "torch"] = "keras"
     weight_decay: Annotated[float, Field(ge=0.0, le=1.0)] = 0.0
+    lr_schedule: LRSchedule | None = None
     metrics: list[MetricName] = []
     epochs: Annotated[int, Field(ge=1, le=100_000)] = 20
     batch_size: Annotated[int, Field(ge=1, le=1_000_000)] = 32

@@ -238,11 +238,15 @@ async def test_the_builder_starts_a_sweep_from_a_setting_given_several_values(tm
         assert {r["status"] for r in sweep.rows.values()} == {"done"}
 
 
-def test_variants_differing_in_rates_and_l2_train_as_one_stacked_model_equal_to_alone(tmp_path):
+@pytest.mark.parametrize("schedule", [None, {"kind": "exponential", "gamma": 0.7}])
+def test_variants_differing_in_rates_and_l2_train_as_one_stacked_model_equal_to_alone(tmp_path,
+                                                                                      schedule):
+    """With a schedule each member's rate moves from its own base rate (per-element rates)."""
     from dltui.engine.stacking.variants import joint_groups
 
     vary = {"train.learning_rate": [1e-3, 1e-2], "model.layers[0].l2": [0.0, 0.05]}
-    raw = preset(SMALL, train={"epochs": 8}, sweep=vary)
+    raw = preset(SMALL, train={"epochs": 8, **({"lr_schedule": schedule} if schedule else {})},
+                 sweep=vary)
     plan = plan_sweep(raw, "p.toml")
     runner = SweepRunner(plan, tmp_path, None, "cpu", lambda _e: None, StopToken())
     preps = runner.prepare_all()

@@ -261,14 +261,24 @@ def test_a_resumed_run_equals_the_uninterrupted_one(tmp_path, how):
     assert len(per_fold) == len(set(per_fold)) == 3 * 30 + kfold_of(whole)["averaged_curve"]["best_epoch"]
 
 
-def test_stacked_folds_resume_too(tmp_path):
-    spec = preset(REGRESSION, train={"epochs": 20, "checkpoint_every": 1},
+def test_stacked_folds_resume_too_with_their_schedules(tmp_path):
+    """A reduce-on-plateau schedule per fold: its state is in the checkpoint, so the resumed
+    run moves its rates exactly as the uninterrupted one."""
+    spec = preset(REGRESSION, train={"epochs": 20, "checkpoint_every": 1, "lr_schedule": {
+        "kind": "reduce_on_plateau", "patience": 2, "factor": 0.5, "min_delta": 1e6}},
                   validation={"scheme": "kfold", "k": 3})
     run = interrupted_then_resumed(tmp_path, spec, signal.SIGINT, after_lines=24)
     ref = tmp_path / "ref.toml"
     ref.write_text(tomli_w.dumps(spec))
     assert dltui("run", str(ref), "--runs-dir", str(tmp_path / "whole")).returncode == 0
-    assert kfold_of(run) == kfold_of(only_run(tmp_path / "whole"))
+    whole = only_run(tmp_path / "whole")
+    assert kfold_of(run) == kfold_of(whole)
+
+    def rates(folder: Path) -> dict:
+        lines = [json.loads(ln) for ln in (folder / "metrics.jsonl").read_text().splitlines()]
+        return {(e["fold"], e["epoch"]): e["lr"] for e in lines if e["event"] == "epoch"}
+
+    assert rates(run) == rates(whole) and len(set(rates(whole).values())) > 1
 
 
 def test_a_finished_run_is_not_resumed(csv_run):

@@ -49,6 +49,7 @@ class RunState:
     batch: int = 0
     batches: int = 0
     samples_per_s: float = 0.0
+    lr: float | None = None  # the latest epoch's rate (it moves under train.lr_schedule)
     clock_start: float = field(default_factory=time.monotonic)
     epoch_seconds: list[float] = field(default_factory=list)
     epochs_done: int = 0  # training-epochs over all trainings (a stacked epoch counts K)
@@ -80,6 +81,7 @@ class RunState:
             self.epoch, self.epochs = event.epoch, event.epochs
             self.batch = self.batches
             self.samples_per_s = event.samples_per_s
+            self.lr = event.lr if event.lr is not None else self.lr
             self.epoch_seconds.append(event.seconds)
             if event.fold >= 0:
                 self.epochs_done += 1
@@ -189,7 +191,8 @@ class RunState:
         return (f"{status}  {where}  epoch {self.epoch}/{self.epochs}{batch}  "
                 f"trainings {done}/{s.trainings}  {self.elapsed():.0f}s{remaining}  "
                 f"{self.samples_per_s:,.0f} samples/s  device {s.device}{threads}"
-                + (f"  lr {s.learning_rate:g}" if s.learning_rate else ""))
+                + (f"  lr {self.lr or s.learning_rate:.3g}" if self.lr or s.learning_rate
+                   else ""))
 
     def table_rows(self) -> list[dict[str, Any]]:
         rows = []

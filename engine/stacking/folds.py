@@ -163,6 +163,7 @@ class StackedTrainee:
         # (K, 1, ...), so K members share one copy of the data.
         self.net, self.setup, self.x, self.y, self.norm = net, setup, x, y, norm
         members = net.member_index()
+        self.members = members
         flat, _ = flatten_parameters(net)
         # Sweep variants stacked together: each member steps with its own settings.
         self.opt = stacked_optimizer(flat, members, trains or [train])
@@ -323,6 +324,10 @@ class StackedTrainee:
     @property
     def net_device(self) -> torch.device:
         return self.setup.device
+
+    def set_learning_rates(self, rates: list[float]) -> None:
+        """Each member's rate (a schedule moves each by its own losses)."""
+        self.opt.set_rates(rates, self.members)
 
     def snapshot(self, i: int) -> dict[str, torch.Tensor]:
         return self.net.unstack(i)

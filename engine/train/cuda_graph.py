@@ -29,6 +29,8 @@ def graph_unsupported(trainee: Any) -> str | None:
         # A captured graph would replay the generator's state of the capture: the same masks
         # every step. (torch's graphs advance only the default generator.)
         return "dropout draws its masks from the training's own generator"
+    if setup.lr_schedule is not None:
+        return "a learning-rate schedule changes the rate a captured step would keep"
     if opt.kind not in ("rmsprop", "sgd") or (opt.kind == "sgd" and opt.momentum):
         return f"{opt.kind}{' with momentum' if opt.momentum else ''} updates depend on the step count"
     return None

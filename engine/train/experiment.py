@@ -68,7 +68,7 @@ class Experiment:
         self.setup = Setup(prep.loss, list(p.train.metrics), p.train.epochs, p.train.batch_size,
                            p.train.patience, p.train.restore_best, p.train.amp,
                            p.train.learning_rate, prep.device, chance_loss(prep),
-                           chance_accuracy(prep))
+                           chance_accuracy(prep), p.train.lr_schedule)
         self._hinted: set[str] = set()
         self.card: ModelCardWriter | None = None
         self.run_dir: Path | None = None

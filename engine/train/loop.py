@@ -25,8 +25,10 @@ from ..model.build import Net
 from ..model.dropout import MemberDropout
 from ..model.losses import Loss
 from ..model.metrics import METRICS
+from ..spec import LRSchedule
 from .checkpoints import Checkpointer
 from .optimizers import FlatOptimizer
+from .schedules import Schedule
 
 EVAL_CHUNK = 4096
 # Batch progress at most ten times a second: a bar moves smoothly at that rate, and each event
@@ -49,6 +51,7 @@ class Setup:
     device: torch.device
     chance_loss: float | None = None  # crossentropy of guessing uniformly: ln(classes)
     chance_accuracy: float | None = None  # accuracy of always answering the majority class
+    lr_schedule: LRSchedule | None = None
 
     @property
     def names(self) -> list[str]:
@@ -117,6 +120,7 @@ class Trainee(Protocol):
     def evaluate(self, part: str) -> torch.Tensor: ...
     def snapshot(self, i: int) -> dict[str, torch.Tensor]: ...
     def restore(self, i: int, state: dict[str, torch.Tensor]) -> None: ...
+    def set_learning_rates(self, rates: list[float]) -> None: ...
 
 
 def autocast_for(setup: Setup) -> contextlib.AbstractContextManager[Any]:
@@ -144,6 +148,9 @@ class SingleTrainee:
                          for m in net.modules())
         self.graph: Any = None  # a captured CUDA graph of the step (train.cuda_graphs)
         self._batch: torch.Tensor | None = None
+
+    def set_learning_rates(self, rates: list[float]) -> None:
+        self.opt.lr = float(rates[0])  # read by every step (a captured graph is refused)
 
     def amp_context(self) -> contextlib.AbstractContextManager[Any]:
         return autocast_for(self.setup)
@@ -294,6 +301,8 @@ def run_epochs(trainee: Trainee, folds: list[FoldInfo], setup: Setup,
     best_state: list[dict[str, torch.Tensor] | None] = [None] * len(folds)
     rates = learning_rates or [setup.learning_rate] * len(folds)
     watches = [CurveWatch(rate, setup.chance_loss, setup.chance_accuracy) for rate in rates]
+    schedules = ([Schedule(setup.lr_schedule, rate, epochs) for rate in rates]
+                 if setup.lr_schedule else [])
     names = setup.names
     first = folds[0]
     start = 1
@@ -307,10 +316,14 @@ def run_epochs(trainee: Trainee, folds: list[FoldInfo], setup: Setup,
             out.best_epoch, out.stopped_early = best_epoch, early
         best_loss = [math.inf if v is None else v for v in loop["best_loss"]]
         active = loop["active"]
+        for schedule, state in zip(schedules, loop.get("schedule") or [], strict=False):
+            schedule.load(state)
         for watch, out in zip(watches, outcomes, strict=True):  # said before: not said again
             for epoch, (tr, va) in enumerate(out.history, start=1):
                 watch.update(epoch, tr, va)
         emit(Notice("hint", "resumed", f"resumed from the checkpoint after epoch {loop['epoch']}"))
+    if schedules:
+        trainee.set_learning_rates([s.lr for s in schedules])
     last_progress = [0.0]  # when the last batch-progress event went out
     for epoch in range(start, epochs + 1):
         if not any(active):
@@ -359,7 +372,8 @@ def run_epochs(trainee: Trainee, folds: list[FoldInfo], setup: Setup,
             out = outcomes[i]
             out.history.append((tr, va))
             send(EpochEnded(info.repeat, info.fold, epoch, epochs, tr, va, seconds,
-                            info.train_size / seconds if seconds > 0 else 0.0))
+                            info.train_size / seconds if seconds > 0 else 0.0,
+                            schedules[i].lr if schedules else rates[i]))
             score = va["loss"] if has_val else tr["loss"]
             if score < best_loss[i]:
                 best_loss[i], out.best_epoch = score, epoch
@@ -371,8 +385,15 @@ def run_epochs(trainee: Trainee, folds: list[FoldInfo], setup: Setup,
                 active[i], out.stopped_early = False, True
                 if not setup.restore_best:  # stacked models train on; keep this one as it stopped
                     best_state[i] = trainee.snapshot(i)
+        if schedules:  # each model's rate for the next epoch, from its own losses
+            for i, schedule in enumerate(schedules):
+                if outcomes[i].history and len(outcomes[i].history) == epoch:
+                    tr, va = outcomes[i].history[-1]
+                    schedule.after(epoch, va["loss"] if has_val else tr["loss"])
+            trainee.set_learning_rates([s.lr for s in schedules])
         if checkpoint and any(active) and epoch < epochs and checkpoint.due(epoch):
             checkpoint.save(trainee, {
+                "schedule": [s.state() for s in schedules],
                 "epoch": epoch, "history": [o.history for o in outcomes],
                 "best_epoch": [o.best_epoch for o in outcomes],
                 "stopped_early": [o.stopped_early for o in outcomes], "best_loss": best_loss,

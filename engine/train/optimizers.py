@@ -89,6 +89,18 @@ class FlatOptimizer:
         elif kind in ("adam", "adamw"):
             self.exp_avg, self.exp_avg_sq = torch.zeros_like(param), torch.zeros_like(param)
 
+    def set_rates(self, rates: list[float], members: torch.Tensor) -> None:
+        """Stacked members' learning rates, one each, from now on."""
+        if not self.per_element and len(set(rates)) == 1:
+            self.lr = float(rates[0])
+            return
+        if not self.per_element:  # the members' rates part: each element gets its own
+            self.per_element = True
+            self.wd64 = torch.full_like(self.param, float(self.wd), dtype=torch.float64)
+            self.wd = self.wd64.to(self.param.dtype)
+        self.lr64 = per_member(rates, members)
+        self.lr = self.lr64.to(self.param.dtype)
+
     def zero_grad(self) -> None:
         assert self.param.grad is not None
         self.param.grad.zero_()  # in place: the parameters' .grad are views into it
