@@ -17,7 +17,6 @@ from typing import Any, Protocol
 import torch
 from torch import nn
 
-from ..data.preprocess import Normalizer
 from ..doctor.curves import CurveWatch
 from ..errors import TrainingFailure
 from ..events import BatchProgress, EpochEnded, Event, Notice, StopToken
@@ -29,6 +28,7 @@ from ..spec import LRSchedule
 from .checkpoints import Checkpointer
 from .optimizers import FlatOptimizer
 from .schedules import Schedule
+from .split_data import SplitData
 
 EVAL_CHUNK = 4096
 # Batch progress at most ten times a second: a bar moves smoothly at that rate, and each event
@@ -82,35 +82,6 @@ class FoldOutcome:
     @property
     def last(self) -> dict[str, float]:
         return self.history[-1][1] if self.history else {}
-
-
-@dataclass(frozen=True)
-class SplitData:
-    """One split's view of the data: every sample once (raw, on the device), each part as
-    indices into it, and the split's preprocessing applied per batch. No part is copied."""
-
-    x: torch.Tensor
-    y: torch.Tensor  # every target, in the form the loss wants
-    idx: dict[str, torch.Tensor]  # "train", "val", "test" -> sample indices
-    norm: Normalizer
-
-    @property
-    def streams(self) -> bool:
-        """x stays in host memory (too big for the device): batches are gathered on the host
-        and copied over asynchronously, overlapping the device's work on the previous one."""
-        return self.x.device != self.y.device
-
-    def rows(self, idx: torch.Tensor, host_idx: torch.Tensor | None = None) -> torch.Tensor:
-        """Samples `idx` on the device, raw. Streaming, `host_idx` is the same indices on the
-        host (taken once per epoch, so no batch waits for the device)."""
-        if not self.streams:
-            return self.x[idx]
-        hidx = host_idx if host_idx is not None else idx.cpu()
-        return self.x[hidx].pin_memory().to(self.y.device, non_blocking=True)
-
-    def part(self, name: str) -> tuple[torch.Tensor, torch.Tensor]:
-        i = self.idx[name]
-        return self.norm(self.rows(i)), self.y[i]
 
 
 class Trainee(Protocol):
