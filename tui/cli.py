@@ -13,6 +13,7 @@ import typer
 
 from . import completion, exit_codes, model_commands, sweep_commands
 from .dataset_commands import datasets_app
+from .init_command import init
 from .options import check_device
 
 app = typer.Typer(add_completion=True, rich_markup_mode=None,
@@ -257,6 +258,7 @@ app.command()(model_commands.report)
 app.command()(model_commands.check)
 app.command()(sweep_commands.sweep)
 app.add_typer(datasets_app, name="datasets")
+app.command()(init)
 
 
 def main() -> None:
