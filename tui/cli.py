@@ -15,6 +15,7 @@ from . import completion, exit_codes, model_commands, sweep_commands
 from .dataset_commands import datasets_app
 from .init_command import init
 from .options import check_device
+from .workflow_command import workflow
 
 app = typer.Typer(add_completion=True, rich_markup_mode=None,
                   help="Build, train and watch deep-learning models in the terminal.")
@@ -104,6 +105,15 @@ def resume(run_ref: Annotated[str, typer.Argument(metavar="RUN", autocompletion=
     """Continue a stopped, killed or failed run in its own folder from its last checkpoint."""
     from dltui.engine import load_preset, prepare
     check_device(device)
+    from dltui.engine.runs.listing import find_run
+    from dltui.engine.sweeps.workflow import is_workflow
+
+    found = find_run(runs_dir, run_ref)
+    if found is not None and is_workflow(found):
+        from .workflow_command import resume_workflow
+
+        resume_workflow(found, device)
+        return
     path = model_commands.run_folder(run_ref, runs_dir)
     spec, preset_path = load_preset(path / "preset.toml")
     prep = prepare(spec, preset_path.parent, device)
@@ -259,6 +269,7 @@ app.command()(model_commands.check)
 app.command()(sweep_commands.sweep)
 app.add_typer(datasets_app, name="datasets")
 app.command()(init)
+app.command()(workflow)
 
 
 def main() -> None:
