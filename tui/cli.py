@@ -108,7 +108,8 @@ def resume(run_ref: Annotated[str, typer.Argument(metavar="RUN", autocompletion=
     from dltui.engine.runs.listing import find_run
     from dltui.engine.sweeps.workflow import is_workflow
 
-    found = find_run(runs_dir, run_ref)
+    found = next((p for p in (Path(run_ref), runs_dir / run_ref) if is_workflow(p)), None) \
+        or find_run(runs_dir, run_ref)
     if found is not None and is_workflow(found):
         from .workflow_command import resume_workflow
 

@@ -161,7 +161,7 @@ class Workflow:
         if status == "stopped":
             return "stopped"
         score = rows[0]["mean"]
-        ok = rules.beats(score, base)
+        ok = rules.beats(self._fold_scores(rows[0]), base)
         self.record({"name": "first model", "status": "done", "tried": rows, "choice": rows[0],
                      "sweep_dir": str(Path(rows[0]["run_dir"]).parent), "beats_baseline": ok,
                      "why": (f"the first model scores {self.metric} {score:.4g} against the "
@@ -170,6 +170,15 @@ class Workflow:
                              f"({self.metric} {score if score is None else f'{score:.4g}'} "
                              f"against {base['score']:.4g})")})
         return "ok" if ok else "stop"
+
+    def _fold_scores(self, row: dict[str, Any]) -> list[float]:
+        """Each fold's validation score at its best epoch, in the splits' order."""
+        try:
+            summary = json.loads((Path(row["run_dir"]) / "summary.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError, KeyError):
+            return []
+        folds = sorted(summary.get("folds", []), key=lambda f: (f["repeat"], f["fold"]))
+        return [float(f["best"].get(self.metric, float("nan"))) for f in folds]
 
     def _scale_up(self) -> str:
         first = self.done("first model")["choice"]  # type: ignore[index]

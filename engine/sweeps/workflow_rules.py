@@ -47,14 +47,17 @@ def better(a: float, b: float, metric: str) -> bool:
     return a < b if metric in LOWER_IS_BETTER else a > b
 
 
-def beats(score: float | None, base: dict[str, Any]) -> bool:
-    """A model beats the baseline by more than noise: 1 % of the baseline's score (relative)."""
-    if score is None or not math.isfinite(score):
+def beats(scores: list[float], base: dict[str, Any]) -> bool:
+    """A model beats the baseline beyond noise: on the same validation parts (a paired
+    comparison), its mean gain exceeds twice the gain's standard error, and 1 % of the
+    baseline's score."""
+    if not scores or not all(math.isfinite(s) for s in scores):
         return False
-    margin = abs(base["score"]) * 0.01
-    if base["metric"] in LOWER_IS_BETTER:
-        return score < base["score"] - margin
-    return score > base["score"] + margin
+    sign = -1 if base["metric"] in LOWER_IS_BETTER else 1
+    reference = base.get("per_split") or [base["score"]] * len(scores)
+    gains = np.array([sign * (s - b) for s, b in zip(scores, reference, strict=False)])
+    noise = 2 * gains.std(ddof=1) / math.sqrt(len(gains)) if len(gains) > 1 else 0.0
+    return bool(gains.mean() > max(abs(base["score"]) * 0.01, noise))
 
 
 def overfit_epoch(row: dict[str, Any], epochs: int) -> int | None:
