@@ -50,6 +50,7 @@ def test_overfitting_is_a_turn_well_before_the_last_epoch():
     assert rules.overfit_epoch({"val_loss_min_epoch": 6.2}, 40) == 6  # overfits early
     assert rules.overfit_epoch({"val_loss_min_epoch": 39.0}, 40) is None  # never does
     assert rules.overfit_epoch({"best_epoch": 30}, 40) == 30
+    assert rules.overfit_epoch({"val_loss_min_epoch": 36}, 40) is None  # only flattening out
     assert rules.overfit_epoch({}, 40) is None
 
 

@@ -192,12 +192,15 @@ class Workflow:
             if status == "stopped":
                 return "stopped"
             tried += rows
+            overfit = []
             for row in rows:
                 turn = rules.overfit_epoch(row, row["raw"]["train"].get("epochs", 20))
                 if turn is not None and row.get("mean") is not None:
-                    chosen, row["overfits_at"] = row, turn
-                    break
-            if chosen:
+                    row["overfits_at"] = turn
+                    overfit.append(row)
+            if overfit:  # of the sizes that overfit, the one that validates best
+                sign = 1 if self.metric in rules.LOWER_IS_BETTER else -1
+                chosen = min(overfit, key=lambda r: sign * r["mean"])
                 break
         if not tried:
             self.record({"name": "scale up", "status": "skipped", "tried": [], "choice": first,

@@ -61,13 +61,15 @@ def beats(scores: list[float], base: dict[str, Any]) -> bool:
 
 
 def overfit_epoch(row: dict[str, Any], epochs: int) -> int | None:
-    """The epoch where validation loss stops improving, when it does so well before the end
-    (the curve turns up: the model overfits from there); None while it still improves."""
+    """The epoch where validation loss stops improving, when it does so in the first three
+    quarters of the epochs (the curve turns up: the model overfits from there); None while it
+    still improves."""
     turn = row.get("val_loss_min_epoch") or row.get("best_epoch")
     if not turn:
         return None
     turn = round(turn)
-    return turn if turn <= epochs - max(2, epochs // 10) else None
+    # In the last quarter the curve may just be flattening out: that is not yet overfitting.
+    return turn if turn <= 0.75 * epochs else None
 
 
 def _hidden(raw: dict[str, Any]) -> list[int]:
