@@ -87,12 +87,12 @@ def head(netns, tmp_path):
     (home / ".ray").mkdir(parents=True)
     (home / ".ray" / "auth_token").write_text(secrets.token_hex(32))
     temp = Path(tempfile.mkdtemp(prefix="dr", dir="/tmp"))  # Ray's socket paths must be short
-    ray_cli = shutil.which("ray")
-    assert ray_cli, "the ray command"
+    # `ray start` as the user types it, from this interpreter's Ray (PATH may lack the script)
+    ray_cli = [sys.executable, "-m", "ray.scripts.scripts"]
     env = {**os.environ, "HOME": str(home)}
     env.pop("RAY_AUTH_MODE", None)
     log = open(tmp_path / "head.log", "w")
-    proc = subprocess.Popen(["ip", "netns", "exec", netns, ray_cli, "start", "--head", "--port",
+    proc = subprocess.Popen(["ip", "netns", "exec", netns, *ray_cli, "start", "--head", "--port",
                              str(PORT), "--node-ip-address", "127.0.0.1", "--temp-dir", str(temp),
                              "--num-cpus", "2", "--include-dashboard", "false",
                              "--disable-usage-stats", "--block"],
