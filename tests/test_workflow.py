@@ -130,3 +130,54 @@ def test_the_budget_is_respected_and_skipped_steps_say_why(tmp_path):
     assert Budget.parse("5m").seconds == 300 and Budget.parse("40").trainings == 40
     with pytest.raises(Exception, match="--budget"):
         Budget.parse("soon")
+
+
+@pytest.fixture(scope="module")
+def finished_workflow(tmp_path_factory) -> Path:
+    runs = tmp_path_factory.mktemp("wf") / "runs"
+    raw = preset(BINARY, train={"epochs": 6}, validation={"scheme": "kfold", "k": 3})
+    Workflow(raw, None, runs, "cpu", lambda _l: None, StopToken(), Budget(trainings=60)).run()
+    (folder,) = list(runs.iterdir())
+    return folder
+
+
+async def test_the_app_lists_the_steps_and_opens_a_steps_sweep(finished_workflow):
+    from textual.widgets import DataTable
+
+    from dltui.tui.app import DltuiApp
+    from dltui.tui.screens.sweep import SweepScreen
+    from dltui.tui.screens.workflow import WorkflowScreen
+
+    app = DltuiApp(runs_dir=finished_workflow.parent, workflow_dir=finished_workflow)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.pause(0.3)
+        screen = app.screen
+        assert isinstance(screen, WorkflowScreen)
+        table = screen.query_one(DataTable)
+        names = [str(table.get_row_at(i)[0]) for i in range(table.row_count)]
+        assert names == ["baseline", "first model", "scale up", "regularise", "final fit"]
+        assert all(str(table.get_row_at(i)[1]) in ("done", "skipped") for i in range(5))
+        await pilot.press("enter")  # the baseline trains nothing
+        assert isinstance(app.screen, WorkflowScreen)
+        await pilot.press("down", "enter")
+        await pilot.pause(0.3)
+        assert isinstance(app.screen, SweepScreen)
+        await pilot.press("escape")
+        assert isinstance(app.screen, WorkflowScreen)
+
+
+def test_watch_prints_the_steps_and_a_killed_workflow_is_interrupted(finished_workflow, tmp_path):
+    code, out, err = cli("watch", str(finished_workflow), "--plain")
+    assert code == 0, err
+    assert out.splitlines()[0].startswith("[baseline] done: the common-sense baseline")
+    assert out.splitlines()[-1] == "workflow done"
+    import shutil
+
+    killed = tmp_path / "killed"
+    shutil.copytree(finished_workflow, killed)
+    state = json.loads((killed / "workflow.json").read_text())
+    state.update(status="running", running="regularise", pid=2 ** 22 + 12345)
+    state["steps"] = state["steps"][:3]
+    (killed / "workflow.json").write_text(json.dumps(state))
+    code, out, _ = cli("watch", str(killed), "--plain")
+    assert code == 0 and out.splitlines()[-1].startswith("workflow interrupted: `dltui resume")

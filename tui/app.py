@@ -22,11 +22,11 @@ class DltuiApp(App[None]):
 
     def __init__(self, preset: str | None = None, runs_dir: Path = Path("runs"),
                  watch_dir: Path | None = None, sweep_dir: Path | None = None,
-                 overrides: list[str] | None = None) -> None:
+                 overrides: list[str] | None = None, workflow_dir: Path | None = None) -> None:
         super().__init__()
         self.overrides = overrides or []
         self.preset_ref, self.runs_dir, self.watch_dir = preset, runs_dir, watch_dir
-        self.sweep_dir = sweep_dir
+        self.sweep_dir, self.workflow_dir = sweep_dir, workflow_dir
         self.training: list[InAppRun] = []  # runs started here, stopped cleanly on quit
 
     def on_mount(self) -> None:
@@ -47,6 +47,10 @@ class DltuiApp(App[None]):
             from .screens.sweep import SweepScreen
 
             self.push_screen(SweepScreen(self.sweep_dir))
+        if self.workflow_dir is not None:
+            from .screens.workflow import WorkflowScreen
+
+            self.push_screen(WorkflowScreen(self.workflow_dir))
 
     async def action_quit(self) -> None:
         """Quitting mid-run asks first; then the run stops after the current batch, so its

@@ -186,6 +186,17 @@ def watch(run_ref: Annotated[str, typer.Argument(metavar="RUN", help="A run fold
     a terminal, lines when piped or with --plain."""
     import time
 
+    from dltui.engine.sweeps.workflow import is_workflow
+
+    flow = next((p for p in (Path(run_ref), runs_dir / run_ref) if is_workflow(p)), None)
+    if flow is not None:
+        from .workflow_command import watch_workflow
+
+        if plain or not sys.stdout.isatty():
+            watch_workflow(flow)
+        else:
+            _open_app(None, runs_dir, workflow_dir=flow)
+        return
     path = model_commands.run_folder(run_ref, runs_dir, sweeps=True)
     if (path / "sweep.jsonl").exists():
         watch_sweep(path, plain or not sys.stdout.isatty(), runs_dir)
@@ -255,11 +266,12 @@ def build(runs_dir: RunsDirOpt = Path("runs")) -> None:
 
 
 def _open_app(preset: str | None, runs_dir: Path, watch_dir: Path | None = None,
-              sweep_dir: Path | None = None, overrides: list[str] | None = None) -> None:
+              sweep_dir: Path | None = None, overrides: list[str] | None = None,
+              workflow_dir: Path | None = None) -> None:
     from .app import DltuiApp
 
     DltuiApp(preset=preset, runs_dir=runs_dir, watch_dir=watch_dir, sweep_dir=sweep_dir,
-             overrides=overrides).run()
+             overrides=overrides, workflow_dir=workflow_dir).run()
 
 
 app.command()(model_commands.predict)

@@ -119,3 +119,25 @@ def report(state: dict[str, Any], folder: Path) -> None:
                       f"({curve[0]:.4g} -> {curve[-1]:.4g})")
     if state.get("chosen_preset"):
         console.print(f"test (once): {state.get('test')}; preset: {state['chosen_preset']}")
+
+
+def watch_workflow(folder: Path) -> None:
+    """A workflow's steps as lines, each when it lands, until the workflow ends."""
+    import time
+
+    from dltui.engine.events import printable
+    from dltui.engine.sweeps.workflow import read_workflow
+
+    said: set[str] = set()
+    while True:
+        state = read_workflow(folder)
+        for step in state.get("steps", []):
+            if step["status"] != "running" and step["name"] not in said:
+                said.add(step["name"])
+                typer.echo(printable(f"[{step['name']}] {step['status']}: {step.get('why', '')}"))
+        if state.get("status") != "running":
+            typer.echo(f"workflow {state.get('status')}"
+                       + (f": `dltui resume {folder}` continues it"
+                          if state.get("status") in ("interrupted", "stopped") else ""))
+            return
+        time.sleep(0.5)

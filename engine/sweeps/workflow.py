@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 import re
 import time
 from collections.abc import Callable
@@ -68,16 +69,19 @@ class Workflow:
             self.state = {"version": 1, "preset": raw, "budget": budget.describe(), "steps": [],
                           "status": "running", "current": raw, "trainings": 0, "seconds": 0.0}
         self.started = time.perf_counter() - self.state["seconds"]
+        self.sweep_dirs: list[str] = []  # the sweeps of the step under way
 
     # -- bookkeeping ------------------------------------------------------------------------
     def save(self) -> None:
         self.state["seconds"] = time.perf_counter() - self.started
+        self.state["pid"] = os.getpid()  # a reader can tell a killed workflow from a running one
         write_atomic(self.folder / WORKFLOW_FILE, dumps(self.state, indent=2) + "\n")
 
     def done(self, name: str) -> dict[str, Any] | None:
         return next((s for s in self.state["steps"] if s["name"] == name), None)
 
     def record(self, step: dict[str, Any]) -> None:
+        step["sweep_dirs"], self.sweep_dirs = self.sweep_dirs, []
         self.state["steps"].append(step)
         self.say(f"[{step['name']}] {step['why']}")
         self.save()
@@ -114,7 +118,10 @@ class Workflow:
                 continue
             if self.stop.requested:
                 break
+            self.state["running"] = name
+            self.save()
             outcome = step()
+            self.state.pop("running", None)
             if outcome in ("stop", "stopped"):
                 self.state["status"] = "stopped" if outcome == "stopped" else "baseline not beaten"
                 self.save()
@@ -147,6 +154,7 @@ class Workflow:
 
         runner = SweepRunner(plan, self.folder, self.base_dir, self.device, relay, self.stop)
         result = runner.run()
+        self.sweep_dirs.append(result["dir"])
         self.state["trainings"] += len(variants) * self.folds
         rows = sorted(result["ranking"], key=lambda r: r["index"])
         for row in rows:
@@ -275,3 +283,25 @@ class Workflow:
 
 def is_workflow(path: Path) -> bool:
     return (path / WORKFLOW_FILE).is_file()
+
+
+def read_workflow(folder: Path) -> dict[str, Any]:
+    """A workflow folder as its readers show it: the steps done, and the one under way (its
+    newest sweep folder) or `interrupted` when the writing process is gone."""
+    from ..runs.folder import writer_alive
+
+    try:
+        state = json.loads((folder / WORKFLOW_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {"status": "unreadable", "steps": []}
+    running = state.get("running")
+    if state.get("status") == "running" and not writer_alive(folder, state.get("pid", 0),
+                                                             WORKFLOW_FILE):
+        state["status"] = "interrupted"
+    if running:
+        known = {d for s in state["steps"] for d in s.get("sweep_dirs", [])}
+        fresh = sorted(str(p) for p in folder.iterdir() if (p / "sweep.jsonl").exists()
+                       and str(p) not in known)
+        state["steps"].append({"name": running, "status": "running" if state["status"] ==
+                               "running" else "interrupted", "why": "", "sweep_dirs": fresh})
+    return state
