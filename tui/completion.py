@@ -6,7 +6,7 @@ from __future__ import annotations
 import importlib.resources
 from pathlib import Path
 
-import click
+import typer
 
 
 def presets(incomplete: str) -> list[str]:
@@ -21,7 +21,7 @@ def presets(incomplete: str) -> list[str]:
     return [c for c in [*shipped, *files] if c.startswith(incomplete)]
 
 
-def runs(ctx: click.Context, incomplete: str) -> list[str]:
+def runs(ctx: typer.Context, incomplete: str) -> list[str]:
     """`latest` and the run (and sweep) folders of --runs-dir, newest first."""
     root = Path(ctx.params.get("runs_dir") or "runs")
     try:
