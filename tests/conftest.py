@@ -129,3 +129,14 @@ def _current_mb() -> float:
 def _hwm_mb() -> float:
     with open("/proc/self/status") as fh:
         return int(next(x for x in fh if x.startswith("VmHWM:")).split()[1]) / 1024
+
+
+async def until(pilot: Any, condition: Any, seconds: float = 5.0) -> None:
+    """Let the app run until `condition()` holds (a loaded machine needs more than one short
+    pause for a change to go through the form), or fail after `seconds`."""
+    import time
+
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "the app never got there"
+        await pilot.pause(0.05)

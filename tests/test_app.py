@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from conftest import until
 from dltui.tui.app import DltuiApp
 from dltui.tui.screens.build import BuildScreen
 from dltui.tui.screens.runs import RunsScreen
@@ -251,12 +252,11 @@ async def test_choosing_a_scheme_shows_the_trainings_it_implies(tmp_path):
     async with app.run_test(size=(100, 30)) as pilot:
         build = app.screen
         build.query_one("#validation-scheme").value = "iterated-kfold"
-        await pilot.pause(0.2)
+        await until(pilot, lambda: "iterated-kfold: 12 training(s)" in str(
+            build.query_one("#trainings").render()))
         assert build.raw["validation"]["scheme"] == "iterated-kfold"
-        assert "iterated-kfold: 12 training(s)" in str(build.query_one("#trainings").render())
         build.query_one("#validation-final_fit").value = True
-        await pilot.pause(0.2)
-        assert "+ a final fit" in str(build.query_one("#trainings").render())
+        await until(pilot, lambda: "+ a final fit" in str(build.query_one("#trainings").render()))
 
 
 async def test_runs_screen_overlays_two_runs(tmp_path):
