@@ -181,3 +181,45 @@ def test_watch_prints_the_steps_and_a_killed_workflow_is_interrupted(finished_wo
     (killed / "workflow.json").write_text(json.dumps(state))
     code, out, _ = cli("watch", str(killed), "--plain")
     assert code == 0 and out.splitlines()[-1].startswith("workflow interrupted: `dltui resume")
+
+
+def test_a_killed_workflow_resumes_from_its_last_finished_step(tmp_path):
+    """SIGKILL while a step trains: `dltui resume` keeps the finished steps and redoes the one
+    the kill cut short."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    import tomli_w
+
+    raw = preset(BINARY, train={"epochs": 400}, validation={"scheme": "kfold", "k": 3})
+    (tmp_path / "p.toml").write_text(tomli_w.dumps(raw))
+    proc = subprocess.Popen([sys.executable, "-m", "dltui.tui", "workflow", "p.toml", "--budget",
+                             "200", "--runs-dir", "runs"], cwd=tmp_path, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env={**os.environ, "CI": "true"})
+    deadline = time.monotonic() + 240
+    while True:  # until the scale-up step trains
+        files = list((tmp_path / "runs").glob("*/workflow.json"))
+        state = json.loads(files[0].read_text()) if files else {}
+        if state.get("running") == "scale up":
+            break
+        assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=30)
+    folder = files[0].parent
+    code, out, _ = cli("watch", str(folder), "--plain")
+    assert "workflow interrupted" in out
+    state = json.loads((folder / "workflow.json").read_text())
+    state["budget"] = "40 trainings"  # the rest, quicker: fewer epochs than the kill needed
+    state["current"]["train"]["epochs"] = 6
+    state["preset"]["train"]["epochs"] = 6
+    (folder / "workflow.json").write_text(json.dumps(state))
+    code, out, err = cli("resume", str(folder))
+    assert code == 0, err
+    done = json.loads((folder / "workflow.json").read_text())
+    assert [s["name"] for s in done["steps"]][:2] == ["baseline", "first model"]
+    assert done["steps"][1] == state["steps"][1]  # the finished step kept as it was
+    assert done["status"] == "done" and "final fit" in [s["name"] for s in done["steps"]]

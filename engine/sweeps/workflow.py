@@ -177,6 +177,12 @@ class Workflow:
                              if ok else "no model beat the baseline: check the data and target "
                              f"({self.metric} {score if score is None else f'{score:.4g}'} "
                              f"against {base['score']:.4g})")})
+        if ok:  # now a training's cost is known: what the rest will take
+            per = (time.perf_counter() - self.started) / max(1, self.state["trainings"])
+            rest = 12 * self.folds + self.folds + 1
+            self.say(f"estimate: about {per:.1f} s per training; scale up, regularise and the "
+                     f"final fit are up to {rest} trainings, about {per * rest:.0f} s "
+                     f"(budget {self.budget.describe()})")
         return "ok" if ok else "stop"
 
     def _fold_scores(self, row: dict[str, Any]) -> list[float]:
