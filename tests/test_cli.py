@@ -222,3 +222,11 @@ def test_shell_completion_offers_presets_and_run_folders(tmp_path):
     shown = subprocess.run([exe, "--show-completion", "bash"], capture_output=True, text=True,
                            timeout=30)
     assert shown.returncode == 0 and "_DLTUI_COMPLETE" in shown.stdout
+
+
+def test_listing_presets_imports_no_torch():
+    done = subprocess.run([sys.executable, "-X", "importtime", "-m", "dltui.tui", "presets"],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0 and "book-mnist-convnet" in done.stdout
+    modules = {line.split("|")[-1].strip() for line in done.stderr.splitlines() if "|" in line}
+    assert "torch" not in modules and "sklearn" not in modules

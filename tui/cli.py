@@ -154,11 +154,14 @@ def summary(preset: PresetArg, set_: SetOpt = None) -> None:
 @app.command()
 def presets() -> None:
     """List the shipped presets with their descriptions."""
+    import importlib.resources
     import tomllib
 
-    from dltui.engine.presets import shipped_presets
-
-    for name, path in sorted(shipped_presets().items()):
+    # Read straight from the package: the engine's preset module imports torch (2 s) for the
+    # layer types, and a list of names and descriptions needs none of it.
+    shipped = {Path(p.name).stem: p for p in importlib.resources.files("dltui.presets").iterdir()
+               if p.name.endswith(".toml")}
+    for name, path in sorted(shipped.items()):
         description = tomllib.loads(path.read_text(encoding="utf-8")).get("description", "")
         typer.echo(f"{name:28} {description}")
 
