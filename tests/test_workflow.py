@@ -213,7 +213,7 @@ def test_a_killed_workflow_resumes_from_its_last_finished_step(tmp_path):
     code, out, _ = cli("watch", str(folder), "--plain")
     assert "workflow interrupted" in out
     state = json.loads((folder / "workflow.json").read_text())
-    state["budget"] = "40 trainings"  # the rest, quicker: fewer epochs than the kill needed
+    state["limits"] = {"seconds": None, "trainings": 40}  # the rest, quicker: fewer epochs
     state["current"]["train"]["epochs"] = 6
     state["preset"]["train"]["epochs"] = 6
     (folder / "workflow.json").write_text(json.dumps(state))

@@ -154,14 +154,9 @@ def summary(preset: PresetArg, set_: SetOpt = None) -> None:
 @app.command()
 def presets() -> None:
     """List the shipped presets with their descriptions."""
-    import importlib.resources
     import tomllib
 
-    # Read straight from the package: the engine's preset module imports torch (2 s) for the
-    # layer types, and a list of names and descriptions needs none of it.
-    shipped = {Path(p.name).stem: p for p in importlib.resources.files("dltui.presets").iterdir()
-               if p.name.endswith(".toml")}
-    for name, path in sorted(shipped.items()):
+    for name, path in sorted(completion.shipped().items()):  # no torch: listing is instant
         description = tomllib.loads(path.read_text(encoding="utf-8")).get("description", "")
         typer.echo(f"{name:28} {description}")
 

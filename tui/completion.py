@@ -9,16 +9,22 @@ from pathlib import Path
 import typer
 
 
+def shipped() -> dict[str, Path]:
+    """The shipped presets by name, read from the package: the engine's preset module imports
+    torch (2 s) for the layer types, and a list of names needs none of it."""
+    root = importlib.resources.files("dltui.presets")
+    return {Path(p.name).stem: Path(str(p)) for p in root.iterdir() if p.name.endswith(".toml")}
+
+
 def presets(incomplete: str) -> list[str]:
     """Shipped preset names and the .toml files under the folder being typed."""
-    shipped = sorted(Path(p.name).stem for p in importlib.resources.files("dltui.presets").iterdir()
-                     if p.name.endswith(".toml"))
+    shipped_names = sorted(shipped())
     folder = Path(incomplete).parent if "/" in incomplete else Path(".")
     try:
         files = sorted(str(p) if "/" in incomplete else p.name for p in folder.glob("*.toml"))
     except OSError:
         files = []
-    return [c for c in [*shipped, *files] if c.startswith(incomplete)]
+    return [c for c in [*shipped_names, *files] if c.startswith(incomplete)]
 
 
 def runs(ctx: typer.Context, incomplete: str) -> list[str]:

@@ -13,6 +13,18 @@ import typer
 KINDS = {".csv": "csv", ".parquet": "parquet", ".feather": "feather", ".npz": "npz"}
 
 
+def data_source(data: str) -> str:
+    """A command-line data argument as a preset source: builtin:NAME, or KIND:/absolute/path."""
+    from dltui.engine.errors import InputError
+
+    if ":" in data and not Path(data).exists():
+        return data
+    kind = KINDS.get(Path(data).suffix.lower())
+    if kind is None:
+        raise InputError(f"{data}: a data file ends in {', '.join(KINDS)} (or use builtin:NAME)")
+    return f"{kind}:{Path(data).absolute()}"
+
+
 def init(data: Annotated[str, typer.Argument(help="A CSV, Parquet, Feather or NPZ file, or "
                                                   "builtin:NAME.")],
          target: Annotated[str | None, typer.Option("--target", help="The column to predict "
@@ -31,13 +43,7 @@ def init(data: Annotated[str, typer.Argument(help="A CSV, Parquet, Feather or NP
     from dltui.engine.doctor.starter import starter
     from dltui.engine.errors import InputError
 
-    if ":" in data and not Path(data).exists():
-        source = data
-    else:
-        kind = KINDS.get(Path(data).suffix.lower())
-        if kind is None:
-            raise InputError(f"{data}: a data file ends in {', '.join(KINDS)} (or use builtin:NAME)")
-        source = f"{kind}:{Path(data).absolute()}"
+    source = data_source(data)
     target_file = out or Path(f"{Path(source.partition(':')[2]).stem}.toml")
     if target_file.exists() and not force:
         raise InputError(f"--out {target_file}: exists; --force replaces it")

@@ -36,11 +36,9 @@ def workflow(source: Annotated[str, typer.Argument(
     if looks_like_data:
         from dltui.engine.doctor.starter import starter
 
-        from .init_command import KINDS
+        from .init_command import data_source
 
-        src = source if source.startswith("builtin:") else \
-            f"{KINDS[Path(source).suffix.lower()]}:{Path(source).absolute()}"
-        preset, choices = starter(src, target, Path.cwd(), time_ordered)
+        preset, choices = starter(data_source(source), target, Path.cwd(), time_ordered)
         raw = preset.model_dump(mode="json", exclude_none=True)
         base_dir = Path.cwd()
         typer.echo(f"started from the data: {', '.join(f'{c.key} = {c.value}' for c in choices[:4])}"
@@ -59,9 +57,8 @@ def resume_workflow(folder: Path, device: str | None) -> None:
     from dltui.engine.sweeps.workflow import WORKFLOW_FILE, Budget
 
     state = json.loads((folder / WORKFLOW_FILE).read_text(encoding="utf-8"))
-    spent = state.get("budget", "5m")
-    budget = Budget(trainings=int(spent.split()[0])) if spent.endswith("trainings") else \
-        Budget(seconds=float(spent.split()[0]) * 60) if spent.endswith("min") else Budget()
+    limits = state.get("limits") or {}
+    budget = Budget(seconds=limits.get("seconds"), trainings=limits.get("trainings"))
     _run(state["preset"], Path.cwd(), folder.parent, device, budget, folder)
 
 

@@ -66,7 +66,9 @@ class Workflow:
             validation.setdefault("test_fraction", 0.2)
             validation["final_fit"] = False
             self.folder = new_run_dir(runs_dir, f"workflow-{raw.get('name', 'model')}")
-            self.state = {"version": 1, "preset": raw, "budget": budget.describe(), "steps": [],
+            self.state = {"version": 1, "preset": raw, "budget": budget.describe(),
+                          "limits": {"seconds": budget.seconds, "trainings": budget.trainings},
+                          "steps": [],
                           "status": "running", "current": raw, "trainings": 0, "seconds": 0.0}
         self.started = time.perf_counter() - self.state["seconds"]
         self.sweep_dirs: list[str] = []  # the sweeps of the step under way
