@@ -71,7 +71,6 @@ class Workflow:
                           "steps": [],
                           "status": "running", "current": raw, "trainings": 0, "seconds": 0.0}
         self.started = time.perf_counter() - self.state["seconds"]
-        self.sweep_dirs: list[str] = []  # the sweeps of the step under way
 
     # -- bookkeeping ------------------------------------------------------------------------
     def save(self) -> None:
@@ -83,7 +82,6 @@ class Workflow:
         return next((s for s in self.state["steps"] if s["name"] == name), None)
 
     def record(self, step: dict[str, Any]) -> None:
-        step["sweep_dirs"], self.sweep_dirs = self.sweep_dirs, []
         self.state["steps"].append(step)
         self.say(f"[{step['name']}] {step['why']}")
         self.save()
@@ -156,7 +154,6 @@ class Workflow:
 
         runner = SweepRunner(plan, self.folder, self.base_dir, self.device, relay, self.stop)
         result = runner.run()
-        self.sweep_dirs.append(result["dir"])
         self.state["trainings"] += len(variants) * self.folds
         rows = sorted(result["ranking"], key=lambda r: r["index"])
         for row in rows:
@@ -173,7 +170,7 @@ class Workflow:
         score = rows[0]["mean"]
         ok = rules.beats(self._fold_scores(rows[0]), base)
         self.record({"name": "first model", "status": "done", "tried": rows, "choice": rows[0],
-                     "sweep_dir": str(Path(rows[0]["run_dir"]).parent), "beats_baseline": ok,
+                     "beats_baseline": ok,
                      "why": (f"the first model scores {self.metric} {score:.4g} against the "
                              f"baseline's {base['score']:.4g}: it has statistical power"
                              if ok else "no model beat the baseline: check the data and target "
@@ -293,6 +290,15 @@ def is_workflow(path: Path) -> bool:
     return (path / WORKFLOW_FILE).is_file()
 
 
+def step_sweeps(step: dict[str, Any]) -> list[str]:
+    """The sweep folders a step trained in: its variants' run folders sit inside them (the
+    running step, not yet recorded, carries them as `sweep_dirs`)."""
+    if "sweep_dirs" in step:
+        return step["sweep_dirs"]
+    dirs = {str(Path(r["run_dir"]).parent) for r in step.get("tried", []) if r.get("run_dir")}
+    return sorted(dirs)
+
+
 def read_workflow(folder: Path) -> dict[str, Any]:
     """A workflow folder as its readers show it: the steps done, and the one under way (its
     newest sweep folder) or `interrupted` when the writing process is gone."""
@@ -307,7 +313,7 @@ def read_workflow(folder: Path) -> dict[str, Any]:
                                                              WORKFLOW_FILE):
         state["status"] = "interrupted"
     if running:
-        known = {d for s in state["steps"] for d in s.get("sweep_dirs", [])}
+        known = {d for s in state["steps"] for d in step_sweeps(s)}
         fresh = sorted(str(p) for p in folder.iterdir() if (p / "sweep.jsonl").exists()
                        and str(p) not in known)
         state["steps"].append({"name": running, "status": "running" if state["status"] ==

@@ -13,7 +13,7 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static
 
 from dltui.engine.events import printable
-from dltui.engine.sweeps.workflow import STEPS, read_workflow
+from dltui.engine.sweeps.workflow import STEPS, read_workflow, step_sweeps
 
 
 def step_rows(state: dict[str, Any]) -> list[tuple[str, str, str, str]]:
@@ -36,7 +36,8 @@ def step_rows(state: dict[str, Any]) -> list[tuple[str, str, str, str]]:
 
 class WorkflowScreen(Screen[None]):
     BINDINGS = [
-        Binding("enter", "open", "Open step", tooltip="the step's sweep: its variants and curves"),
+        # The table takes Enter itself (a selected row opens its step); `o` shows in the footer.
+        Binding("o", "open", "Open step", tooltip="the step's sweep: its variants and curves"),
         Binding("escape", "back", "Back"),
         Binding("question_mark", "app.help", "Help"),
     ]
@@ -100,13 +101,13 @@ class WorkflowScreen(Screen[None]):
     def show_why(self) -> None:
         step = self._step()
         why = printable(step.get("why", "")) if step else "not reached yet"
-        if step and step.get("sweep_dirs"):
-            why += "\n\nEnter opens its sweep: " + ", ".join(Path(d).name for d in step["sweep_dirs"])
+        if step and step_sweeps(step):
+            why += "\n\nEnter opens its sweep: " + ", ".join(Path(d).name for d in step_sweeps(step))
         self.query_one("#wf-why", Static).update(why)
 
     def action_open(self) -> None:
         step = self._step()
-        dirs = (step or {}).get("sweep_dirs") or []
+        dirs = step_sweeps(step) if step else []
         if not dirs:
             self.notify("this step trained nothing to open" if step else "not reached yet",
                         timeout=3)
