@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 
@@ -146,5 +148,86 @@ def test_a_hold_out_run_imports_no_scikit_learn():
             "from dltui.engine.spec import ValidationSpec\n"
             "y = np.arange(100) % 2\n"
             "plan_splits(y, 'binary', ValidationSpec(), False, 0)\n"
+            "assert 'sklearn' not in sys.modules, 'sklearn imported'\n")
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_kfold_draws_equal_scikit_learns_splitters():
+    """K-fold, stratified K-fold, their repeated forms and forward chaining are numpy (no
+    scikit-learn import at start-up) but draw exactly what scikit-learn draws for the same seed:
+    every fold of every case, the same warnings and the same refusals."""
+    import warnings
+
+    from sklearn.model_selection import (
+        KFold,
+        RepeatedKFold,
+        RepeatedStratifiedKFold,
+        StratifiedKFold,
+        TimeSeriesSplit,
+    )
+
+    from dltui.engine.data import folds
+
+    def same(ours, theirs, case):
+        theirs = list(theirs)
+        assert len(ours) == len(theirs), case
+        for (a, b), (c, d) in zip(ours, theirs, strict=True):
+            assert np.array_equal(a, c) and np.array_equal(b, d), case
+
+    def both(ours, theirs, case):
+        with warnings.catch_warnings(record=True) as w_ours:
+            warnings.simplefilter("always")
+            try:
+                mine = ours()
+            except ValueError as err:
+                with pytest.raises(ValueError, match=re.escape(str(err))):
+                    list(theirs())
+                return
+        with warnings.catch_warnings(record=True) as w_theirs:
+            warnings.simplefilter("always")
+            same(mine, theirs(), case)
+        assert sorted(str(w.message) for w in w_ours) == sorted(
+            str(w.message) for w in w_theirs if w.category is UserWarning), case
+
+    def check(n, k, repeats, seed, y):
+        idx, case = np.arange(n), (n, k, repeats, seed)
+        both(lambda: folds.kfold(n, k, None), lambda: KFold(k).split(idx), case)
+        both(lambda: folds.kfold(n, k, np.random.RandomState(seed)),
+             lambda: KFold(k, shuffle=True, random_state=seed).split(idx), case)
+        both(lambda: folds.stratified_kfold(y, k, np.random.RandomState(seed)),
+             lambda: StratifiedKFold(k, shuffle=True, random_state=seed).split(idx, y), case)
+        both(lambda: folds.stratified_kfold(y, k, None), lambda: StratifiedKFold(k).split(idx, y), case)
+        both(lambda: folds.repeated_kfold(y, k, repeats, seed, False),
+             lambda: RepeatedKFold(n_splits=k, n_repeats=repeats, random_state=seed).split(idx), case)
+        both(lambda: folds.repeated_kfold(y, k, repeats, seed, True),
+             lambda: RepeatedStratifiedKFold(n_splits=k, n_repeats=repeats,
+                                             random_state=seed).split(idx, y), case)
+        both(lambda: folds.forward_chaining(n, k), lambda: TimeSeriesSplit(n_splits=k).split(idx), case)
+
+    rng = np.random.default_rng(1)
+    for case in range(250):
+        n = int(rng.integers(2, 300))
+        k = int(rng.integers(2, 11))
+        repeats = int(rng.integers(1, 4))
+        seed = int(rng.integers(0, 2**31))
+        classes = int(rng.integers(2, 7))
+        y = rng.choice(classes, size=n, p=rng.dirichlet(np.ones(classes) * (0.3 if case % 4 == 0 else 4)))
+        if case % 5 == 0:  # labels that are not 0..C-1, first seen out of order
+            y = np.array([7, -2, 3, 11, 5, 0])[y % 6]
+        check(n, k, repeats, seed, y)
+
+
+def test_a_kfold_plan_imports_no_scikit_learn():
+    """Start-up: K-fold (plain, stratified, iterated, forward chaining) plans import no scikit-learn."""
+    import subprocess
+    import sys
+
+    code = ("import sys, numpy as np\n"
+            "from dltui.engine.data.splits import plan_splits\n"
+            "from dltui.engine.spec import ValidationSpec\n"
+            "y = np.arange(100) % 2\n"
+            "plan_splits(y, 'binary', ValidationSpec(scheme='kfold', k=4), False, 0)\n"
+            "plan_splits(y, 'binary', ValidationSpec(scheme='iterated-kfold', k=3, repeats=2), False, 0)\n"
+            "plan_splits(y.astype(float), 'regression', ValidationSpec(scheme='kfold', k=3), True, 0)\n"
             "assert 'sklearn' not in sys.modules, 'sklearn imported'\n")
     subprocess.run([sys.executable, "-c", code], check=True)

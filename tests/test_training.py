@@ -208,27 +208,33 @@ def test_early_stopping_per_fold_matches_sequential_when_stacked(tmp_path):
         assert a["last"]["mae"] == pytest.approx(b["last"]["mae"], rel=1e-3)
 
 
-def test_a_small_hold_out_run_imports_only_what_it_needs(tmp_path):
-    """Start-up: no scikit-learn (bundled sets come from dltui's cache after the first load,
-    hold-out splits are numpy), no torch compiler stack (dltui's own optimizer, MACs counted
-    from shapes), no UI library."""
+@pytest.mark.parametrize("preset_name", ["binary-breast-cancer", "kfold-diabetes"])
+def test_a_small_run_imports_only_what_it_needs(tmp_path, preset_name):
+    """Start-up of `dltui run`, hold-out and stacked K-fold: no scikit-learn (bundled sets come
+    from dltui's cache after the first load, every split is numpy), no torch compiler stack
+    (dltui's own optimizer, MACs counted from shapes, stackability decided from layer kinds), no
+    pandas, no app library. Read from `-X importtime`, so lazy imports count too."""
     import os
     import subprocess
     import sys
 
-    code = ("import sys, tempfile, pathlib\n"
-            "from dltui.engine import load_preset, prepare, Experiment\n"
-            "spec, p = load_preset('binary-breast-cancer', ['train.epochs=1'])\n"
-            "Experiment(prepare(spec, p.parent), pathlib.Path(tempfile.mkdtemp())).run()\n"
-            "print(sorted(m for m in ('sklearn', 'torch._dynamo', 'textual', 'rich', 'pandas',"
-            " 'scipy') if m in sys.modules))\n")
     env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path / "cache")}
-    first = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
-    assert first.returncode == 0, first.stderr[-2000:]
-    assert "sklearn" in first.stdout  # the first load reads scikit-learn's copy
-    again = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
-    assert again.returncode == 0, again.stderr[-2000:]
-    assert again.stdout.strip().splitlines()[-1] == "[]"
+    cmd = [sys.executable, "-X", "importtime", "-m", "dltui.tui", "run", preset_name, "--json",
+           "--set", "train.epochs=2"]
+
+    def imported() -> set[str]:
+        done = subprocess.run(cmd, env=env, cwd=tmp_path, capture_output=True, text=True,
+                              timeout=120, stdin=subprocess.DEVNULL)
+        assert done.returncode == 0, done.stderr[-2000:]
+        assert '"status": "done"' in done.stdout
+        names = {line.split("|")[-1].strip() for line in done.stderr.splitlines() if "|" in line}
+        return {n.split(".")[0] if not n.startswith("torch.") else ".".join(n.split(".")[:2])
+                for n in names}
+
+    assert "sklearn" in imported()  # the first load reads scikit-learn's copy of the data
+    heavy = {"sklearn", "torch._dynamo", "torch._inductor", "sympy", "textual", "pandas",
+             "pyarrow", "scipy", "ray", "onnx", "tensorboard"}
+    assert imported() & heavy == set()
 
 
 def test_cuda_graphs_asked_for_on_a_cpu_say_why_they_are_not_used(tmp_path):

@@ -1,7 +1,7 @@
-"""Splitters yield index arrays, never models. K-fold schemes wrap scikit-learn's model_selection
-(imported when one is asked for: it costs about a second of start-up); hold-out splits are drawn
-here in numpy with scikit-learn's own algorithm (ShuffleSplit / StratifiedShuffleSplit), tested
-equal to `train_test_split`. A split is (repeat, fold, train_idx, val_idx); the test part is carved
+"""Splitters yield index arrays, never models. Every scheme is drawn in numpy with scikit-learn's
+own algorithm (hold-out: ShuffleSplit / StratifiedShuffleSplit here, K-fold in folds.py), tested
+equal to scikit-learn's splitters: importing `sklearn.model_selection` costs about a second of
+start-up. A split is (repeat, fold, train_idx, val_idx); the test part is carved
 off first and is never seen until the end."""
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ import numpy as np
 
 from ..errors import InputError
 from ..spec import ValidationSpec
+from .folds import forward_chaining, kfold, repeated_kfold, stratified_kfold
 
 
 @dataclass(frozen=True)
@@ -131,7 +132,7 @@ def _carve(y: np.ndarray, spec: ValidationSpec, shuffle: bool, stratify: bool, s
             rest, test = shuffle_split(n, test_n, seed, y if stratify else None)
             rest, test = np.sort(everything[rest]), np.sort(everything[test])
         splits = _scheme_splits(y[rest], spec, shuffle, stratify, seed, n, time_ordered)
-    except ValueError as err:  # sklearn: too few members of a class, too few samples, ...
+    except ValueError as err:  # too few members of a class, too few samples, ...
         raise InputError(f"validation: {err}") from None
     return rest, test, splits
 
@@ -150,26 +151,17 @@ def _scheme_splits(y: np.ndarray, spec: ValidationSpec, shuffle: bool, stratify:
             tr, va = shuffle_split(len(idx), val_n, seed + r, y if stratify else None)
             out.append(Split(r, 0, np.sort(tr), np.sort(va)))
         return out
-    from sklearn.model_selection import (
-        KFold,
-        RepeatedKFold,
-        RepeatedStratifiedKFold,
-        StratifiedKFold,
-        TimeSeriesSplit,
-    )
-
     if spec.scheme == "kfold":
-        if time_ordered:
-            # Forward chaining: train on the past, validate on the next block.
-            chain = TimeSeriesSplit(n_splits=spec.k)
-            return [Split(0, f, tr, va) for f, (tr, va) in enumerate(chain.split(idx))]
-        if not shuffle:
-            return [Split(0, f, tr, va) for f, (tr, va) in enumerate(KFold(spec.k).split(idx))]
-        kf = (StratifiedKFold if stratify else KFold)(spec.k, shuffle=True, random_state=seed)
-        return [Split(0, f, tr, va) for f, (tr, va) in enumerate(kf.split(idx, y))]
-    rkf = (RepeatedStratifiedKFold if stratify else RepeatedKFold)(
-        n_splits=spec.k, n_repeats=spec.repeats, random_state=seed)
-    return [Split(i // spec.k, i % spec.k, tr, va) for i, (tr, va) in enumerate(rkf.split(idx, y))]
+        if time_ordered:  # forward chaining: train on the past, validate on the next block
+            folds = forward_chaining(len(idx), spec.k)
+        elif not shuffle:
+            folds = kfold(len(idx), spec.k, None)
+        else:
+            rng = np.random.RandomState(seed)
+            folds = stratified_kfold(y, spec.k, rng) if stratify else kfold(len(idx), spec.k, rng)
+        return [Split(0, f, tr, va) for f, (tr, va) in enumerate(folds)]
+    folds = repeated_kfold(y, spec.k, spec.repeats, seed, stratify)
+    return [Split(i // spec.k, i % spec.k, tr, va) for i, (tr, va) in enumerate(folds)]
 
 
 def shuffle_split(n: int, n_test: int, seed: int,

@@ -26,7 +26,7 @@ from ..spec import TrainSpec
 from ..train.loop import EVAL_CHUNK, FoldInfo, Progress, Setup, autocast_for, run_epochs
 from ..train.optimizers import flatten_parameters, stacked_optimizer
 from .fused_mlp import FusedMLP, fusable
-from .layers import SDropout, SSequential, Stacked, SWrapped, stack_group
+from .layers import SDropout, SSequential, Stacked, SWrapped, stack_group, why_not_stacked
 
 if TYPE_CHECKING:
     from ..preflight import Prepared
@@ -100,10 +100,8 @@ def unsupported_reason(prep: Prepared) -> str | None:
     with torch.device("meta"):
         body = build_model(prep.preset.model.layers, prep.data.input_shape).body
     for i, module in enumerate(body):
-        try:
-            stack_group([module])
-        except ValueError as err:
-            return f"model layer {i}: {err}"
+        if reason := why_not_stacked(module):
+            return f"model layer {i}: {reason}"
     return None
 
 

@@ -10,6 +10,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..model.layer_base import OnChannels, PReLU
+from ..model.layers import _BatchNormLast, _ChannelsSecond, _MeanOver, _PerStep
+from ..model.recurrent import Recurrent
+
 State = dict[str, torch.Tensor]
 
 
@@ -337,11 +341,24 @@ class SWrapped(Stacked):
         self.inner.restore(i, {k[len("inner."):]: v for k, v in state.items()})
 
 
+def why_not_stacked(module: nn.Module) -> str | None:
+    """What `stack_group` would refuse for this module, decided from its kind alone: stacking
+    real tensors to find out would run torch's meta-tensor references, which import
+    `torch._dynamo` (0.8 s of a stacked run's start-up)."""
+    if isinstance(module, OnChannels) or (
+            isinstance(module, _ChannelsSecond) and any(True for _ in module.parameters())):
+        return why_not_stacked(module.inner)  # type: ignore[arg-type]
+    if isinstance(module, _PerStep):
+        return next(filter(None, map(why_not_stacked, module.inner)), None)  # type: ignore[attr-defined]
+    stacked = (nn.Linear, nn.Conv2d, nn.Conv3d, nn.Embedding, PReLU, _BatchNormLast,
+               nn.modules.batchnorm._BatchNorm, Recurrent, nn.Dropout)
+    if not isinstance(module, stacked) and any(True for _ in module.parameters()):
+        return f"{type(module).__name__} has no stacked version"
+    return None
+
+
 def stack_group(group: list[nn.Module]) -> nn.Module:
     """The stacked version of K sequential modules of one kind, or ValueError when it has none."""
-    from ..model.layer_base import OnChannels, PReLU
-    from ..model.layers import _BatchNormLast, _ChannelsSecond, _MeanOver, _PerStep
-    from ..model.recurrent import Recurrent
 
     first, k = group[0], len(group)
     if isinstance(first, nn.Linear):

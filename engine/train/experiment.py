@@ -22,6 +22,7 @@ from ..data.splits import Split, split_seed
 from ..doctor.curves import advice
 from ..errors import InputError, TrainingFailure
 from ..events import (
+    EpochEnded,
     Event,
     EventBus,
     FoldEnded,
@@ -46,7 +47,7 @@ from .optimizers import make_optimizer
 from .results import fold_row
 from .resume import CHECKPOINTS, ResumeState, group_tag, resume_state, same_data
 from .summary import headline, model_card, portable, summarise
-from .threads import choose_threads
+from .threads import ContentionCheck, choose_threads
 
 CURVE_CODES = {"overfitting", "instability", "underfitting", "no-learning"}
 
@@ -83,12 +84,15 @@ class Experiment:
         self.groups_note = ""
         self.started = time.perf_counter()
         self.threads_before = torch.get_num_threads()
+        self.contention: ContentionCheck | None = None
         self._device_data: tuple[torch.Tensor, torch.Tensor] | None = None
         self._has_nan: bool | None = None
 
     def fold_started(self, info: FoldInfo) -> None:
         """A training begins, unless it is a resumed one whose start the replayed log already
         has: a resumed run's events are the uninterrupted run's, timings aside."""
+        if self.contention is not None and not self.contention.done:  # the first epoch starts
+            self.contention = ContentionCheck(self.contention.threads)
         if self.resumed is not None and (info.repeat, info.fold) in self.resumed.started:
             return
         self.bus.emit(FoldStarted(info.repeat, info.fold, info.train_size, info.val_size))
@@ -100,6 +104,12 @@ class Experiment:
                 return
             self._hinted.add(event.code)
         self.bus.emit(event)
+        if isinstance(event, EpochEnded) and self.contention is not None and not self.contention.done:
+            lower = self.contention.after_first_epoch()
+            if lower is not None:
+                torch.set_num_threads(lower.threads)
+                self.bus.emit(Notice("hint", "threads", f"{lower.threads} thread"
+                                     f"{'s' if lower.threads > 1 else ''} from now on: {lower.why}"))
 
     # -- tensors for one split -------------------------------------------------------------
     def device_data(self) -> tuple[torch.Tensor, torch.Tensor]:
@@ -295,6 +305,8 @@ class Experiment:
                                  prep.device)
         self.threads_before = torch.get_num_threads()
         torch.set_num_threads(threads.threads)  # process-wide: put back when the run ends
+        if p.train.threads is None and prep.device.type == "cpu":
+            self.contention = ContentionCheck(threads.threads)
         self.bus.emit(RunStarted(
             str(self.run_dir), p.name, p.validation.scheme, prep.plan.trainings, p.train.epochs,
             str(prep.device), prep.data.describe(), prep.data.task, prep.params,
