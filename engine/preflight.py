@@ -18,11 +18,11 @@ from .data.splits import SplitPlan, plan_splits
 from .doctor.examine import examine
 from .errors import InputError
 from .events import Notice
-from .model.build import infer_shapes
 from .model.layers import Shape
 from .model.losses import LOSSES, Loss, ctc_frames_needed, n_outputs_for
 from .model.metrics import SEQUENCE_METRICS
 from .model.resources import check_fits, macs_per_sample
+from .model.shapes import infer_shapes
 from .spec import Preset
 from .train.device import resolve_device
 

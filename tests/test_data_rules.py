@@ -101,6 +101,19 @@ def test_class_names_that_look_like_missing_markers_stay_classes(tmp_path):
     assert any("taken as class name" in n and "'NA'" in n for n in d.notes)
 
 
+def test_text_columns_read_once_keep_their_cells_as_written(tmp_path):
+    """Text columns come from the typed pass itself (no second read of the file); where pandas
+    read a missing marker as a gap, a text target and the messages still see the cell as
+    written."""
+    src = csv(tmp_path, "grade,city,a,y\nA,Paris,1,0\nNA,NA,2,1\nNone, Lyon ,3,0\nA,Lyon,4,1\n")
+    with pytest.raises(InputError, match=r"missing values in column\(s\) city \(1\), the first at "
+                                         r"line 3 in 'city' \('NA'\)"):
+        load_data(DataSpec(source=src, target="grade"))
+    d = load_data(DataSpec(source=src, target="grade", missing="zero"))
+    assert d.classes == ["A", "NA", "None"] and len(d) == 4
+    assert d.x[:, :2].tolist() == [[0, 1], [0, 0], [1, 0], [1, 0]]  # Lyon, Paris one-hot; trimmed
+
+
 def test_id_like_text_column_is_refused_with_its_count(tmp_path):
     body = rows(1200, lambda i: f"user{i},{i % 7},{i % 2}\n")
     src = csv(tmp_path, "uid,a,y\n" + body)
@@ -182,8 +195,8 @@ def test_a_huge_layer_is_refused_before_anything_is_allocated():
 
 def test_layer_rows_count_a_huge_layer_without_allocating():
     from conftest import PeakGrowth
-    from dltui.engine.model.build import layer_rows
     from dltui.engine.model.layers import Dense
+    from dltui.engine.model.shapes import layer_rows
 
     with PeakGrowth() as grown:
         rows_ = layer_rows([Dense(units=100_000_000)], (30,))
@@ -356,9 +369,9 @@ def test_the_pandas_pass_is_used_only_where_it_can_vouch_for_every_field_count(t
     original = typed_pass._typed_by_pandas
 
     def spy(*args):
-        cells = original(*args)
+        cells, approximate = original(*args)
         used.append(cells is not None)
-        return cells
+        return cells, approximate
 
     monkeypatch.setattr(typed_pass, "_typed_by_pandas", spy)
     good = tmp_path / "good.csv"

@@ -14,8 +14,9 @@ os.environ.setdefault("KERAS_BACKEND", "torch")
 keras = pytest.importorskip("keras")
 from scipy import stats  # noqa: E402
 
-from dltui.engine.model.build import build_model, layer_rows  # noqa: E402
+from dltui.engine.model.build import build_model  # noqa: E402
 from dltui.engine.model.layers import LAYER_TYPES  # noqa: E402
+from dltui.engine.model.shapes import layer_rows  # noqa: E402
 from dltui.engine.train.optimizers import FlatOptimizer  # noqa: E402
 
 L = keras.layers
@@ -170,7 +171,7 @@ def test_embeddings_start_uniform_in_five_hundredths():
 
 
 def test_an_lstm_saved_with_torchs_two_biases_loads_as_their_sum():
-    from dltui.engine.model.recurrent import KerasLSTM
+    from dltui.engine.model.modules import KerasLSTM
 
     torch.manual_seed(0)
     old = torch.nn.LSTM(3, 4, batch_first=True)

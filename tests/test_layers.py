@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from dltui.engine.errors import InputError
-from dltui.engine.model.build import build_model, infer_shapes, layer_rows
+from dltui.engine.model.build import build_model
 from dltui.engine.model.layers import (
     GRU,
     LAYER_TYPES,
@@ -14,13 +14,16 @@ from dltui.engine.model.layers import (
     Activation,
     BatchNorm,
     Conv2D,
+    Conv3D,
     Dense,
     Dropout,
     Embedding,
     Flatten,
     GlobalAveragePooling,
     MaxPool2D,
+    TimeDistributed,
 )
+from dltui.engine.model.shapes import infer_shapes, layer_rows
 
 CASES = [
     (Dense(units=7, activation="relu"), (5,)),
@@ -49,6 +52,44 @@ def test_declared_output_shape_matches_the_module(layer, in_shape):
     net.eval()
     out = net(torch.randn(2, *in_shape))
     assert tuple(out.shape[1:]) == layer.out_shape(in_shape)
+
+
+COUNT_CASES = [*CASES,
+    (Dense(units=7, use_bias=False, activation="prelu"), (5,)),
+    (Dense(units=3, activation="prelu"), (2, 6, 6)),  # on an image's channels
+    (Activation(activation="prelu"), (3, 4, 4)),
+    (Conv2D(filters=4, kernel_size=3, activation="prelu"), (2, 8, 8)),
+    (Embedding(input_dim=20, output_dim=4), (7,)),
+    (LSTM(units=5, bidirectional=True), (6, 3)),
+    (GRU(units=4), (6, 9)),
+    (Conv3D(filters=2, kernel_size=3, activation="prelu"), (5, 3, 6, 6)),
+    (TimeDistributed(layer=Conv2D(filters=2)), (5, 1, 8, 8)),
+    (TimeDistributed(layer=Dense(units=4, activation="prelu")), (5, 6)),
+]
+
+
+@pytest.mark.parametrize(("layer", "in_shape"), COUNT_CASES, ids=lambda c: getattr(c, "type", str(c)))
+def test_counts_from_shapes_equal_the_built_modules(layer, in_shape):
+    """`dltui summary` and the builder count without torch: each layer's formula equals what
+    its module holds (trainable parameters; saved floating-point state not trained)."""
+    modules = layer.build(in_shape)
+    trainable = sum(p.numel() for m in modules for p in m.parameters())
+    frozen = sum(t.numel() for m in modules for t in m.state_dict(keep_vars=True).values()
+                 if not isinstance(t, torch.nn.Parameter) and t.is_floating_point())
+    assert layer.params(in_shape) == (trainable, frozen)
+
+
+def test_specs_shapes_and_counts_import_no_torch():
+    import subprocess
+    import sys
+
+    code = ("import sys\n"
+            "from dltui.engine import load_preset\n"
+            "from dltui.engine.model.shapes import layer_rows\n"
+            "spec, _ = load_preset('convnet-digits')\n"
+            "assert sum(r.params for r in layer_rows(spec.model.layers, (1, 8, 8))) > 0\n"
+            "assert 'torch' not in sys.modules, 'torch imported'\n")
+    subprocess.run([sys.executable, "-c", code], check=True)
 
 
 def test_embedding_shape_on_token_ids():

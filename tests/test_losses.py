@@ -6,9 +6,10 @@ import pytest
 import torch
 
 from dltui.engine.data.preprocess import to_categorical
-from dltui.engine.model.layer_base import ActivationName, activation_modules
+from dltui.engine.model.layer_base import ActivationName
 from dltui.engine.model.losses import LOSSES, check_pairing
 from dltui.engine.model.metrics import METRICS
+from dltui.engine.model.modules import activation_modules
 
 
 def test_binary_crossentropy_on_logits_equals_the_formula_on_probabilities():

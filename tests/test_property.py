@@ -8,7 +8,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from dltui.engine.errors import InputError
-from dltui.engine.model.build import build_model, infer_shapes
+from dltui.engine.model.build import build_model
+from dltui.engine.model.shapes import infer_shapes
 from dltui.engine.presets import validate_preset
 
 layer = st.one_of(

@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from conftest import dltui
 from dltui.engine.data.dataset import load_data
 from dltui.engine.data.sequences import multi_hot
-from dltui.engine.model.build import build_model, layer_rows
+from dltui.engine.model.build import build_model
 from dltui.engine.model.layers import (
     LSTM,
     Conv2D,
@@ -23,6 +23,7 @@ from dltui.engine.model.layers import (
 )
 from dltui.engine.model.losses import LOSSES, target_lengths
 from dltui.engine.model.metrics import edit_distance, greedy_decode, sequence_accuracy, symbol_error_rate
+from dltui.engine.model.shapes import layer_rows
 from dltui.engine.spec import DataSpec
 from dltui.tui.layer_syntax import format_layer, parse_layer
 

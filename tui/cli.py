@@ -130,7 +130,7 @@ def summary(preset: PresetArg, set_: SetOpt = None) -> None:
 
     from dltui.engine import load_preset
     from dltui.engine.data.dataset import load_data
-    from dltui.engine.model.build import infer_shapes, layer_rows
+    from dltui.engine.model.shapes import infer_shapes, layer_rows
 
     spec, path = load_preset(preset, set_)
     data = load_data(spec.data, path.parent)

@@ -223,7 +223,7 @@ def small_data(case: Case) -> list[Finding]:
                            "samples land in the validation part; K-fold averages that away.",
                            {"validation.scheme": "kfold"} if unshuffled else {"validation.shuffles": 5}))
     if case.shapes is not None and n_train:
-        from ..model.resources import count_params
+        from ..model.shapes import count_params
 
         params, shape = 0, case.data.input_shape
         for layer in case.layers:
@@ -325,7 +325,7 @@ def learning_rate(case: Case) -> list[Finding]:
 def examine(preset: Preset, data: Any, skip: frozenset[str] = frozenset()) -> list[Finding]:
     """Every finding for this preset and data, errors first; `skip` leaves some out (a run
     counts duplicates exactly, per split, instead)."""
-    from ..model.build import infer_shapes
+    from ..model.shapes import infer_shapes
 
     shapes, found = None, []
     if data is not None and preset.model.layers:

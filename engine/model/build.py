@@ -4,25 +4,13 @@ and the final sigmoid/softmax split off as the `head` so losses can work on logi
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import torch
 from torch import nn
 
-from ..errors import InputError
-from .layers import LayerSpec, Shape, ShapeError
+from .layers import LayerSpec, Shape
 from .losses import Head, apply_head
-from .resources import count_frozen, count_params
-
-
-@dataclass(frozen=True)
-class LayerRow:
-    index: int
-    label: str
-    out_shape: Shape | None
-    params: int  # trainable and non-trainable, as Keras's "Param #" column counts them
-    error: str | None = None
-    frozen: int = 0  # of those, non-trainable (BatchNorm's moving mean and variance)
+from .shapes import infer_shapes
 
 
 class Net(nn.Module):
@@ -61,43 +49,6 @@ def weight_penalty(body: nn.Module, penalised: dict[int, tuple[float, float]]) -
             term = (l1 * w.abs().sum() if l1 else 0) + (l2 * w.square().sum() if l2 else 0)
             total = term if total is None else total + term
     return total
-
-
-def layer_rows(layers: Sequence[LayerSpec], in_shape: Shape) -> list[LayerRow]:
-    """One row per layer; never raises: a layer that does not fit carries the reason and the
-    layers after it have no shape (the app shows this while the user edits)."""
-    rows: list[LayerRow] = []
-    shape: Shape | None = in_shape
-    for i, layer in enumerate(layers):
-        if shape is None:
-            rows.append(LayerRow(i, layer.describe(), None, 0, "input shape unknown"))
-            continue
-        try:
-            out = layer.out_shape(shape)
-            frozen = count_frozen(layer, shape)
-            rows.append(LayerRow(i, layer.describe(), out, count_params(layer, shape) + frozen,
-                                 frozen=frozen))
-            shape = out
-        except ShapeError as err:
-            rows.append(LayerRow(i, layer.describe(), None, 0, f"input {shape}: {err}"))
-            shape = None
-    return rows
-
-
-def infer_shapes(layers: Sequence[LayerSpec], in_shape: Shape) -> list[Shape]:
-    """Every layer's output shape, or an InputError naming the first layer that does not fit."""
-    shapes = []
-    shape = in_shape
-    for i, layer in enumerate(layers):
-        if layer.type == "Embedding" and i != 0:  # type: ignore[attr-defined]
-            raise InputError(f"model.layers[{i}] (Embedding): must be the first layer; "
-                             "it reads token ids from the data")
-        try:
-            shape = layer.out_shape(shape)
-        except ShapeError as err:
-            raise InputError(f"model.layers[{i}] ({layer.type}): input shape {shape}: {err}") from None  # type: ignore[attr-defined]
-        shapes.append(shape)
-    return shapes
 
 
 def build_model(layers: Sequence[LayerSpec], in_shape: Shape, device: str | None = None) -> Net:

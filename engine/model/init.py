@@ -13,15 +13,10 @@ layout: fan_in = in * prod(kernel), fan_out = out * prod(kernel).
 from __future__ import annotations
 
 import math
-from typing import Literal
 
 import torch
 from torch import nn
 
-Initializer = Literal[
-    "glorot_uniform", "glorot_normal", "he_uniform", "he_normal", "lecun_uniform",
-    "lecun_normal", "orthogonal", "uniform", "zeros", "ones", "torch",
-]
 # Keras's truncated normal keeps the stddev asked for after cutting at 2 stddev.
 _TRUNCATED = 0.87962566103423978
 _SCALING = {  # name -> (scale, mode, distribution)

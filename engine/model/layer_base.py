@@ -8,13 +8,14 @@ sequences (T, F), token ids (T,). Keras lays images out channels-last, so where 
 
 from __future__ import annotations
 
-from typing import Annotated, ClassVar, Literal
+from typing import TYPE_CHECKING, Annotated, ClassVar, Literal
 
-import torch
 from pydantic import BaseModel, ConfigDict, Field, model_validator
-from torch import nn
 
 from .fields import takes_bool
+
+if TYPE_CHECKING:
+    from torch import nn
 
 Shape = tuple[int, ...]
 ActivationName = Literal[
@@ -24,6 +25,10 @@ PosInt = Annotated[int, Field(ge=1)]
 # L1/L2 weight regularisation of a layer's kernel (the book's remedy for overfitting).
 Penalty = Annotated[float, Field(ge=0.0, le=10.0)]
 LEAKY_SLOPE = 0.2  # Keras's `leaky_relu` activation (torch's LeakyReLU: 0.01)
+Initializer = Literal[
+    "glorot_uniform", "glorot_normal", "he_uniform", "he_normal", "lecun_uniform",
+    "lecun_normal", "orthogonal", "uniform", "zeros", "ones", "torch",
+]
 
 
 class ShapeError(ValueError):
@@ -34,50 +39,6 @@ def channel_axis(shape: Shape) -> int:
     """The axis (batch left out) that Keras's channels-last layout puts last: the channels of
     an image (C, H, W) or a video (T, C, H, W), else the last axis."""
     return {3: 0, 4: 1}.get(len(shape), len(shape) - 1)
-
-
-class OnChannels(nn.Module):
-    """Runs a last-axis module (a Dense's nn.Linear) on the channels of an image or video, as
-    Keras's Dense does on its channels-last tensors. `dim` counts the batch axis."""
-
-    def __init__(self, inner: nn.Module, dim: int) -> None:
-        super().__init__()
-        self.inner, self.dim = inner, dim
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.inner(x.movedim(self.dim, -1)).movedim(-1, self.dim)
-
-
-class PReLU(nn.Module):
-    """Keras's PReLU: one learned slope per element of the input (no shared axes), starting at
-    zero (so it starts as relu). torch's nn.PReLU shares one slope starting at 0.25."""
-
-    def __init__(self, shape: Shape) -> None:
-        super().__init__()
-        self.weight = nn.Parameter(torch.zeros(shape))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.where(x > 0, x, self.weight * x)
-
-
-def activation_modules(name: str, shape: Shape) -> list[nn.Module]:
-    """The activation's module for inputs of `shape` (none for linear)."""
-    if name == "linear":
-        return []
-    if name == "prelu":
-        return [PReLU(shape)]
-    if name == "leaky_relu":
-        return [nn.LeakyReLU(LEAKY_SLOPE)]
-    if name == "softmax":
-        axis = channel_axis(shape)
-        return [nn.Softmax(dim=-1 if axis == len(shape) - 1 else axis + 1)]
-    return [_SIMPLE[name]()]
-
-
-_SIMPLE: dict[str, type[nn.Module]] = {
-    "relu": nn.ReLU, "sigmoid": nn.Sigmoid, "tanh": nn.Tanh, "elu": nn.ELU, "selu": nn.SELU,
-    "gelu": nn.GELU,
-}
 
 
 class LayerSpec(BaseModel):
@@ -100,6 +61,11 @@ class LayerSpec(BaseModel):
     def build(self, in_shape: Shape) -> list[nn.Module]:
         raise NotImplementedError
 
+    def params(self, in_shape: Shape) -> tuple[int, int]:
+        """(trainable, non-trainable) parameters on this input, from the shapes alone (tested
+        equal to the built module's). Most layers have none."""
+        return 0, 0
+
     ALWAYS_SHOWN: ClassVar[tuple[str, ...]] = ()  # settings a table shows even at their default
 
     def describe(self) -> str:
@@ -110,6 +76,13 @@ class LayerSpec(BaseModel):
                   if k != "type" and (k in set_ or k in self.ALWAYS_SHOWN)}
         inner = ", ".join(f"{k}={v}" for k, v in fields.items())
         return f"{self.type}({inner})" if inner else self.type  # type: ignore[attr-defined]
+
+
+def activation_params(name: str, shape: Shape) -> int:
+    """Keras's PReLU learns one slope per element of its input; no other activation learns."""
+    import math
+
+    return math.prod(shape) if name == "prelu" else 0
 
 
 def need_rank(layer: str, in_shape: Shape, ranks: tuple[int, ...], what: str) -> None:

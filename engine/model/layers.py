@@ -7,34 +7,28 @@ weights as Keras does by default (`init`), so a model trains from the book's sta
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
-import torch
 from pydantic import Field
-from torch import nn
 
-from .dropout import MemberDropout
-from .init import Initializer, init_weight_bias, initialize
 from .layer_base import (
     ActivationName,
+    Initializer,
     LayerSpec,
-    OnChannels,
     Penalty,
     PosInt,
     Shape,
     ShapeError,
+    activation_params,
     channel_axis,
     need_rank,
 )
-from .layer_base import activation_modules as _activation
-from .recurrent import GRU, LSTM, Recurrent
+from .recurrent import GRU, LSTM
 
-__all__ = ["GRU", "LSTM", "ActivationName", "LayerSpec", "Recurrent", "Shape", "ShapeError"]
-# Keras's BatchNormalization: moving averages kept with momentum 0.99 (torch's 0.01 is the
-# weight of the new batch: the same thing) and epsilon 1e-3 (torch: 1e-5).
-BN_MOMENTUM, BN_EPS = 0.01, 1e-3
+if TYPE_CHECKING:
+    from torch import nn
 
-
+__all__ = ["GRU", "LSTM", "ActivationName", "LayerSpec", "Shape", "ShapeError"]
 class Dense(LayerSpec):
     type: Literal["Dense"] = "Dense"
     l1: Penalty = 0.0
@@ -53,12 +47,21 @@ class Dense(LayerSpec):
         axis = channel_axis(in_shape)
         return (*in_shape[:axis], self.units, *in_shape[axis + 1:])
 
+    def params(self, in_shape: Shape) -> tuple[int, int]:
+        weights = in_shape[channel_axis(in_shape)] * self.units + self.units * self.use_bias
+        return weights + activation_params(self.activation, self.out_shape(in_shape)), 0
+
     def build(self, in_shape: Shape) -> list[nn.Module]:
+        from torch import nn
+
+        from .init import init_weight_bias
+        from .modules import OnChannels, activation_modules
+
         axis = channel_axis(in_shape)
         linear = init_weight_bias(nn.Linear(in_shape[axis], self.units, bias=self.use_bias),
                                   self.kernel_initializer, self.bias_initializer)
         inner: nn.Module = linear if axis == len(in_shape) - 1 else OnChannels(linear, axis + 1)
-        return [inner, *_activation(self.activation, self.out_shape(in_shape))]
+        return [inner, *activation_modules(self.activation, self.out_shape(in_shape))]
 
 
 class Activation(LayerSpec):
@@ -68,8 +71,15 @@ class Activation(LayerSpec):
     def out_shape(self, in_shape: Shape) -> Shape:
         return in_shape
 
+    def params(self, in_shape: Shape) -> tuple[int, int]:
+        return activation_params(self.activation, in_shape), 0
+
     def build(self, in_shape: Shape) -> list[nn.Module]:
-        return _activation(self.activation, in_shape) or [nn.Identity()]
+        from torch import nn
+
+        from .modules import activation_modules
+
+        return activation_modules(self.activation, in_shape) or [nn.Identity()]
 
 
 class Dropout(LayerSpec):
@@ -80,6 +90,8 @@ class Dropout(LayerSpec):
         return in_shape
 
     def build(self, in_shape: Shape) -> list[nn.Module]:
+        from .dropout import MemberDropout
+
         return [MemberDropout(self.rate)]
 
 
@@ -93,6 +105,8 @@ class Flatten(LayerSpec):
         return (n,)
 
     def build(self, in_shape: Shape) -> list[nn.Module]:
+        from torch import nn
+
         return [nn.Flatten()]
 
 
@@ -125,10 +139,19 @@ class Conv2D(LayerSpec):
         k, s, p = self.kernel_size, self.strides, self.padding
         return (self.filters, _conv_len(h, k, s, p), _conv_len(w, k, s, p))
 
+    def params(self, in_shape: Shape) -> tuple[int, int]:
+        weights = in_shape[0] * self.filters * self.kernel_size ** 2 + self.filters
+        return weights + activation_params(self.activation, self.out_shape(in_shape)), 0
+
     def build(self, in_shape: Shape) -> list[nn.Module]:
+        from torch import nn
+
+        from .init import init_weight_bias
+        from .modules import activation_modules
+
         conv = nn.Conv2d(in_shape[0], self.filters, self.kernel_size, self.strides, self.padding)
         init_weight_bias(conv, self.kernel_initializer, self.bias_initializer)
-        return [conv, *_activation(self.activation, self.out_shape(in_shape))]
+        return [conv, *activation_modules(self.activation, self.out_shape(in_shape))]
 
 
 class MaxPool2D(LayerSpec):
@@ -146,16 +169,9 @@ class MaxPool2D(LayerSpec):
         return (c, (h - self.pool_size) // s + 1, (w - self.pool_size) // s + 1)
 
     def build(self, in_shape: Shape) -> list[nn.Module]:
+        from torch import nn
+
         return [nn.MaxPool2d(self.pool_size, self.strides or self.pool_size)]
-
-
-class _MeanOver(nn.Module):
-    def __init__(self, dims: tuple[int, ...]) -> None:
-        super().__init__()
-        self.dims = dims
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x.mean(dim=self.dims)
 
 
 class GlobalAveragePooling(LayerSpec):
@@ -168,18 +184,9 @@ class GlobalAveragePooling(LayerSpec):
         return (in_shape[0],) if len(in_shape) == 3 else (in_shape[1],)
 
     def build(self, in_shape: Shape) -> list[nn.Module]:
-        return [_MeanOver((2, 3) if len(in_shape) == 3 else (1,))]
+        from .modules import MeanOver
 
-
-class _BatchNormLast(nn.Module):
-    """Batch norm over the last axis of (B, T, F): torch's BatchNorm1d wants features on axis 1."""
-
-    def __init__(self, features: int) -> None:
-        super().__init__()
-        self.bn = nn.BatchNorm1d(features, eps=BN_EPS, momentum=BN_MOMENTUM)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.bn(x.transpose(1, 2)).transpose(1, 2)
+        return [MeanOver((2, 3) if len(in_shape) == 3 else (1,))]
 
 
 class BatchNorm(LayerSpec):
@@ -189,11 +196,21 @@ class BatchNorm(LayerSpec):
         need_rank("BatchNorm", in_shape, (1, 2, 3), "features, a sequence or an image")
         return in_shape
 
+    def params(self, in_shape: Shape) -> tuple[int, int]:
+        # A scale and a shift trained per feature (the last axis of a sequence, an image's
+        # channels); the moving mean and variance are kept but not trained.
+        features = in_shape[1] if len(in_shape) == 2 else in_shape[0]
+        return 2 * features, 2 * features
+
     def build(self, in_shape: Shape) -> list[nn.Module]:
+        from torch import nn
+
+        from .modules import BN_EPS, BN_MOMENTUM, BatchNormLast
+
         if len(in_shape) == 1:
             return [nn.BatchNorm1d(in_shape[0], eps=BN_EPS, momentum=BN_MOMENTUM)]
         if len(in_shape) == 2:
-            return [_BatchNormLast(in_shape[1])]
+            return [BatchNormLast(in_shape[1])]
         return [nn.BatchNorm2d(in_shape[0], eps=BN_EPS, momentum=BN_MOMENTUM)]
 
 
@@ -207,21 +224,17 @@ class Embedding(LayerSpec):
         need_rank("Embedding", in_shape, (1,), "token ids (timesteps,)")
         return (in_shape[0], self.output_dim)
 
+    def params(self, in_shape: Shape) -> tuple[int, int]:
+        return self.input_dim * self.output_dim, 0
+
     def build(self, in_shape: Shape) -> list[nn.Module]:
+        from torch import nn
+
+        from .init import initialize
+
         emb = nn.Embedding(self.input_dim, self.output_dim)
         initialize(emb.weight, self.embeddings_initializer)
         return [emb]
-
-
-class _ChannelsSecond(nn.Module):
-    """Runs a torch 3D layer on (B, T, C, H, W): torch wants channels before time."""
-
-    def __init__(self, inner: nn.Module) -> None:
-        super().__init__()
-        self.inner = inner
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.inner(x.transpose(1, 2)).transpose(1, 2)
 
 
 def _need_video(layer: str, in_shape: Shape) -> None:
@@ -249,10 +262,19 @@ class Conv3D(LayerSpec):
         size = (lambda n: n) if self.padding == "same" else (lambda n: n - k + 1)
         return (size(t), self.filters, size(h), size(w))
 
+    def params(self, in_shape: Shape) -> tuple[int, int]:
+        weights = in_shape[1] * self.filters * self.kernel_size ** 3 + self.filters
+        return weights + activation_params(self.activation, self.out_shape(in_shape)), 0
+
     def build(self, in_shape: Shape) -> list[nn.Module]:
+        from torch import nn
+
+        from .init import init_weight_bias
+        from .modules import ChannelsSecond, activation_modules
+
         conv = nn.Conv3d(in_shape[1], self.filters, self.kernel_size, padding=self.padding)
         init_weight_bias(conv, self.kernel_initializer, self.bias_initializer)
-        return [_ChannelsSecond(conv), *_activation(self.activation, self.out_shape(in_shape))]
+        return [ChannelsSecond(conv), *activation_modules(self.activation, self.out_shape(in_shape))]
 
 
 class MaxPool3D(LayerSpec):
@@ -269,20 +291,11 @@ class MaxPool3D(LayerSpec):
         return (t // p, c, h // p, w // p)
 
     def build(self, in_shape: Shape) -> list[nn.Module]:
-        return [_ChannelsSecond(nn.MaxPool3d(self.pool_size))]
+        from torch import nn
 
+        from .modules import ChannelsSecond
 
-class _PerStep(nn.Module):
-    """Applies the inner modules to every timestep: (B, T, ...) -> (B*T, ...) and back."""
-
-    def __init__(self, inner: nn.Sequential) -> None:
-        super().__init__()
-        self.inner = inner
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        b, t = x.shape[:2]
-        y = self.inner(x.reshape(b * t, *x.shape[2:]))
-        return y.reshape(b, t, *y.shape[1:])
+        return [ChannelsSecond(nn.MaxPool3d(self.pool_size))]
 
 
 class TimeDistributed(LayerSpec):
@@ -299,8 +312,15 @@ class TimeDistributed(LayerSpec):
         except ShapeError as err:
             raise ShapeError(f"on each step {in_shape[1:]}: {err}") from None
 
+    def params(self, in_shape: Shape) -> tuple[int, int]:
+        return self.layer.params(in_shape[1:])
+
     def build(self, in_shape: Shape) -> list[nn.Module]:
-        return [_PerStep(nn.Sequential(*self.layer.build(in_shape[1:])))]
+        from torch import nn
+
+        from .modules import PerStep
+
+        return [PerStep(nn.Sequential(*self.layer.build(in_shape[1:])))]
 
     def describe(self) -> str:
         return f"TimeDistributed({self.layer.describe()})"

@@ -9,52 +9,12 @@ recurrent bias, 3 * (units * (features + units) + 2 * units) parameters both way
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Literal
 
-import torch
-from torch import nn
+from .layer_base import Initializer, LayerSpec, Penalty, PosInt, Shape, need_rank
 
-from .init import Initializer, initialize
-from .layer_base import LayerSpec, Penalty, PosInt, Shape, need_rank
-
-
-class KerasLSTM(nn.LSTM):
-    """nn.LSTM with Keras's one bias per gate (b_hh a fixed zero buffer)."""
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        for name in [n for n in self._flat_weights_names if n.startswith("bias_hh")]:
-            zero = torch.zeros_like(getattr(self, name))
-            delattr(self, name)
-            self.register_buffer(name, zero, persistent=False)
-        self._init_flat_weights()
-        self._register_load_state_dict_pre_hook(_fold_second_bias)
-
-
-def _fold_second_bias(state: dict[str, torch.Tensor], prefix: str, *_: object) -> None:
-    """A model saved with torch's two biases loads exactly: the kernel only ever adds them."""
-    for key in [k for k in state if k.startswith(prefix + "bias_hh")]:
-        other = key.replace("bias_hh", "bias_ih")
-        second = state.pop(key)
-        if other in state:
-            state[other] = state[other] + second
-
-
-class Recurrent(nn.Module):
-    """Wraps the LSTM/GRU to return the whole sequence or the final state, as Keras does."""
-
-    def __init__(self, rnn: nn.RNNBase, return_sequences: bool) -> None:
-        super().__init__()
-        self.rnn = rnn
-        self.return_sequences = return_sequences
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out, state = self.rnn(x)
-        if self.return_sequences:
-            return out
-        h = state[0] if isinstance(state, tuple) else state
-        # h: (directions, B, units); the last layer's forward and backward final states.
-        return h.transpose(0, 1).reshape(x.shape[0], -1)
+if TYPE_CHECKING:
+    from torch import nn
 
 
 class RecurrentSpec(LayerSpec):
@@ -72,7 +32,20 @@ class RecurrentSpec(LayerSpec):
         width = self.units * (2 if self.bidirectional else 1)
         return (in_shape[0], width) if self.return_sequences else (width,)
 
+    def params(self, in_shape: Shape) -> tuple[int, int]:
+        # Per direction, per gate: input and recurrent kernels and Keras's biases (one per gate
+        # for the LSTM, two for the GRU with reset_after, Keras 3's default).
+        gates, biases = (4, 1) if self.type == "LSTM" else (3, 2)  # type: ignore[attr-defined]
+        one = gates * (self.units * (in_shape[1] + self.units) + biases * self.units)
+        return one * (2 if self.bidirectional else 1), 0
+
     def build(self, in_shape: Shape) -> list[nn.Module]:
+        import torch
+        from torch import nn
+
+        from .init import initialize
+        from .modules import KerasLSTM, Recurrent
+
         cls = KerasLSTM if self.type == "LSTM" else nn.GRU  # type: ignore[attr-defined]
         rnn = cls(in_shape[1], self.units, batch_first=True, bidirectional=self.bidirectional)
         for name, p in rnn.named_parameters():

@@ -1,6 +1,5 @@
-"""Will it fit? Parameters counted and memory estimated from the layer specs alone (modules built
-on torch's `meta` device, which allocates nothing), compared with what the machine has, before a
-single real tensor is made."""
+"""Will it fit? Parameters counted and memory estimated from the layer specs alone (counts from
+the shapes, shapes.py), compared with what the machine has, before a single real tensor is made."""
 
 from __future__ import annotations
 
@@ -12,26 +11,11 @@ import torch
 
 from ..errors import InputError
 from .layers import LayerSpec, Shape
+from .shapes import count_params
 
 # Bytes kept per parameter while training: the weight, its gradient and up to two optimizer
 # moments (adam), all float32.
 _PER_PARAM = {"sgd": 4 * 3, "rmsprop": 4 * 3, "adam": 4 * 4, "adamw": 4 * 4}
-
-
-def count_params(layer: LayerSpec, in_shape: Shape) -> int:
-    """The layer's trainable parameters."""
-    with torch.device("meta"):
-        modules = layer.build(in_shape)
-    return sum(p.numel() for m in modules for p in m.parameters())
-
-
-def count_frozen(layer: LayerSpec, in_shape: Shape) -> int:
-    """What Keras's summary calls non-trainable parameters: the saved floating-point state that
-    is not trained (BatchNorm's moving mean and variance; not torch's batch counter)."""
-    with torch.device("meta"):
-        modules = layer.build(in_shape)
-    return sum(t.numel() for m in modules for t in m.state_dict(keep_vars=True).values()
-               if not isinstance(t, torch.nn.Parameter) and t.is_floating_point())
 
 
 def estimate_bytes(layers: Sequence[LayerSpec], in_shape: Shape, batch_size: int,

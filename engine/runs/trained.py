@@ -19,8 +19,9 @@ import torch
 from ..data.preprocess import Preprocessing
 from ..data.tables.reader import TABLE_SUFFIXES
 from ..errors import InputError
-from ..model.build import Net, build_model, infer_shapes
+from ..model.build import Net, build_model
 from ..model.layers import Shape
+from ..model.shapes import infer_shapes
 from ..spec import Preset
 from .missing import Gaps, resolve_gaps
 from .predictions import Inputs, Predictions, model_outputs

@@ -10,9 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..model.layer_base import OnChannels, PReLU
-from ..model.layers import _BatchNormLast, _ChannelsSecond, _MeanOver, _PerStep
-from ..model.recurrent import Recurrent
+from ..model.modules import BatchNormLast, ChannelsSecond, MeanOver, OnChannels, PerStep, PReLU, Recurrent
 
 State = dict[str, torch.Tensor]
 
@@ -346,11 +344,11 @@ def why_not_stacked(module: nn.Module) -> str | None:
     real tensors to find out would run torch's meta-tensor references, which import
     `torch._dynamo` (0.8 s of a stacked run's start-up)."""
     if isinstance(module, OnChannels) or (
-            isinstance(module, _ChannelsSecond) and any(True for _ in module.parameters())):
+            isinstance(module, ChannelsSecond) and any(True for _ in module.parameters())):
         return why_not_stacked(module.inner)  # type: ignore[arg-type]
-    if isinstance(module, _PerStep):
+    if isinstance(module, PerStep):
         return next(filter(None, map(why_not_stacked, module.inner)), None)  # type: ignore[attr-defined]
-    stacked = (nn.Linear, nn.Conv2d, nn.Conv3d, nn.Embedding, PReLU, _BatchNormLast,
+    stacked = (nn.Linear, nn.Conv2d, nn.Conv3d, nn.Embedding, PReLU, BatchNormLast,
                nn.modules.batchnorm._BatchNorm, Recurrent, nn.Dropout)
     if not isinstance(module, stacked) and any(True for _ in module.parameters()):
         return f"{type(module).__name__} has no stacked version"
@@ -371,21 +369,21 @@ def stack_group(group: list[nn.Module]) -> nn.Module:
         return SPReLU(group)
     if isinstance(first, OnChannels):
         return SWrapped(stack_group([m.inner for m in group]), "on_channels", first.dim)  # type: ignore[arg-type,misc]
-    if isinstance(first, _BatchNormLast):
+    if isinstance(first, BatchNormLast):
         return SBatchNorm([m.bn for m in group], last=True)  # type: ignore[misc]
     if isinstance(first, nn.modules.batchnorm._BatchNorm):
         return SBatchNorm(group)  # type: ignore[arg-type]
     if isinstance(first, Recurrent):
         return SRecurrent(group)
-    if isinstance(first, _PerStep):
+    if isinstance(first, PerStep):
         inner = [stack_group(list(g)) for g in zip(*[m.inner for m in group], strict=True)]  # type: ignore[attr-defined]
         return SWrapped(SSequential(inner, k), "per_step")
-    if isinstance(first, _ChannelsSecond) and any(True for _ in first.parameters()):
+    if isinstance(first, ChannelsSecond) and any(True for _ in first.parameters()):
         return SWrapped(stack_group([m.inner for m in group]), "channels_second")  # type: ignore[arg-type]
     if isinstance(first, nn.Dropout):
         return SDropout([m.p for m in group])  # type: ignore[attr-defined]
     if any(True for _ in first.parameters()):
         raise ValueError(f"{type(first).__name__} has no stacked version")
-    if isinstance(first, nn.MaxPool2d | nn.Flatten | _MeanOver | _ChannelsSecond):
+    if isinstance(first, nn.MaxPool2d | nn.Flatten | MeanOver | ChannelsSecond):
         return SPerSample(first)
     return first  # elementwise (activations): each member's values are its own

@@ -96,7 +96,7 @@ class ModelEditing:
         if self.data is None:
             message.update(f"ok: {layer.describe()}")
             return
-        from dltui.engine.model.build import layer_rows
+        from dltui.engine.model.shapes import layer_rows
 
         row = layer_rows(preview, self.data.input_shape)[self.insert_at if self.editing is None
                                                          else self.editing]
@@ -135,7 +135,7 @@ class ModelEditing:
         """Why `layer` cannot go where it is being put ('' when it fits, or no data yet)."""
         if self.data is None:
             return ""
-        from dltui.engine.model.build import layer_rows
+        from dltui.engine.model.shapes import layer_rows
 
         preview = self.model_layers.copy()
         if self.editing is not None:

@@ -6,8 +6,8 @@ from __future__ import annotations
 from textual.message import Message
 from textual.widgets import DataTable
 
-from dltui.engine.model.build import layer_rows
 from dltui.engine.model.layers import LayerSpec, Shape
+from dltui.engine.model.shapes import layer_rows
 
 from ..layer_syntax import short_label
 

@@ -12,7 +12,7 @@ import numpy as np
 from ...errors import InputError
 from .reader import Table
 from .schema import FLOAT32_MAX, MISSING_MARKERS
-from .typed_pass import is_number_type
+from .typed_pass import chunkless, is_number_type
 
 
 @dataclass
@@ -20,6 +20,16 @@ class Parsed:
     values: np.ndarray  # float64, NaN where missing or not a number
     missing: np.ndarray  # bool: a missing marker or a NaN spelling
     junk: np.ndarray  # bool: present, but not a number
+    # A text column with few distinct cells: each distinct cell once, and each row's position
+    # among them (the encoder one-hots from these instead of comparing every cell's text).
+    distinct: list[str] | None = None
+    codes: np.ndarray | None = None
+
+
+# A text column is parsed per distinct cell while they are at most this many (a category column
+# has a handful; a numeric column with a few junk cells has almost one per row, and is parsed
+# cell by cell by pandas' vectorised parser instead).
+DISTINCT_PARSE = 1 << 16
 
 
 def parse(table: Table, name: str) -> Parsed:
@@ -30,12 +40,28 @@ def parse(table: Table, name: str) -> Parsed:
 
 def _parse_column(table: Table, name: str) -> Parsed:
     import pyarrow as pa
-    import pyarrow.compute as pc
 
     col = table.cells[name]
     if not pa.types.is_string(col.type):  # read as numbers; a missing marker was read as null
         values = _float64(col)
         return Parsed(values, np.isnan(values), np.zeros(len(values), dtype=bool))
+    import pyarrow.compute as pc
+
+    encoded = pc.dictionary_encode(chunkless(col))
+    if len(encoded.dictionary) <= DISTINCT_PARSE:
+        distinct = encoded.dictionary.to_pylist()
+        codes = np.asarray(encoded.indices.to_numpy(zero_copy_only=False), dtype=np.intp)
+        each = _parse_cells(distinct)
+        return Parsed(each.values[codes], each.missing[codes], each.junk[codes], distinct, codes)
+    return _parse_cells(col)
+
+
+def _parse_cells(cells: Any) -> Parsed:
+    """Text cells (a list, or an arrow column) as numbers, missing markers and junk."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    col = cells if isinstance(cells, pa.Array | pa.ChunkedArray) else pa.array(cells, pa.string())
     lower = pc.utf8_lower(col)
     # Any spelling float() accepts for NaN ("nan", "-nan", "+NaN") is a missing value, not a number.
     missing = pc.is_in(lower, value_set=pa.array(sorted(MISSING_MARKERS)))
@@ -48,7 +74,8 @@ def _parse_column(table: Table, name: str) -> Parsed:
         pass
     import pandas as pd
 
-    values = pd.to_numeric(pd.Series(table.strings(name)), errors="coerce").to_numpy(np.float64)
+    strings = np.asarray(col.to_numpy(zero_copy_only=False), dtype=object)
+    values = pd.to_numeric(pd.Series(strings), errors="coerce").to_numpy(np.float64)
     junk = np.isnan(values) & ~missing_np
     return Parsed(values, missing_np, junk)
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from ...errors import InputError
-from .columns import Blocks, clean_blocks, is_numeric, missing_error, number_cells, parse
+from .columns import Blocks, Parsed, clean_blocks, is_numeric, missing_error, number_cells, parse
 from .reader import Table, read_any
 from .schema import MAX_CATEGORIES, WARN_CATEGORIES, Column, CsvData, TableSchema
 
@@ -38,8 +38,7 @@ def fit_schema(table: Table, target: str | None, drop: list[str], missing: str) 
         if is_numeric(p):
             cols.append(Column(name, "number"))
             continue
-        present = table.strings(name)[~p.missing]
-        categories = tuple(sorted(set(present.tolist())))
+        categories = _categories(table, name, p)
         _written_numbers(table, name, categories)
         if len(categories) > MAX_CATEGORIES:
             raise InputError(f"{path}: text column '{name}' has {len(categories):,} distinct values "
@@ -49,6 +48,22 @@ def fit_schema(table: Table, target: str | None, drop: list[str], missing: str) 
     tp = parse(table, target)
     return TableSchema(tuple(cols), target, "number" if is_numeric(tp) else "text",
                        tuple(drop), missing)
+
+
+def _categories(table: Table, name: str, p: Parsed) -> tuple[str, ...]:
+    """A text column's categories: its distinct non-missing cells, sorted."""
+    if p.distinct is not None:
+        present = np.bincount(p.codes[~p.missing], minlength=len(p.distinct)) > 0
+        return tuple(sorted(c for c, seen in zip(p.distinct, present, strict=True) if seen))
+    return tuple(sorted(set(table.strings(name)[~p.missing].tolist())))
+
+
+def _category_ids(table: Table, name: str, p: Parsed, categories: tuple[str, ...]) -> np.ndarray:
+    """Each row's position among the schema's categories, -1 for a cell it does not have."""
+    index = {k: j for j, k in enumerate(categories)}
+    if p.distinct is not None:
+        return np.array([index.get(c, -1) for c in p.distinct], dtype=np.int64)[p.codes]
+    return np.array([index.get(t, -1) for t in table.strings(name)], dtype=np.int64)
 
 
 # Numbers as people format them: thousands separators, percentages, a currency sign.
@@ -87,6 +102,7 @@ def encode(table: Table, schema: TableSchema, need_target: bool = True) -> CsvDa
     x = _feature_matrix(n, width)
     at = 0
     numeric: list[tuple[int, Blocks]] = []  # (feature position, values), written at the end
+    nan_columns: list[int] = []  # feature positions that hold a missing value
     for col in schema.features:
         if col.name not in table.cells:
             raise InputError(f"{path}: no column '{col.name}', which the model was trained on "
@@ -101,25 +117,27 @@ def encode(table: Table, schema: TableSchema, need_target: bool = True) -> CsvDa
             missing_counts[col.name] = (int(p.missing.sum()), int(np.argmax(p.missing)))
         if col.kind == "number":
             numeric.append((at, Blocks([number_cells(table, col.name, p, "column")])))
+            if p.missing.any():
+                nan_columns.append(at)
             at += 1
             continue
         if not col.categories and need_target:
             notes.append(f"column '{col.name}' is empty in every row: it adds no feature "
                          f"(data.missing = '{schema.missing}'); add it to data.drop to say so")
-        texts = table.strings(col.name)
-        index = {k: j for j, k in enumerate(col.categories)}
         onehot = x[:, at:at + len(col.categories)]
         onehot[:] = 0.0
         at += len(col.categories)
-        ids = np.array([index.get(t, -1) for t in texts], dtype=np.int64)
+        ids = _category_ids(table, col.name, p, col.categories)
         known = (ids >= 0) & ~p.missing
         onehot[np.flatnonzero(known), ids[known]] = 1.0
-        onehot[p.missing] = np.nan
+        if p.missing.any():
+            onehot[p.missing] = np.nan
+            nan_columns.extend(range(at - len(col.categories), at))
         unseen = ~known & ~p.missing
         if unseen.any():
+            example = table.strings(col.name)[int(np.argmax(unseen))]
             notes.append(f"column '{col.name}': {int(unseen.sum())} row(s) have categories the "
-                         f"model never saw (e.g. {texts[int(np.argmax(unseen))]!r}); encoded as "
-                         "all zeros")
+                         f"model never saw (e.g. {example!r}); encoded as all zeros")
         if len(col.categories) > WARN_CATEGORIES and need_target:
             notes.append(f"text column '{col.name}' is one-hot encoded into {len(col.categories)} "
                          "columns; if it is an id, add it to data.drop")
@@ -146,13 +164,15 @@ def encode(table: Table, schema: TableSchema, need_target: bool = True) -> CsvDa
         raise InputError(f"{path}: data.target: no column '{schema.target}' (columns: "
                          f"{', '.join(table.header)})")
     if schema.missing == "drop":
-        gaps = np.isnan(x).any(axis=1) & keep
+        gaps = np.isnan(x[:, nan_columns]).any(axis=1) & keep
         if gaps.any():
             notes.append(f"{int(gaps.sum())} row(s) with missing feature values removed "
                          "(data.missing = 'drop')")
         keep &= ~gaps
     elif schema.missing == "zero":
-        x = np.nan_to_num(x, nan=0.0)
+        for at in nan_columns:  # only the columns with a gap: a whole-matrix pass took 0.3 s per 1M rows
+            column = x[:, at]
+            column[np.isnan(column)] = 0.0
     if not keep.any():
         raise InputError(f"{path}: no rows left after removing rows with missing values")
     rows = np.flatnonzero(keep)
@@ -187,7 +207,10 @@ def _target(table: Table, schema: TableSchema, notes: list[str]) -> tuple[np.nda
     p = parse(table, name)
     if schema.target_kind == "number":
         return number_cells(table, name, p, "target column"), p.missing
-    texts = table.strings(name)
+    if p.distinct is not None and name not in table.approximate:  # a name per distinct cell
+        texts = np.array(p.distinct or [""], dtype=str)[p.codes]
+    else:
+        texts = table.strings(name).astype(str)
     empty = texts == ""
     marked = p.missing & ~empty
     if marked.any():
@@ -195,7 +218,7 @@ def _target(table: Table, schema: TableSchema, notes: list[str]) -> tuple[np.nda
         notes.append(f"target column '{name}': {', '.join(map(repr, labels))} ({int(marked.sum())} "
                      "row(s)) taken as class name(s), not as missing values: in a text target every "
                      "non-empty cell is a class")
-    return texts.astype(str), empty
+    return texts, empty
 
 
 def read_csv(path: Path, target: str | None, drop: list[str], missing: str) -> CsvData:

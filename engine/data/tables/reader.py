@@ -25,6 +25,7 @@ class Table:
     skip_rows: int = 1
     texts: dict[str, Any] = field(default_factory=dict)  # a numeric column's cells as written
     is_csv: bool = True  # Parquet/Feather tables have rows, not lines
+    approximate: set[str] = field(default_factory=set)  # text columns whose markers read as ""
 
     def place(self, row: int) -> str:
         """Where data row `row` is, in the words the file's format uses."""
@@ -50,7 +51,7 @@ class Table:
         import pyarrow as pa
 
         col = self.cells[name]
-        if not pa.types.is_string(col.type):  # read as numbers: error messages quote the file
+        if not pa.types.is_string(col.type) or name in self.approximate:  # quote the file
             if not self.is_csv:
                 return np.asarray(["" if v is None else str(v) for v in col.to_pylist()], dtype=object)
             if name not in self.texts:
@@ -80,12 +81,12 @@ def read_table(path: Path) -> Table:
     if "" in header:
         raise InputError(f"{path}: column {header.index('') + 1} of the header has no name")
     skip = _header_skip(path)
-    cells = typed_columns(path, header, skip)
+    cells, approximate = typed_columns(path, header, skip)
     numeric = {h for h, c in cells.items() if is_number_type(c.type)}
     # Numeric columns stay in pyarrow's blocks (a copy of every column saved); text columns are
     # made whole, as their rules index them by row.
     table = Table(path, header, {h: cells[h] if h in numeric else chunkless(cells[h])
-                                 for h in header}, skip_rows=skip)
+                                 for h in header}, skip_rows=skip, approximate=approximate)
     if len(table) == 0:
         raise InputError(f"{path}: needs a header row and at least one data row")
     return table

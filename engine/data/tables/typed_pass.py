@@ -26,17 +26,21 @@ def _marker_spellings() -> list[str]:
     return sorted(out | {"NaN", "-nan", "+nan", "-NaN", "+NaN"})
 
 
-def typed_columns(path: Path, header: list[str], skip: int) -> dict[str, Any]:
+def typed_columns(path: Path, header: list[str], skip: int) -> tuple[dict[str, Any], set[str]]:
     """Every column of a CSV file: the plainly numeric ones typed as numbers by one fast pass
-    (pandas' C reader for big files, else pyarrow's), the rest as text, whitespace trimmed."""
-    cells = _typed_by_pandas(path, header, skip) if path.stat().st_size >= PANDAS_BYTES else None
+    (pandas' C reader for big files, else pyarrow's), the rest as text, whitespace trimmed; and
+    the text columns whose missing markers read as "" (their exact cells are read again only if
+    a message or a text target needs them)."""
+    cells, approximate = None, set()
+    if path.stat().st_size >= PANDAS_BYTES:
+        cells, approximate = _typed_by_pandas(path, header, skip)
     if cells is not None:
         cells = _with_text(path, header, skip, cells)
         if len({len(c) for c in cells.values()}) > 1:  # the two readers saw different rows
             cells = None
     if cells is None:
-        cells = _with_text(path, header, skip, _typed_by_pyarrow(path, header, skip))
-    return cells
+        cells, approximate = _with_text(path, header, skip, _typed_by_pyarrow(path, header, skip)), set()
+    return cells, approximate
 
 
 def is_number_type(t: Any) -> bool:
@@ -46,8 +50,11 @@ def is_number_type(t: Any) -> bool:
 
 
 def _with_text(path: Path, header: list[str], skip: int, typed: dict[str, Any]) -> dict[str, Any]:
-    """The typed columns, with every column not typed as numbers read again as text."""
-    cells = {h: c for h, c in typed.items() if c is not None and is_number_type(c.type)}
+    """The typed columns, with every column the typed pass could not take read again as text."""
+    import pyarrow as pa
+
+    cells = {h: c for h, c in typed.items()
+             if c is not None and (is_number_type(c.type) or pa.types.is_string(c.type))}
     text = [h for h in header if h not in cells]
     if text:
         cells.update(read_strings(path, header, skip, text))
@@ -58,6 +65,7 @@ def _typed_by_pyarrow(path: Path, header: list[str], skip: int) -> dict[str, Any
     """Header name -> the column as pyarrow typed it, or None for every column when a field
     count is wrong or a later block contradicts the first block's types."""
     import pyarrow as pa
+    import pyarrow.compute as pc
     from pyarrow import csv as pacsv
 
     keys = [f"c{i}" for i in range(len(header))]
@@ -67,25 +75,32 @@ def _typed_by_pyarrow(path: Path, header: list[str], skip: int) -> dict[str, Any
             convert_options=pacsv.ConvertOptions(
                 null_values=_marker_spellings(), strings_can_be_null=False,
                 quoted_strings_can_be_null=False, true_values=[], false_values=[]))
-        return {h: typed.column(k) for h, k in zip(header, keys, strict=True)}
+        out = {h: typed.column(k) for h, k in zip(header, keys, strict=True)}
+        # Text columns as the text pass would give them (every cell as written, trimmed): no
+        # second read of the file for them.
+        return {h: pc.utf8_trim_whitespace(c) if pa.types.is_string(c.type) else c
+                for h, c in out.items()}
     except (pa.ArrowInvalid, OSError):
         # A junk cell deep in a numeric column, or a wrong field count: the text read finds out
         # which.
         return dict.fromkeys(header)
 
 
-def _typed_by_pandas(path: Path, header: list[str], skip: int) -> dict[str, Any] | None:
-    """The typed pass by pandas' C reader (big files: single-threaded, it read 185 MB in a
-    steady 0.43 s here where pyarrow's took 0.45-0.95 s on 2 shared cores; its import, 0.3 s,
-    pays off from tens of MB). Numeric columns as pyarrow arrays (no copy), other columns None
-    (they take the text pass). None when the field counts cannot be vouched for: pandas pads a
-    short row with missing values silently, so a missing value in the last column sends the
-    file to pyarrow's strict reader, as does a long row (an error, or for the first row an
-    index column)."""
+def _typed_by_pandas(path: Path, header: list[str], skip: int
+                     ) -> tuple[dict[str, Any] | None, set[str]]:
+    """The typed pass by pandas' C reader (big files: it read 185 MB in a steady 0.43 s here
+    where pyarrow's took 0.45-0.95 s on 2 shared cores; its import, 0.3 s, pays off from tens of
+    MB). Numeric columns as pyarrow arrays (no copy); a column pandas kept wholly as text as a
+    pyarrow text column, trimmed, its missing markers as "" (named in the returned set), which
+    saves reading the file a second time for it; other columns None (the text pass reads them).
+    None when the field counts cannot be vouched for: pandas pads a short row with missing
+    values silently, so a missing value in the last column sends the file to pyarrow's strict
+    reader, as does a long row (an error, or for the first row an index column)."""
     import warnings
 
     import pandas as pd
     import pyarrow as pa
+    import pyarrow.compute as pc
 
     keys = [f"c{i}" for i in range(len(header))]
     try:
@@ -96,18 +111,30 @@ def _typed_by_pandas(path: Path, header: list[str], skip: int) -> dict[str, Any]
                                 keep_default_na=False, na_values=_marker_spellings(),
                                 encoding="utf-8-sig", skip_blank_lines=True)
     except (ValueError, pd.errors.ParserWarning, OSError):  # ParserError, UnicodeDecodeError
-        return None
+        return None, set()
     # A first row longer than the header becomes an index (pandas' reading of a trailing
     # comma): the default index says every row had the header's field count or fewer.
     if not isinstance(frame.index, pd.RangeIndex) or len(frame) == 0:
-        return None
+        return None, set()
     if frame[keys[-1]].isna().any():  # a short row, or a missing value: the strict reader decides
-        return None
+        return None, set()
     cells: dict[str, Any] = {}
+    approximate = set()
     for name, key in zip(header, keys, strict=True):
         values = frame[key].to_numpy()
-        cells[name] = pa.array(values) if values.dtype.kind in "iuf" else None
-    return cells
+        if values.dtype.kind in "iuf":
+            cells[name] = pa.array(values)
+        elif values.dtype == object and pd.api.types.infer_dtype(values, skipna=True) == "string":
+            # Every cell text as written (a chunk pandas parsed as numbers would show as
+            # "mixed" and take the text pass, so "01" stays "01").
+            text = pa.array(values, type=pa.string(), from_pandas=True)
+            if text.null_count:
+                approximate.add(name)
+                text = pc.fill_null(text, "")
+            cells[name] = pc.utf8_trim_whitespace(text)
+        else:
+            cells[name] = None
+    return cells, approximate
 
 
 def chunkless(col: Any) -> Any:
