@@ -21,6 +21,7 @@ from typing import Any
 
 import torch
 
+from bench.experts import train_bmm, train_vmap
 from bench.reference import train
 from bench.workloads import WORKLOADS, Workload, reference_tasks
 from dltui.engine import Experiment, load_preset, prepare
@@ -104,36 +105,43 @@ def bench_workload(w: Workload, args: argparse.Namespace, runs: Path) -> list[tu
     train(tasks[0], args.device)  # warm-up: first-use costs (kernels, lazy imports)
     Experiment(load(w, ["train.epochs=1"], args.device), runs).run()
 
-    def reference() -> float:
-        return statistics.fmean(train(t, args.device) for t in tasks)
-
-    # The same loop at the thread count the engine picks: the engine's own overhead, apart
-    # from its thread policy (the reference keeps torch's default, one thread per core).
+    # Every reference runs at the thread count the engine picks (a second thread under a busy
+    # neighbour measured the neighbour: 73-95 s against 8-10 s); torch's default (one thread per
+    # core) is a row for information.
     from dltui.engine.train.threads import choose_threads
 
-    picked = choose_threads(prep.preset.train.threads, prep.macs * prep.preset.train.batch_size,
-                            prep.device).threads
+    widest = len(tasks) if len(tasks) > 1 else 1
+    picked = choose_threads(prep.preset.train.threads,
+                            prep.macs * prep.preset.train.batch_size * widest, prep.device).threads
+    default = torch.get_num_threads()
 
-    def reference_at_picked() -> float:
-        default = torch.get_num_threads()
-        torch.set_num_threads(picked)
-        try:
-            return reference()
-        finally:
-            torch.set_num_threads(default)
+    def at(threads: int, fn: Callable[[], float]) -> Callable[[], float]:
+        def run() -> float:
+            torch.set_num_threads(threads)
+            try:
+                return fn()
+            finally:
+                torch.set_num_threads(default)
+        return run
 
+    reference = at(picked, lambda: statistics.fmean(train(t, args.device) for t in tasks))
     seq = load(w, ["validation.parallel_folds=false"], args.device)
     par = load(w, [], args.device)
     # label -> (run once, returning the metric for the table), in the order of the table
     variants: dict[str, Callable[[], float]] = {"reference (hand loop)": reference}
-    if picked != torch.get_num_threads():
-        variants[f"reference at the engine's {picked} thread(s) (info)"] = reference_at_picked
+    if picked != default:
+        variants[f"reference at torch's default {default} threads (info)"] = \
+            at(default, lambda: statistics.fmean(train(t, args.device) for t in tasks))
     variants["engine (API)"] = lambda: engine_metric(Experiment(seq, runs).run())
     if len(tasks) > 1:
         variants[f"engine, parallel folds ({len(tasks)} at once)"] = \
             lambda: engine_metric(Experiment(par, runs).run())
+        if w.width and args.device == "cpu":  # the experts' stacked peers (an MLP of this width)
+            variants["expert stacked: bmm + autograd"] = at(picked, lambda: train_bmm(tasks, w.width))
+            variants["expert stacked: torch.func + vmap"] = \
+                at(picked, lambda: train_vmap(tasks, w.width))
     variants["hand loop + DataLoader (info)"] = \
-        lambda: statistics.fmean(train(t, args.device, loader=True) for t in tasks)
+        at(picked, lambda: statistics.fmean(train(t, args.device, loader=True) for t in tasks))
     if not args.no_subprocess and isinstance(w.preset, str):
         sets = [part for o in w.overrides for part in ("--set", o)]
         cmd = [sys.executable, "-m", "dltui.tui", "run", w.preset, "--json", "--runs-dir",

@@ -1,7 +1,9 @@
-"""The yardstick: a minimal hand-written PyTorch training loop, written without the engine.
+"""The yardstick: a competent hand-written PyTorch training loop, written without the engine.
 
-Tensors in memory, shuffled index slices as batches, evaluation under torch.no_grad(); the train
-loss and metric accumulate on the device and are read once per epoch, as any careful loop would.
+Tensors in memory, one shuffled gather of the training set per epoch and slices of it as
+batches, torch's foreach RMSprop, evaluation under torch.no_grad(); the train loss and metric
+accumulate on the device and are read once per epoch, as any careful loop would. (Gathering each
+batch by index and the per-parameter optimizer made the loop 1.27x slower.)
 """
 
 from __future__ import annotations
@@ -50,7 +52,7 @@ def train(task: Task, device: str = "cpu", loader: bool = False) -> float:
     dev = torch.device(device)
     torch.manual_seed(task.seed)
     model = task.build().to(dev)
-    opt = torch.optim.RMSprop(model.parameters(), lr=task.lr, alpha=0.9, eps=1e-7)
+    opt = torch.optim.RMSprop(model.parameters(), lr=task.lr, alpha=0.9, eps=1e-7, foreach=True)
     ydt = torch.long if task.kind == "multiclass" else torch.float32
     xt = torch.as_tensor(task.x_train, device=dev)
     yt = torch.as_tensor(task.y_train, dtype=ydt, device=dev)
@@ -70,9 +72,12 @@ def train(task: Task, device: str = "cpu", loader: bool = False) -> float:
     for _ in range(task.epochs):
         model.train()
         losses, hits = [], torch.zeros((), device=dev)
-        batches = dl if dl is not None else (
-            (xt[idx], yt[idx]) for perm in [torch.randperm(n, device=dev, generator=gen)]
-            for idx in (perm[s:s + b] for s in range(0, n, b)))
+        if dl is None:
+            perm = torch.randperm(n, device=dev, generator=gen)
+            xs, ys = xt[perm], yt[perm]
+            batches = ((xs[s:s + b], ys[s:s + b]) for s in range(0, n, b))
+        else:
+            batches = dl
         for xb, yb in batches:
             out = model(xb)
             loss, h = _loss_and_hits(task.kind, out, yb)

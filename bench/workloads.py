@@ -22,6 +22,7 @@ class Workload:
     build: Callable[[], nn.Module]
     samples_per_epoch: int = 0
     keras: bool = False
+    width: int = 0  # a 2-hidden-layer MLP's width, for the experts' stacked peers
     info: dict[str, Any] = field(default_factory=dict)
 
 
@@ -69,9 +70,9 @@ WORKLOADS = [
     Workload("convnet digits", "convnet-digits", [], convnet),
     Workload("LSTM sine", "lstm-sine", [], LastState),
     Workload("tabular 200k x 64, MLP 256-256, batch 256", TABULAR, [], mlp(64, 256, 256, 10)),
-    Workload("K-fold regression (K=4, batch 16, 100 epochs)", "kfold-diabetes",
+    Workload("diabetes K-fold (K=4, 10-64-64-1, batch 16, 100 epochs)", "kfold-diabetes",
              ["validation.final_fit=false", "validation.test_fraction=0", "train.epochs=100"],
-             mlp(10, 64, 64, 1), keras=True),
+             mlp(10, 64, 64, 1), keras=True, width=64),
 ]
 
 
