@@ -71,7 +71,7 @@ print(acc)
 PRESET = """
 name = "bench-text"
 [data]
-source = "{path}"
+source = "csv:{path}"
 target = "label"
 missing = "zero"
 [model]

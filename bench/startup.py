@@ -1,6 +1,7 @@
-"""`python -m bench.startup [--repeats 5]`: wall time from process start to the first epoch of
-`dltui run binary-breast-cancer --json`, against `python -c "import torch"` (the floor any PyTorch tool
-pays), interleaved. Also says which heavy modules the run imported."""
+"""`python -m bench.startup [--repeats 5]`: what a user waits for around the training, each in a
+fresh process, interleaved, against `python -c "import torch"` (the floor any PyTorch tool pays):
+the hold-out run's first epoch, the stacked K-fold run's first epoch and whole process (its
+training is a fraction of a second), `dltui presets` and `dltui summary` (no torch)."""
 
 from __future__ import annotations
 
@@ -11,25 +12,26 @@ import sys
 import tempfile
 import time
 
+DLTUI = [sys.executable, "-m", "dltui.tui"]
 
-def first_epoch(runs: str) -> float:
+
+def first_epoch(preset: str, runs: str) -> tuple[float, float]:
+    """(seconds to the first epoch line, seconds to the process's end)."""
     started = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "-m", "dltui.tui", "run", "binary-breast-cancer", "--json",
-                             "--runs-dir", runs], stdout=subprocess.PIPE, text=True)
+    proc = subprocess.Popen([*DLTUI, "run", preset, "--json", "--runs-dir", runs],
+                            stdout=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL)
     assert proc.stdout is not None
     seen = float("nan")
     for line in proc.stdout:
-        if '"event": "epoch"' in line:
+        if seen != seen and '"event": "epoch"' in line:
             seen = time.perf_counter() - started
-            break
-    proc.kill()
     proc.wait()
-    return seen
+    return seen, time.perf_counter() - started
 
 
-def import_torch() -> float:
+def whole(cmd: list[str]) -> float:
     started = time.perf_counter()
-    subprocess.run([sys.executable, "-c", "import torch"], check=True)
+    subprocess.run(cmd, check=True, capture_output=True, stdin=subprocess.DEVNULL)
     return time.perf_counter() - started
 
 
@@ -37,25 +39,33 @@ def main() -> None:
     ap = argparse.ArgumentParser(prog="python -m bench.startup")
     ap.add_argument("--repeats", type=int, default=5)
     args = ap.parse_args()
+    rows: dict[str, list[float]] = {k: [] for k in (
+        "import torch", "holdout first", "kfold first", "kfold whole", "presets", "summary")}
     with tempfile.TemporaryDirectory() as runs:
-        first_epoch(runs)  # warm caches: the OS's file cache and dltui's bundled-set cache
-        torch_t, run_t = [], []
+        first_epoch("binary-breast-cancer", runs)  # warm caches: the OS's and the bundled sets'
+        first_epoch("kfold-diabetes", runs)
         for _ in range(args.repeats):
-            torch_t.append(import_torch())
-            run_t.append(first_epoch(runs))
-    heavy = subprocess.run(
-        [sys.executable, "-c", "import sys, runpy; sys.argv = ['dltui', 'presets'];\n"
-         "from dltui.engine import load_preset, prepare, Experiment\n"
-         "import tempfile, pathlib\n"
-         "spec, p = load_preset('binary-breast-cancer', ['train.epochs=1'])\n"
-         "Experiment(prepare(spec, p.parent), pathlib.Path(tempfile.mkdtemp())).run()\n"
-         "print(' '.join(m for m in ('sklearn', 'torch._dynamo', 'textual', 'pandas', 'scipy')"
-         " if m in sys.modules) or 'none')"], capture_output=True, text=True, check=True)
-    t, r = statistics.median(torch_t), statistics.median(run_t)
-    print(f"| `python -c 'import torch'` | {t:.2f} | {min(torch_t):.2f} | 1.00 |")
-    print(f"| `dltui run binary-breast-cancer --json`, first epoch | {r:.2f} | {min(run_t):.2f} | "
-          f"{r / t:.2f} |")
-    print(f"heavy modules imported by the run: {heavy.stdout.strip()}")
+            rows["import torch"].append(whole([sys.executable, "-c", "import torch"]))
+            rows["holdout first"].append(first_epoch("binary-breast-cancer", runs)[0])
+            first, end = first_epoch("kfold-diabetes", runs)
+            rows["kfold first"].append(first)
+            rows["kfold whole"].append(end)
+            rows["presets"].append(whole([*DLTUI, "presets"]))
+            rows["summary"].append(whole([*DLTUI, "summary", "binary-breast-cancer"]))
+    floor = statistics.median(rows["import torch"])
+    labels = {
+        "import torch": "`python -c 'import torch'` (the floor)",
+        "holdout first": "`dltui run binary-breast-cancer --json`, first epoch",
+        "kfold first": "`dltui run kfold-diabetes --json` (stacked K-fold), first epoch",
+        "kfold whole": "`dltui run kfold-diabetes --json`, whole process",
+        "presets": "`dltui presets`",
+        "summary": "`dltui summary binary-breast-cancer`",
+    }
+    print("| what | median s | min s | ratio to import torch |")
+    print("|---|---|---|---|")
+    for key, label in labels.items():
+        mid = statistics.median(rows[key])
+        print(f"| {label} | {mid:.2f} | {min(rows[key]):.2f} | {mid / floor:.2f} |")
 
 
 if __name__ == "__main__":
