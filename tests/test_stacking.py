@@ -189,7 +189,8 @@ def test_dense_folds_stack_at_every_width(width, threads):
     layers = [Dense(units=width, activation="relu"), Dense(units=width, activation="relu"),
               Dense(units=1)]
     assert stacking_cost_reason(layers, (10,), 16, 4, threads) is None
-    assert step_seconds(layers, (10,), 16, 4, True, threads) < step_seconds(layers, (10,), 16, 4, False, threads)
+    together = step_seconds(layers, (10,), 16, 4, True, threads)
+    assert together < step_seconds(layers, (10,), 16, 4, False, threads)
 
 
 @pytest.mark.parametrize(("units", "steps", "stacks"), [(32, 200, False), (256, 200, False), (4, 5, True)])
