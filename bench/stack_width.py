@@ -45,14 +45,14 @@ def bench_width(width: int, repeats: int, runs: Path) -> int:
     chosen = Experiment(par, runs)
     chosen.groups, chosen.reason = stacking_folds.plan_groups(par, chosen.setup)
     plan = "stacked" if chosen.reason is None else f"one after another ({chosen.reason})"
-    real_cost = stacking_folds.stacking_pays
+    real_cost = stacking_folds.slower_stacked
 
     def forced() -> float:  # stacked whatever the cost model says
-        stacking_folds.stacking_pays = lambda prep, batch, k: None
+        stacking_folds.slower_stacked = lambda prep, batch, k: None
         try:
             return Experiment(par, runs).run()["kfold"]["mean"]["last"]["mae"]
         finally:
-            stacking_folds.stacking_pays = real_cost
+            stacking_folds.slower_stacked = real_cost
 
     ways: dict[str, Callable[[], object]] = {
         "hand loop": lambda: [train(t) for t in tasks],

@@ -222,3 +222,30 @@ def test_a_text_lstm_kfold_plan_trains_its_folds_one_after_another(tmp_path):
     prep = prepare(spec, path.parent)
     groups, reason = plan_groups(prep, Experiment(prep, tmp_path).setup)
     assert reason is None and [len(g) for g in groups] == [4]
+
+
+def test_the_kind_check_agrees_with_stacking_itself():
+    """`why_not_stacked` decides from a module's kind what `stack_group` would do (no meta
+    tensors stacked): on every module the shipped presets build, and on one with no stacked form."""
+    from torch import nn
+
+    from dltui.engine import load_preset
+    from dltui.engine.model.build import build_model
+    from dltui.engine.presets import shipped_presets
+    from dltui.engine.stacking.layers import stack_group, why_not_stacked
+
+    checked = 0
+    for name in shipped_presets():
+        if name.startswith("book-"):  # their data sets are downloads, absent offline
+            continue
+        spec, path = load_preset(name)
+        prep = prepare(spec, path.parent)
+        for module in build_model(spec.model.layers, prep.data.input_shape).body:
+            assert why_not_stacked(module) is None, (name, module)
+            stack_group([module, module])
+            checked += 1
+    assert checked > 40
+    odd = nn.Bilinear(2, 2, 2)
+    assert why_not_stacked(odd) == "Bilinear has no stacked version"
+    with pytest.raises(ValueError, match="Bilinear has no stacked version"):
+        stack_group([odd])

@@ -8,6 +8,7 @@ sequences (T, F), token ids (T,). Keras lays images out channels-last, so where 
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING, Annotated, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -80,8 +81,6 @@ class LayerSpec(BaseModel):
 
 def activation_params(name: str, shape: Shape) -> int:
     """Keras's PReLU learns one slope per element of its input; no other activation learns."""
-    import math
-
     return math.prod(shape) if name == "prelu" else 0
 
 

@@ -83,12 +83,12 @@ def macs_per_sample(layers: Sequence[LayerSpec], in_shape: Shape, integer_input:
     total, shape = 0, in_shape
     for layer in layers:
         out = layer.out_shape(shape)
-        total += _layer_macs(layer, shape, out)
+        total += layer_macs(layer, shape, out)
         shape = out
     return total
 
 
-def _layer_macs(layer: LayerSpec, in_shape: Shape, out_shape: Shape) -> int:
+def layer_macs(layer: LayerSpec, in_shape: Shape, out_shape: Shape) -> int:
     kind = layer.type  # type: ignore[attr-defined]
     if kind == "Dense":
         return math.prod(out_shape) * in_shape[-1]
@@ -104,5 +104,5 @@ def _layer_macs(layer: LayerSpec, in_shape: Shape, out_shape: Shape) -> int:
         dirs = 2 if layer.bidirectional else 1  # type: ignore[attr-defined]
         return dirs * gates * (in_shape[1] + units) * units
     if kind == "TimeDistributed":
-        return in_shape[0] * _layer_macs(layer.layer, in_shape[1:], out_shape[1:])  # type: ignore[attr-defined]
+        return in_shape[0] * layer_macs(layer.layer, in_shape[1:], out_shape[1:])  # type: ignore[attr-defined]
     return 0

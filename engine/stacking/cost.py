@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from ..model.layers import LayerSpec, Shape
+from ..model.resources import layer_macs
 
 OP_SECONDS = 3.5e-6  # one torch operation's fixed cost on a CPU step
 OPS_PER_LAYER = 40  # forward, backward and update operations per layer with parameters
@@ -26,13 +27,11 @@ MAC_SECONDS = 1 / 8e9  # one multiply-add on one thread, forward; backward twice
 def layer_work(layers: Sequence[LayerSpec], in_shape: Shape) -> tuple[int, int, int]:
     """(multiply-adds per sample that stack at no extra cost, multiply-adds per sample of the
     recurrent layers over the whole sequence, layers with parameters)."""
-    from ..model.resources import _layer_macs
-
     plain = recurrent = with_params = 0
     shape = in_shape
     for layer in layers:
         out = layer.out_shape(shape)
-        macs = _layer_macs(layer, shape, out)
+        macs = layer_macs(layer, shape, out)
         if layer.type in ("LSTM", "GRU"):  # type: ignore[attr-defined]
             recurrent += macs * shape[0]  # one step's, times the steps
         else:

@@ -25,7 +25,7 @@ from ..model.resources import too_big_for_device
 from ..spec import TrainSpec
 from ..train.loop import EVAL_CHUNK, FoldInfo, Progress, Setup, autocast_for, run_epochs
 from ..train.optimizers import flatten_parameters, stacked_optimizer
-from ..train.threads import SMALL_STEP_MACS, usable_cores
+from ..train.threads import choose_threads, usable_cores
 from .cost import stacking_cost_reason
 from .fused_mlp import FusedMLP, fusable
 from .layers import SDropout, SSequential, Stacked, SWrapped, stack_group, why_not_stacked
@@ -135,15 +135,20 @@ def plan_groups(prep: Prepared, setup: Setup) -> tuple[list[list[Split]], str | 
     if len(counts) > 1:
         return one_each, (f"the folds' training parts need different numbers of batches "
                           f"({', '.join(map(str, sorted(counts)))}) at batch size {setup.batch_size}")
-    reason = stacking_pays(prep, setup.batch_size, len(splits))
+    reason = slower_stacked(prep, setup.batch_size, len(splits))
     if reason:
         return one_each, reason
     return [splits], None
 
 
-def stacking_pays(prep: Prepared, batch_size: int, members: int) -> str | None:
-    """None where training the members at once is estimated faster (cost.py); else why not."""
-    threads = 1 if prep.macs * batch_size * members < SMALL_STEP_MACS else usable_cores()
+def slower_stacked(prep: Prepared, batch_size: int, members: int) -> str | None:
+    """Why training the members at once is estimated slower (cost.py), or None. The threads
+    as the run would choose them with every core free (the estimate is not re-measured)."""
+    if prep.device.type != "cpu":  # the model's constants are a CPU's; a GPU is launch-bound
+        return None
+    cores = usable_cores()
+    threads = choose_threads(prep.preset.train.threads, prep.macs * batch_size * members,
+                             prep.device, cores, float(cores)).threads
     return stacking_cost_reason(prep.preset.model.layers, prep.data.input_shape, batch_size,
                                 members, threads)
 

@@ -18,7 +18,7 @@ from ..data.splits import split_seed
 from ..events import StopToken
 from ..spec import Preset
 from ..train.loop import FoldInfo, run_epochs
-from .folds import StackedNet, StackedTrainee, needs_equal_parts, stacking_pays, unsupported_reason
+from .folds import StackedNet, StackedTrainee, needs_equal_parts, slower_stacked, unsupported_reason
 
 if TYPE_CHECKING:
     from ..data.splits import Split
@@ -56,7 +56,7 @@ def joint_groups(preps: list[Prepared], prune: bool) -> list[list[int]]:
     for group in groups.values():
         first = preps[group[0]]
         members = len(group) * first.plan.trainings
-        if len(group) > 1 and stacking_pays(first, first.preset.train.batch_size, members):
+        if len(group) > 1 and slower_stacked(first, first.preset.train.batch_size, members):
             alone += [[i] for i in group]  # each variant's folds may still stack (plan_groups)
         else:
             joint.append(group)

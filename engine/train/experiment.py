@@ -92,7 +92,7 @@ class Experiment:
         """A training begins, unless it is a resumed one whose start the replayed log already
         has: a resumed run's events are the uninterrupted run's, timings aside."""
         if self.contention is not None and not self.contention.done:  # the first epoch starts
-            self.contention = ContentionCheck(self.contention.threads)
+            self.contention.restart()
         if self.resumed is not None and (info.repeat, info.fold) in self.resumed.started:
             return
         self.bus.emit(FoldStarted(info.repeat, info.fold, info.train_size, info.val_size))

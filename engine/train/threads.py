@@ -92,9 +92,13 @@ class ContentionCheck:
 
     def __init__(self, threads: int, cpu: float | None = None, wall: float | None = None) -> None:
         self.threads = threads
+        self.restart(cpu, wall)
+        self.done = threads <= 1
+
+    def restart(self, cpu: float | None = None, wall: float | None = None) -> None:
+        """Count from now (a training starts: what came before it was not the epoch's)."""
         self.cpu0 = _cpu_clock() if cpu is None else cpu
         self.wall0 = _wall_clock() if wall is None else wall
-        self.done = threads <= 1
 
     def after_first_epoch(self, cpu: float | None = None,
                           wall: float | None = None) -> ThreadChoice | None:
