@@ -60,4 +60,4 @@ def stacking_cost_reason(layers: Sequence[LayerSpec], in_shape: Shape, batch: in
     if together <= apart:
         return None
     return (f"stacked, the recurrent layers would do {members}x the arithmetic (a step estimated "
-            f"at {together * 1e3:.2g} ms stacked, {apart * 1e3:.2g} ms one after another)")
+            f"at {together * 1e3:.3g} ms stacked, {apart * 1e3:.3g} ms one after another)")
