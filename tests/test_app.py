@@ -152,6 +152,26 @@ def screen_text(app) -> str:
     return "\n".join(strip.text for strip in app.screen._compositor.render_strips())
 
 
+async def settle(pilot, seconds: float = 30.0) -> None:
+    """Wait until the screen stops changing: the same screenshot (text and styles) three times
+    0.2 s apart, and no table waiting to re-measure its columns (a DataTable sizes them when
+    idle, so a screenshot between a redraw and that idle shows clipped cells). Under load a
+    poll, a resize or a footer can land late; a snapshot taken before then differs."""
+    from textual.widgets import DataTable
+
+    same, last = 0, None
+    for _ in range(int(seconds / 0.2)):
+        await pilot.pause(0.2)
+        pending = any(t._require_update_dimensions or t._updated_cells
+                      for t in pilot.app.screen.query(DataTable))
+        shot = pilot.app.export_screenshot()
+        same = same + 1 if shot == last and not pending else 0
+        last = shot
+        if same >= 2:
+            return
+    raise AssertionError("the screen never settled")
+
+
 def assert_legible(text: str, whole: list[str], keys: list[str]) -> None:
     """Nothing truncated with an ellipsis, the phrases that matter whole, the essential keys in
     the footer (its last line)."""
@@ -172,7 +192,7 @@ def test_snapshot_build_screen(snap_compare, size):
         # data loaded and the doctor's panel drawn (binary-breast-cancer has its small-data hint)
         await wait_for(pilot, lambda: pilot.app.screen.data is not None and pilot.app.screen.findings)
         await wait_for(pilot, lambda: "Train" in screen_text(pilot.app).splitlines()[-1])
-        await pilot.pause(0.3)
+        await settle(pilot)
         text = screen_text(pilot.app)
         assert_legible(text, ["Dense 16 relu",
                               "(None, 16)", "785 params", "ready: ctrl+t trains", "u undo"],
@@ -184,7 +204,7 @@ def test_snapshot_build_screen(snap_compare, size):
                            ["binary_crossentropy", "learning rate", "569 samples"],
                            ["Train", "Save", "Runs", "Quit"])
             await pilot.press("escape")
-            await pilot.pause(0.2)
+            await settle(pilot)
 
     assert snap_compare(DltuiApp(preset="binary-breast-cancer"), terminal_size=size, run_before=loaded)
 
@@ -201,6 +221,7 @@ def test_snapshot_live_view_of_a_finished_run(snap_compare, tmp_path, size, fixt
         await pilot.pause(0.6)
         # The footer can paint after the rest (under load, often): wait for it, then judge.
         await wait_for(pilot, lambda: "Back" in screen_text(pilot.app).splitlines()[-1])
+        await settle(pilot)
         whole = ["best 12", "validation", "accuracy", "status done"]
         if "kfold" in fixture:
             whole += ["r0 f2", "all mean", "0.3337"]
@@ -222,6 +243,7 @@ def test_snapshot_runs_screen(snap_compare, tmp_path, monkeypatch, size):
         await pilot.press("ctrl+r")
         await pilot.pause(0.3)
         await wait_for(pilot, lambda: "Compare" in screen_text(pilot.app).splitlines()[-1])
+        await settle(pilot)
         assert_legible(screen_text(pilot.app),
                        ["binary-demo", "iterated-kfold", "val accuracy 0.9649 @ epoch 12",
                         "val accuracy 0.9831 ± 0.014", "785", "1.5s", "done"],
