@@ -20,6 +20,10 @@ class Tmux:
         self.socket = f"dltui-test-{os.getpid()}-{time.monotonic_ns()}"
         env = {**os.environ, "TERM": "xterm-256color"}
         env.pop("CI", None)
+        # Textual takes COLUMNS/LINES over the terminal's size; pytest-xdist's workers have them
+        # (80x24), so a 120x40 session drew at 80x24.
+        env.pop("COLUMNS", None)
+        env.pop("LINES", None)
         subprocess.run(["tmux", "-L", self.socket, "new-session", "-d", "-x", str(width),
                         "-y", str(height), command], check=True, env=env)
 
@@ -136,3 +140,38 @@ def test_the_sweep_screen_and_help_at_80x24(tmux_app, tmp_path):
     screen = app.wait_for("dltui keys", 20)
     assert "…" not in screen
     app.keys("Escape", "C-q")
+
+
+def test_keys_typed_at_full_speed_all_land(tmux_app, tmp_path):
+    """One burst, no pauses (tmux writes it into the terminal at once): every key lands in the
+    field it was typed into, in order, and the saved preset says so. Textual runs an Input's
+    editing keys (ctrl+u, Enter) only after the key bubbles back to the app, so without
+    priority bindings the next character landed first: ctrl+u `25` left `5`."""
+    app = tmux_app(size=(120, 40))
+    app.wait_for("569 samples", 60)
+    # a: the layer field; two layers; from the layer field Tab walks: doctor, source, target,
+    # view, task, time-ordered, loss, optimizer, learning rate, metrics, epochs (11), batch size
+    burst = ["a", "Dense 16 relu", "Enter", "Dense 1 sigmoid", "Enter",
+             *["Tab"] * 11, "C-u", "25", "Tab", "C-u", "64", "Tab", "C-u", "7"]
+    app.keys(*burst)
+    app.wait_for("x 25 epochs", 30)  # the form's trainings line follows the last change
+    screen = app.wait_for("ready: ctrl+t trains", 30)
+    form = [line.split("│")[0].split() for line in screen.splitlines()]
+    fields = {words[0]: words[-1] for words in form if words and words[0] in ("epochs", "seed")}
+    assert fields == {"epochs": "25", "seed": "7"}, screen
+    assert "Dense 16 relu" in screen and "Dense 1 sigmoid" in screen
+    app.keys("C-s")
+    app.wait_for("Save preset as", 30)
+    app.keys("Enter")
+    saved = tmp_path / "my-model.toml"
+    for _ in range(100):
+        if saved.exists():
+            break
+        time.sleep(0.1)
+    import tomllib
+
+    preset = tomllib.loads(saved.read_text())
+    assert (preset["train"]["epochs"], preset["train"]["batch_size"], preset["train"]["seed"]) \
+        == (25, 64, 7)
+    assert [(layer["type"], layer["units"]) for layer in preset["model"]["layers"]] == \
+        [("Dense", 16), ("Dense", 1)]

@@ -13,10 +13,11 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import Screen
-from textual.widgets import Footer, Header, Input, Label, Static
+from textual.widgets import Footer, Header, Input, Label, Select, Static
 
 from dltui.engine.model.layers import LayerSpec
 
+from ..widgets.field import Field, focus_now
 from ..widgets.layer_stack import LayerStack
 from ..widgets.settings_form import SettingsForm
 from .build_doctor import DoctorPanel
@@ -35,7 +36,11 @@ EMPTY: dict[str, Any] = {
 class BuildScreen(ModelEditing, DoctorPanel, PresetFiles, Screen[None]):
     # The model keys act on the model wherever the focus is, except in a text field being
     # typed in (the field takes the letter); the footer then shows Esc, back to the model.
+    # Priority: run in the app before the next key is forwarded, so `a` then `Dense` typed at
+    # full speed lands in the layer field, and Tab then `25` in the next field (widgets/field.py).
     BINDINGS = [
+        Binding("tab", "app.focus_next", show=False, priority=True),
+        Binding("shift+tab", "app.focus_previous", show=False, priority=True),
         Binding("ctrl+t,f5", "train", "Train", priority=True, tooltip="train the model on screen"),
         Binding("ctrl+s", "save", "Save", priority=True,
                 tooltip="save as a preset (TOML that `dltui run` runs); never overwrites silently"),
@@ -47,18 +52,21 @@ class BuildScreen(ModelEditing, DoctorPanel, PresetFiles, Screen[None]):
         Binding("f1", "help('f1')", "Help", tooltip="this help, also while typing in a field"),
         Binding("question_mark", "help('?')", "Help", key_display="?",
                 tooltip="this help (in a field ? is typed: F1 there)"),
-        Binding("a", "model('add')", "Add", show=False, tooltip="add a layer at the end "
+        Binding("a", "model('add')", "Add", show=False, priority=True, tooltip="add a layer at the end "
                 "(type e.g. `Dense 16 relu`, Enter; the next one follows it)"),
-        Binding("i", "model('insert')", "Insert", show=False,
+        Binding("i", "model('insert')", "Insert", show=False, priority=True,
                 tooltip="insert a layer above the selected one"),
-        Binding("e", "model('edit')", "Edit", show=False, tooltip="edit the selected layer"),
-        Binding("d,delete", "model('delete')", "Delete", show=False,
+        Binding("e", "model('edit')", "Edit", show=False, priority=True, tooltip="edit the selected layer"),
+        Binding("d,delete", "model('delete')", "Delete", show=False, priority=True,
                 tooltip="delete the selected layer (u undoes)"),
-        Binding("c", "model('duplicate')", "Copy", show=False,
+        Binding("c", "model('duplicate')", "Copy", show=False, priority=True,
                 tooltip="duplicate the selected layer"),
-        Binding("K", "model('up')", "Up", show=False, tooltip="move the selected layer up"),
-        Binding("J", "model('down')", "Down", show=False, tooltip="move the selected layer down"),
-        Binding("u", "model('undo')", "Undo", show=False, tooltip="undo the last model edit"),
+        Binding("K", "model('up')", "Up", show=False, priority=True,
+                tooltip="move the selected layer up"),
+        Binding("J", "model('down')", "Down", show=False, priority=True,
+                tooltip="move the selected layer down"),
+        Binding("u", "model('undo')", "Undo", show=False, priority=True,
+                tooltip="undo the last model edit"),
         Binding("escape", "to_stack", "Model", tooltip="leave the field: back to the model keys"),
         Binding("ctrl+e", "toggle_panel", "Settings", tooltip="below 100 columns: switch "
                 "between the settings and the model (each then takes the whole width)"),
@@ -88,7 +96,8 @@ class BuildScreen(ModelEditing, DoctorPanel, PresetFiles, Screen[None]):
                 yield Label("Model: a add · i insert · e edit · d delete · c copy · K/J move · "
                             "u undo", classes="section", id="model-keys")
                 yield LayerStack(id="stack")
-                yield Input(placeholder="layer, e.g. Dense 16 relu (Enter adds)", id="layer-input")
+                yield Field(placeholder="layer, e.g. Dense 16 relu (Enter adds)", id="layer-input",
+                            clear_on_submit=True)
                 yield Static("", id="layer-message")
                 yield Static("", id="totals")
                 yield VerticalScroll(Static("", id="doctor"), id="doctor-panel", can_focus=True)
@@ -100,7 +109,7 @@ class BuildScreen(ModelEditing, DoctorPanel, PresetFiles, Screen[None]):
         self.refresh_stack()
         self.validate()
         self.load_data()
-        self.query_one(LayerStack).focus()
+        focus_now(self.query_one(LayerStack))
 
     def on_resize(self) -> None:
         narrow = self.size.width < 100
@@ -119,9 +128,13 @@ class BuildScreen(ModelEditing, DoctorPanel, PresetFiles, Screen[None]):
     def _typing(self) -> bool:
         return isinstance(self.focused, Input)
 
+    def _choosing(self) -> bool:
+        """An open select list: letters jump to its options, Tab closes it."""
+        return any(select.expanded for select in self.query(Select))
+
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "model":  # a text field takes the letter; the footer shows Esc instead
-            return not self._typing()
+            return not self._typing() and not self._choosing()
         if action == "toggle_panel":
             return self.has_class("narrow")
         if action == "help":  # the footer offers ? outside text fields, F1 inside them
@@ -153,7 +166,7 @@ class BuildScreen(ModelEditing, DoctorPanel, PresetFiles, Screen[None]):
         if showing:
             self.query_one(SettingsForm).focus_first()
         else:
-            self.query_one(LayerStack).focus()
+            focus_now(self.query_one(LayerStack))
         self._show_mode()
 
     def action_help(self, key: str) -> None:

@@ -9,6 +9,8 @@ from typing import Any
 from pydantic import ValidationError
 from textual.widgets import Static
 
+from ..widgets.field import focus_now
+
 
 class DoctorPanel:
     """Validation and the doctor (a mixin of BuildScreen: it owns raw, model_layers, data and
@@ -132,4 +134,4 @@ class DoctorPanel:
         label.update(f"{v.scheme}: {count} training(s){fit} x {epochs} epochs")
 
     def action_focus_doctor(self) -> None:
-        self.query_one("#doctor-panel").focus()
+        focus_now(self.query_one("#doctor-panel"))

@@ -13,6 +13,7 @@ from textual.widgets import Input, Static
 from dltui.engine.model.layers import LayerSpec
 
 from ..layer_syntax import LayerSyntaxError, format_layer, parse_varied_layer
+from ..widgets.field import focus_now
 from ..widgets.layer_stack import LayerStack
 
 
@@ -36,7 +37,7 @@ class ModelEditing:
     def action_model(self, what: str) -> None:
         if self.has_class("settings"):  # the model keys bring the model back into view
             self.set_class(False, "settings")
-            self.query_one(LayerStack).focus()
+            focus_now(self.query_one(LayerStack))
         if what == "undo":
             self.undo()
             return
@@ -79,6 +80,9 @@ class ModelEditing:
 
     def preview_layer(self, text: str) -> None:
         message = self.query_one("#layer-message", Static)
+        if text == getattr(self, "_refused", None):
+            return
+        self._refused = None
         if not text.strip():
             message.update("")
             return
@@ -108,10 +112,12 @@ class ModelEditing:
         try:
             layer, varied = parse_varied_layer(event.value)
         except LayerSyntaxError as err:
+            self._give_back(event)
             message.update(f"✗ {err}")
             return
         problem = self._misfit(layer)
         if problem:  # the preview said so: a layer that cannot take its input is not added
+            self._give_back(event)
             message.update(f"✗ not added: {problem}")
             return
         self.remember()
@@ -119,17 +125,24 @@ class ModelEditing:
             index = self.editing
             self.model_layers[index] = layer
             self.editing = None
-            self.query_one(LayerStack).focus()
+            focus_now(self.query_one(LayerStack))
         else:
             index = self.insert_at
             self._shift_layer_sweeps(lambda i: i + 1 if i >= index else i)
             self.model_layers.insert(self.insert_at, layer)
             self.insert_at += 1  # keep typing: the next layer goes after this one
         self._set_layer_sweep(index, varied)
-        event.input.value = ""
         self.refresh_stack()
         self.query_one(LayerStack).move_cursor(row=self.insert_at if self.editing is None else 0)
         self.validate()
+
+    def _give_back(self, event: Input.Submitted) -> None:
+        """A layer not added goes back into the field (it was emptied at Enter), to be fixed;
+        anything typed since follows it."""
+        box = event.input
+        self._refused = event.value + box.value  # the preview then keeps the refusal shown
+        box.value = self._refused
+        box.cursor_position = len(event.value)
 
     def _misfit(self, layer: LayerSpec) -> str:
         """Why `layer` cannot go where it is being put ('' when it fits, or no data yet)."""
@@ -156,14 +169,14 @@ class ModelEditing:
             self.insert_at = len(self.model_layers) if event.what == "add" \
                 else (index if has else 0)
             box.value = ""
-            box.focus()
+            focus_now(box)
             return
         if not has:
             return
         if event.what == "edit":
             self.editing = index
             box.value = format_layer(self.model_layers[index])
-            box.focus()
+            focus_now(box)
             return
         self.remember()
         if event.what == "delete":
@@ -220,4 +233,4 @@ class ModelEditing:
         self.set_class(False, "settings")
         self.editing = None
         self.query_one("#layer-input", Input).value = ""
-        self.query_one(LayerStack).focus()
+        focus_now(self.query_one(LayerStack))

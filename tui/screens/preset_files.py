@@ -9,6 +9,7 @@ from typing import Any
 from pydantic import ValidationError
 from textual.widgets import Static
 
+from ..widgets.field import focus_now
 from ..widgets.layer_stack import LayerStack
 from .prompt import PromptScreen
 
@@ -206,7 +207,7 @@ class PresetFiles:
             self.notify(str(err), severity="error")
             return
         self.load_preset(preset, path)
-        self.query_one(LayerStack).focus()
+        focus_now(self.query_one(LayerStack))
 
     def load_preset(self, preset: Any, path: Path) -> None:
         data = preset.model_dump(mode="json", exclude_none=True)

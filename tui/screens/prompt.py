@@ -9,6 +9,8 @@ from textual.screen import ModalScreen
 from textual.suggester import SuggestFromList
 from textual.widgets import Input, Label
 
+from ..widgets.field import Field
+
 
 class PromptScreen(ModalScreen[str | None]):
     BINDINGS = [Binding("escape", "cancel", "Cancel"),
@@ -29,7 +31,7 @@ class PromptScreen(ModalScreen[str | None]):
         with Vertical():
             yield Label(self.question)
             suggester = SuggestFromList(self.choices, case_sensitive=False) if self.choices else None
-            yield Input(value=self.value, id="answer", suggester=suggester)
+            yield Field(value=self.value, id="answer", suggester=suggester)
             if self.choices:
                 yield Label("  ".join(self.choices), id="choices", classes="choices")
 

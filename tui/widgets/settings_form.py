@@ -17,6 +17,7 @@ from dltui.engine.model.losses import LOSSES
 from dltui.engine.train.optimizers import OPTIMIZERS
 
 from ..layer_syntax import parse_value
+from .field import Field, focus_now
 
 # (section, key, label, kind, options): the form, in the order Tab walks it.
 FIELDS: list[tuple[str, str, str, str, list[str] | None]] = [
@@ -78,6 +79,7 @@ class YesNo(Checkbox):
 
 
 class SettingsForm(VerticalScroll):
+    can_focus = False  # Tab goes field to field; focusing a field scrolls it into view
     class Changed(Message):
         def __init__(self, section: str, key: str, value: Any) -> None:
             super().__init__()
@@ -110,17 +112,17 @@ class SettingsForm(VerticalScroll):
                     from dltui.engine.data.datasets import BUILTIN
 
                     names = [f"builtin:{name}" for name in BUILTIN]
-                    yield Input(id=wid, compact=True,
+                    yield Field(id=wid, compact=True,
                                 placeholder="builtin:NAME, csv:PATH, npz:PATH, parquet:PATH",
                                 suggester=SuggestFromList(names, case_sensitive=False))
                 else:
-                    yield Input(id=wid, compact=True)
+                    yield Field(id=wid, compact=True)
         yield Static("", id="trainings")
 
     def focus_first(self) -> None:
         first = next(iter(self.query("Input, Select, Checkbox")), None)
         if first is not None:
-            first.focus()
+            focus_now(first)
 
     def fill(self, raw: dict[str, Any]) -> None:
         """Show a preset's values (a key it leaves out shows the spec's default; a key its
