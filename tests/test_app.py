@@ -406,8 +406,16 @@ async def test_escape_mid_run_keeps_the_run_reachable_and_stoppable(tmp_path):
         await pilot.press("enter")  # the running run, on its live source
         await pilot.pause(0.3)
         assert isinstance(app.screen, TrainScreen) and app.screen.source.can_stop
+        # The same view as never having left: the run from its start, both plots.
+        await wait_for(pilot, lambda: "epoch" in screen_text(pilot.app).splitlines()[1])
+        text = screen_text(pilot.app)
+        assert "waiting" not in text
+        assert app.screen.state.epoch >= 1 and app.screen.state.folds
+        titles = [plot.heading for plot in app.screen.query("CurvesPlot")]
+        assert titles[0].startswith("loss") and titles[1].startswith("accuracy"), titles
         await pilot.press("s")
         await wait_for(pilot, lambda: app.running() is None)
+        await wait_for(pilot, lambda: "status stopped" in screen_text(pilot.app))
     (run,) = tmp_path.iterdir()
     assert read_summary(run)["status"] == "stopped"
 

@@ -4,12 +4,11 @@ training thread never waits on drawing."""
 
 from __future__ import annotations
 
-import collections
 import threading
 from pathlib import Path
 from typing import Protocol
 
-from dltui.engine.events import Event, EventBus, Notice, RunEnded, RunStarted, StopToken
+from dltui.engine.events import BatchProgress, Event, EventBus, Notice, RunEnded, RunStarted, StopToken
 from dltui.engine.runs.folder import EventFollower, read_summary, writer_alive
 
 
@@ -42,36 +41,74 @@ class _InThread:
 
 
 class InAppRun(_InThread):
-    """Trains a prepared preset in a worker thread; events queue up for the view to drain."""
+    """Trains a prepared preset in a worker thread. Every event is kept (batch progress only as
+    the latest), so a view opened later - back from another screen, or the header's - replays
+    the run from its start and shows what a view that never left shows."""
 
     def __init__(self, prep: object, runs_dir: Path) -> None:
         from dltui.engine.preflight import Prepared
         from dltui.engine.train.experiment import Experiment
 
         assert isinstance(prep, Prepared)
-        self._events: collections.deque[Event] = collections.deque()
+        self.history: list[Event] = []
         self._token = StopToken()
         bus = EventBus()
-        bus.subscribe(self._events.append)  # deque.append is thread-safe
+        bus.subscribe(self._keep)
         self.experiment = Experiment(prep, runs_dir, bus, self._token)
-        self.run_dir: Path | None = None
+        self.name = prep.preset.name
         self._thread = threading.Thread(target=self._run, name="dltui-train", daemon=True)
         self._thread.start()
+
+    def _keep(self, event: Event) -> None:
+        # Called on the training thread; list appends and item stores are atomic (GIL), and a
+        # reader slices up to the length it saw.
+        if isinstance(event, BatchProgress) and self.history and \
+                isinstance(self.history[-1], BatchProgress):
+            self.history[-1] = event
+        else:
+            self.history.append(event)
 
     def _run(self) -> None:
         try:
             self.experiment.run()
         except Exception as err:  # surfaced in the view; the run folder keeps what it has
-            self._events.append(Notice("warning", "crash", f"training stopped: {err!r}"))
-            self._events.append(RunEnded("failed", repr(err), 0.0, {}))
+            self._keep(Notice("warning", "crash", f"training stopped: {err!r}"))
+            self._keep(RunEnded("failed", repr(err), 0.0, {}))
+
+    @property
+    def run_dir(self) -> Path | None:
+        return self.experiment.run_dir
+
+    def reader(self) -> LiveReader:
+        return LiveReader(self)
+
+
+class LiveReader:
+    """One view's place in an in-app run's events: from the start, then what is new."""
+
+    def __init__(self, run: InAppRun) -> None:
+        self.run = run
+        self._seen = 0
+
+    @property
+    def run_dir(self) -> Path | None:
+        return self.run.run_dir
 
     def poll(self) -> list[Event]:
-        self.run_dir = self.experiment.run_dir
-        out = []
-        while self._events:
-            out.append(self._events.popleft())
+        history = self.run.history
+        end = len(history)
+        out = history[self._seen:end]
+        if end and end == self._seen and isinstance(history[-1], BatchProgress):
+            out = [history[-1]]  # the latest progress, replaced in place
+        self._seen = end
         return out
 
+    def stop(self) -> None:
+        self.run.stop()
+
+    @property
+    def can_stop(self) -> bool:
+        return self.run.can_stop
 
 
 class FolderRun:

@@ -266,7 +266,7 @@ class BuildScreen(ModelEditing, DoctorPanel, PresetFiles, Screen[None]):
         runs_dir = self.app.runs_dir  # type: ignore[attr-defined]
         run = InAppRun(prep, runs_dir)
         self.app.training.append(run)  # type: ignore[attr-defined]
-        self.app.push_screen(TrainScreen(run, preset.name))
+        self.app.push_screen(TrainScreen(run.reader(), preset.name))
 
     def _start_sweep(self, base: Path | None) -> None:
         from dltui.engine.errors import InputError

@@ -117,7 +117,8 @@ class RunsScreen(Screen[None]):
             # A run this app trains opens on its live source, so `s` still stops it.
             live = next((t for t in self.app.training  # type: ignore[attr-defined]
                          if getattr(t, "run_dir", None) == run.path and t.can_stop), None)
-            self.app.push_screen(TrainScreen(live or FolderRun(run.path), run.path.name))
+            self.app.push_screen(TrainScreen(live.reader() if live else FolderRun(run.path),
+                                             run.path.name))
 
     def action_sort(self) -> None:
         names = list(SORTS)

@@ -53,6 +53,7 @@ class CurvesPlot(PlotextPlot):
         self.log_scale = False  # `l` in the live view: logarithmic y axis (loss only)
         self._version = 0
         self._cached: tuple[object, RenderResult] | None = None
+        self.heading = ""
 
     def render(self) -> RenderResult:
         # Textual repaints a widget for reasons of its own (a neighbour's layout, a resize);
@@ -119,7 +120,8 @@ class CurvesPlot(PlotextPlot):
                     plt.text(f"{notice.code} {notice.epoch}", notice.epoch, top * 0.9 if top > 0
                              else top, color="orange", alignment=side)
         plt.xticks(integer_ticks(last_epoch))
-        plt.title(f"{name}{where}{note}")
+        self.heading = f"{name}{where}{note}"  # what the plot says it draws
+        plt.title(self.heading)
         plt.xlabel("epoch")
         self._version += 1
         self.refresh()
