@@ -398,6 +398,12 @@ async def test_escape_mid_run_keeps_the_run_reachable_and_stoppable(tmp_path):
         await pilot.press("escape")  # back to the builder: the run goes on
         await pilot.pause(0.2)
         assert app.screen is build and app.running() is not None
+        # ...said in the header of every screen, and the status does not offer ctrl+t
+        await wait_for(pilot, lambda: "training binary-breast-cancer" in
+                       screen_text(pilot.app).splitlines()[0])
+        assert " epoch " in screen_text(pilot.app).splitlines()[0]
+        await wait_for(pilot, lambda: "a training is running" in
+                       str(build.query_one("#status").render()))
         await pilot.press("ctrl+t")  # one training at a time
         await pilot.pause(0.2)
         assert len(app.training) == 1

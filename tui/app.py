@@ -30,6 +30,7 @@ class DltuiApp(App[None]):
         self.training: list[InAppRun] = []  # runs started here, stopped cleanly on quit
 
     def on_mount(self) -> None:
+        self.set_interval(1.0, self._headline)
         build = BuildScreen()
         if self.preset_ref:
             from dltui.engine.presets import load_preset
@@ -68,6 +69,31 @@ class DltuiApp(App[None]):
             if run.can_stop:
                 run.finish()
         self.exit()
+
+    def _headline(self) -> None:
+        """The training this app runs, in the header of every screen (the title line)."""
+        run = self.running()
+        if (run is None) != (getattr(self, "_live", None) is None):
+            build = self.build_screen()  # its status line says whether ctrl+t can train now
+            if build is not None and build.is_mounted:
+                build.validate()
+        if run is None:
+            self._live = None
+            self.title = "dltui"
+            return
+        if getattr(self, "_live", None) is None or self._live[0] is not run:
+            from .run_state import RunState
+
+            reader = run.reader() if isinstance(run, InAppRun) else None
+            self._live = (run, reader, RunState())
+        _, reader, state = self._live
+        if reader is None:  # a sweep: its screen has the variants' table
+            self.title = f"dltui · sweep {run.dir.name} running"  # type: ignore[attr-defined]
+            return
+        for event in reader.poll():
+            state.apply(event)
+        state.stopping = state.stopping or run._token.requested  # type: ignore[attr-defined]
+        self.title = f"dltui · {state.headline(run.name)}"  # type: ignore[attr-defined]
 
     def running(self) -> object | None:
         """The training this app runs now, if any (one at a time)."""

@@ -194,6 +194,25 @@ class RunState:
                 + (f"  lr {self.lr or s.learning_rate:.3g}" if self.lr or s.learning_rate
                    else ""))
 
+    def headline(self, name: str) -> str:
+        """One line for the header of every screen while this run trains here (htop-like):
+        `training kfold-boston f2/4 epoch 37/100 ~12s left`."""
+        if not self.started:
+            return f"training {name}: starting"
+        s = self.started
+        where = ""
+        if self.current is not None:
+            _, f = self.current
+            if f < 0:
+                where = " final fit"
+            elif s.trainings > 1:
+                done = len(self.finished_folds())
+                where = f" f{min(done + 1, s.trainings)}/{s.trainings}"
+        left = self.remaining()
+        eta = f" ~{left:.0f}s left" if left is not None else ""
+        verb = "stopping" if self.stopping else "training"
+        return f"{verb} {name}{where} epoch {self.epoch}/{self.epochs}{eta}"
+
     def table_rows(self) -> list[dict[str, Any]]:
         rows = []
         for f in self.finished_folds():

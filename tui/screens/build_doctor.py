@@ -21,6 +21,7 @@ class DoctorPanel:
     data: Any
     findings: list[Any]
     notify: Any
+    app: Any
     query_one: Any
     query: Any
     preset_dict: Any
@@ -62,7 +63,13 @@ class DoctorPanel:
             status.update(f"ready: ctrl+t runs a sweep of {len(plan.variants)} variants "
                           f"({', '.join(plan.keys)})")
             return preset
-        status.update("ready: ctrl+t trains" if self.data is not None else "loading the data...")
+        if self.data is None:
+            status.update("loading the data...")
+        elif self.app.running() is not None:  # one training at a time
+            status.update("ready; a training is running: ctrl+t once it ends (ctrl+r, Enter "
+                          "on it, to watch or stop it)")
+        else:
+            status.update("ready: ctrl+t trains")
         return preset
 
     def examine(self, preset: Any) -> list[Any]:
