@@ -213,6 +213,24 @@ def describe_error(err: ValidationError, prefer: tuple[str, ...] = ()) -> str:
         return f"{path}.type: {what}{hint} (allowed: {', '.join(LAYER_TYPES)})"
     if kind == "too_short" and path == "model.layers":
         return "model.layers: the model has no layers yet; add one (e.g. Dense 16 relu)"
-    msg = first["msg"].removeprefix("Value error, ")
+    msg = PLAIN.get(kind) or first["msg"].removeprefix("Value error, ")
+    if kind == "string_pattern_mismatch":
+        msg = SOURCE_FORMS if path.endswith("source") else \
+            f"not of the allowed form {first.get('ctx', {}).get('pattern', '')}"
     shown = "" if isinstance(given, dict | list) else f" (got {given!r})"
     return f"{path}: {msg}{shown}"
+
+
+SOURCE_FORMS = "write builtin:NAME, csv:PATH, npz:PATH or parquet:PATH"
+# pydantic's wording, said as a user reads it (its own names the parser, not the field)
+PLAIN = {
+    "int_parsing": "a whole number is expected",
+    "int_from_float": "a whole number is expected",
+    "int_type": "a whole number is expected",
+    "float_parsing": "a number is expected",
+    "float_type": "a number is expected",
+    "bool_parsing": "true or false is expected",
+    "bool_type": "true or false is expected",
+    "string_type": "text is expected",
+    "list_type": "a list is expected, e.g. [\"accuracy\"]",
+}

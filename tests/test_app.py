@@ -583,6 +583,42 @@ async def test_a_layer_that_does_not_fit_is_refused_and_its_preview_allocates_no
         grown_mb = grown.mb
         assert "200,000,000 params" in message, message  # after the 1-unit layer: 1e8 + 1e8
         assert grown_mb < 100, f"the preview grew the process by {grown_mb:.0f} MB"
+        await pilot.press("ctrl+a", "ctrl+k", "escape")
+        build.query_one("#stack").move_cursor(row=1)
+        await pilot.press("i")  # above the first layer, so the model still ends right
+        await type_text(pilot, "Dense 100000000 relu")
+        await pilot.press("enter")  # added: the status runs `dltui run`'s checks, memory too
+        await wait_for(pilot, lambda: "checking" not in status_of(build))
+        assert status_of(build).startswith("✗ model:") and "RAM" in status_of(build), \
+            status_of(build)
+
+
+def status_of(build) -> str:
+    return str(build.query_one("#status").render())
+
+
+@pytest.mark.parametrize("source, says", [
+    ("csv:missing.csv", "missing.csv"),
+    ("csv:junk.csv", "junk.csv"),
+    ("nonsense", "builtin:NAME, csv:PATH"),
+])
+async def test_the_status_says_why_the_data_did_not_load_at_once(tmp_path, monkeypatch, source,
+                                                                   says):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "junk.csv").write_bytes(b"a,b,label\n1,2,0\n\xff\xfe,3,1\n4,five,0\n")
+    app = DltuiApp(preset="binary-breast-cancer", runs_dir=tmp_path / "runs")
+    async with app.run_test(size=(120, 40)) as pilot:
+        build = app.screen
+        await wait_for(pilot, lambda: build.data is not None)
+        box = build.query_one("#data-source")
+        box.focus()
+        await pilot.pause(0.1)
+        await pilot.press("ctrl+u", *[{" ": "space"}.get(c, c) for c in source])
+        await wait_for(pilot, lambda: "loading" not in status_of(build)
+                       and "checking" not in status_of(build))
+        text = status_of(build)
+        assert text.startswith("✗") and says in text, text
+        assert "validation error" not in text and "should" not in text, text
 
 
 async def test_loading_over_unsaved_edits_asks_and_unfinished_presets_save_with_a_warning(

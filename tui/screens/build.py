@@ -33,6 +33,15 @@ EMPTY: dict[str, Any] = {
 }
 
 
+def describe_any(err: Exception) -> str:
+    """One line for a data problem, named as the preset names it (data.source, ...)."""
+    if isinstance(err, ValidationError):
+        from dltui.engine.presets import describe_error
+
+        return f"data.{describe_error(err)}"
+    return str(err).splitlines()[0]
+
+
 class BuildScreen(ModelEditing, DoctorPanel, PresetFiles, Screen[None]):
     # The model keys act on the model wherever the focus is, except in a text field being
     # typed in (the field takes the letter); the footer then shows Esc, back to the model.
@@ -81,6 +90,7 @@ class BuildScreen(ModelEditing, DoctorPanel, PresetFiles, Screen[None]):
         self.model_layers: list[LayerSpec] = list(layers or [])
         self.source_path = source_path
         self.data: Any = None
+        self.data_error: str | None = None  # why the data did not load (the status says it)
         self.editing: int | None = None  # layer index being edited, None when adding
         self.findings: list[Any] = []  # the doctor's, for what is on screen
         self.insert_at = 0
@@ -226,13 +236,17 @@ class BuildScreen(ModelEditing, DoctorPanel, PresetFiles, Screen[None]):
         base = self.source_path.parent if self.source_path else None
         try:
             data = load_data(DataSpec.model_validate(self.raw.get("data", {})), base)
-            message = data.describe()
+            message, error = data.describe(), None
         except (InputError, ValidationError, ValueError) as err:
-            data, message = None, f"✗ {str(err).splitlines()[0]}"
-        self.app.call_from_thread(self._data_loaded, data, message)
+            data, error = None, describe_any(err)
+            message = f"✗ {error}"
+        except Exception as err:  # an unreadable file, a permission: said, never a crash
+            data, error = None, f"data.source: {type(err).__name__}: {err}"
+            message = f"✗ {error}"
+        self.app.call_from_thread(self._data_loaded, data, message, error)
 
-    def _data_loaded(self, data: Any, message: str) -> None:
-        self.data = data
+    def _data_loaded(self, data: Any, message: str, error: str | None = None) -> None:
+        self.data, self.data_error = data, error
         self.query_one("#data-info", Static).update(message)
         self.refresh_stack()
         self.validate()

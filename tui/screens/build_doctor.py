@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from pydantic import ValidationError
+from textual import work
 from textual.widgets import Static
 
 from ..widgets.field import focus_now
@@ -22,6 +23,7 @@ class DoctorPanel:
     findings: list[Any]
     notify: Any
     app: Any
+    source_path: Any
     query_one: Any
     query: Any
     preset_dict: Any
@@ -64,13 +66,44 @@ class DoctorPanel:
                           f"({', '.join(plan.keys)})")
             return preset
         if self.data is None:
-            status.update("loading the data...")
+            error = getattr(self, "data_error", None)
+            status.update(f"✗ {error}" if error else "loading the data...")
+            status.set_class(bool(error), "bad")
+            return None if error else preset
+        # `dltui run`'s own checks (memory, splits, the loss against the data) say ready, in
+        # a thread: on big data the redundancy check alone takes a while.
+        self._checks = getattr(self, "_checks", 0) + 1
+        status.update("checking as `dltui run` would...")
+        self._preflight(preset, self._checks)
+        return preset
+
+    @work(thread=True, exclusive=True, group="preflight")
+    def _preflight(self, preset: Any, generation: int) -> None:
+        from dltui.engine.errors import InputError
+        from dltui.engine.preflight import prepare
+
+        base = self.source_path.parent if self.source_path else None
+        try:
+            prepare(preset, base, data=self.data)
+            problem = None
+        except InputError as err:
+            problem = str(err)
+        except Exception as err:  # e.g. a data file changed under the builder
+            problem = f"{type(err).__name__}: {err}"
+        self.app.call_from_thread(self._preflighted, generation, problem)
+
+    def _preflighted(self, generation: int, problem: str | None) -> None:
+        if generation != self._checks:  # the preset changed since: a newer check follows
+            return
+        status = self.query_one("#status", Static)
+        status.set_class(problem is not None, "bad")
+        if problem is not None:
+            status.update(f"✗ {problem}")
         elif self.app.running() is not None:  # one training at a time
             status.update("ready; a training is running: ctrl+t once it ends (ctrl+r, Enter "
                           "on it, to watch or stop it)")
         else:
             status.update("ready: ctrl+t trains")
-        return preset
 
     def examine(self, preset: Any) -> list[Any]:
         """The doctor's findings for what is on screen: listed in the panel, marked on layers."""
