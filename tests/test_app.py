@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import ast
+import os
 import shutil
+import subprocess
+import sys
+import textwrap
 from pathlib import Path
 
 import pytest
@@ -709,3 +714,42 @@ async def test_the_build_screen_at_200x50_shows_whole_labels(tmp_path):
         assert_legible(text, ["Conv2D(filters=16, kernel_size=3, strides=1, padding=same, "
                               "activation=relu)", "(None, 16, 8, 8)", "sparse_categorical_crossentropy"],
                        ["Train", "Save", "Runs", "Help", "Quit"])
+
+
+def test_the_builder_draws_before_torch_loads(tmp_path):
+    """First paint within a second (bench/first_paint.py measures it): the app imports no torch
+    before its first screen is drawn; torch and the data load behind it, and then the shapes
+    and the device list fill in. A fresh process (this one has torch loaded)."""
+    script = tmp_path / "paint.py"
+    script.write_text(textwrap.dedent('''
+        import asyncio, sys
+        from dltui.tui.app import DltuiApp
+        from dltui.tui.screens.build import BuildScreen
+
+        seen = {"imported": "torch" in sys.modules}
+        mount = BuildScreen.on_mount
+        def on_mount(self):
+            mount(self)
+            seen["mounted"] = "torch" in sys.modules
+            self.call_after_refresh(lambda: seen.setdefault("painted", "torch" in sys.modules))
+        BuildScreen.on_mount = on_mount
+
+        async def main():
+            app = DltuiApp(preset="kfold-diabetes")
+            async with app.run_test(size=(120, 40)) as pilot:
+                for _ in range(300):
+                    await pilot.pause(0.1)
+                    if app.screen.data is not None and "torch" in sys.modules:
+                        break
+                await pilot.pause(0.5)
+                seen["loaded"] = "torch" in sys.modules
+                seen["devices"] = [o for _, o in app.screen.query_one("#train-device")._options]
+        asyncio.run(main())
+        print(seen)
+    '''))
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                          timeout=120, env={**os.environ, "CI": "true"})
+    assert done.returncode == 0, done.stderr[-2000:]
+    seen = ast.literal_eval(done.stdout.strip().splitlines()[-1])
+    assert seen["imported"] is False and seen["mounted"] is False and seen["painted"] is False
+    assert seen["loaded"] is True and seen["devices"][:2] == ["auto", "cpu"], seen

@@ -17,6 +17,7 @@ from textual.widgets import Footer, Header, Input, Label, Select, Static
 
 from dltui.engine.model.layers import LayerSpec
 
+from ..ui_thread import from_thread
 from ..widgets.field import Field, focus_now
 from ..widgets.layer_stack import LayerStack
 from ..widgets.settings_form import SettingsForm
@@ -115,10 +116,13 @@ class BuildScreen(ModelEditing, DoctorPanel, PresetFiles, Screen[None]):
         yield Footer()
 
     def on_mount(self) -> None:
+        self.call_after_refresh(self.load_engine)  # torch loads behind the first paint
         self.fill_form()
         self.refresh_stack()
         self.validate()
-        self.load_data()
+        # After the first paint: a thread importing torch holds Python's import lock, and the
+        # screen's own first imports (Textual loads its widgets lazily) would wait for it.
+        self.call_after_refresh(self.load_data)
         focus_now(self.query_one(LayerStack))
 
     def on_resize(self) -> None:
@@ -226,6 +230,15 @@ class BuildScreen(ModelEditing, DoctorPanel, PresetFiles, Screen[None]):
         raw["model"] = {"layers": [layer.model_dump(mode="json") for layer in self.model_layers]}
         return raw
 
+    @work(thread=True, exclusive=True, group="engine")
+    def load_engine(self) -> None:
+        """Import torch (2 s) once the screen is drawn: the device list needs it, and training
+        starts sooner with it loaded."""
+        from dltui.engine.train.device import available_devices
+
+        devices = available_devices()
+        from_thread(self, lambda: self.query_one(SettingsForm).set_devices(devices))
+
     # -- data ----------------------------------------------------------------------------------
     @work(thread=True, exclusive=True, group="data")
     def load_data(self) -> None:
@@ -243,7 +256,7 @@ class BuildScreen(ModelEditing, DoctorPanel, PresetFiles, Screen[None]):
         except Exception as err:  # an unreadable file, a permission: said, never a crash
             data, error = None, f"data.source: {type(err).__name__}: {err}"
             message = f"✗ {error}"
-        self.app.call_from_thread(self._data_loaded, data, message, error)
+        from_thread(self, self._data_loaded, data, message, error)
 
     def _data_loaded(self, data: Any, message: str, error: str | None = None) -> None:
         self.data, self.data_error = data, error

@@ -10,6 +10,7 @@ from pydantic import ValidationError
 from textual import work
 from textual.widgets import Static
 
+from ..ui_thread import from_thread
 from ..widgets.field import focus_now
 
 
@@ -90,7 +91,7 @@ class DoctorPanel:
             problem = str(err)
         except Exception as err:  # e.g. a data file changed under the builder
             problem = f"{type(err).__name__}: {err}"
-        self.app.call_from_thread(self._preflighted, generation, problem)
+        from_thread(self, self._preflighted, generation, problem)  # type: ignore[arg-type]
 
     def _preflighted(self, generation: int, problem: str | None) -> None:
         if generation != self._checks:  # the preset changed since: a newer check follows

@@ -56,3 +56,4 @@ def focus_now(widget: Widget) -> None:
     widget.screen.set_focus(widget)
     if widget.screen.focused is not widget:
         widget.focus()
+

@@ -3,7 +3,7 @@ value the moment it changes and reported up as one message (the screen owns the 
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, get_args
 
 from textual import on
 from textual.app import ComposeResult
@@ -13,8 +13,7 @@ from textual.message import Message
 from textual.suggester import SuggestFromList
 from textual.widgets import Checkbox, Input, Label, Select, Static
 
-from dltui.engine.model.losses import LOSSES
-from dltui.engine.train.optimizers import OPTIMIZERS
+from dltui.engine.spec import LossName, OptimizerName
 
 from ..layer_syntax import parse_value
 from .field import Field, focus_now
@@ -26,8 +25,8 @@ FIELDS: list[tuple[str, str, str, str, list[str] | None]] = [
     ("data", "view", "view", "select", ["flat", "image"]),
     ("data", "task", "task", "select", ["auto", "binary", "multiclass", "regression", "sequence"]),
     ("data", "time_ordered", "time-ordered", "check", None),
-    ("train", "loss", "loss", "select", list(LOSSES)),
-    ("train", "optimizer", "optimizer", "select", list(OPTIMIZERS)),
+    ("train", "loss", "loss", "select", list(get_args(LossName))),
+    ("train", "optimizer", "optimizer", "select", list(get_args(OptimizerName))),
     ("train", "learning_rate", "learning rate", "input", None),
     ("train", "metrics", "metrics", "input", None),
     ("train", "epochs", "epochs", "input", None),
@@ -90,8 +89,6 @@ class SettingsForm(VerticalScroll):
         self._filling = False
 
     def compose(self) -> ComposeResult:
-        from dltui.engine.train.device import available_devices
-
         section = ""
         for sec, key, label, kind, options in FIELDS:
             if sec != section:
@@ -103,7 +100,8 @@ class SettingsForm(VerticalScroll):
             with Horizontal(classes="field"):
                 yield Label(label, classes="field-label")
                 if kind == "select":
-                    opts = options or ["auto", *available_devices()]
+                    # the GPUs are listed once torch has loaded, behind the first paint
+                    opts = options or ["auto", "cpu"]
                     yield Select([(o, o) for o in opts], id=wid, allow_blank=False,
                                  value=opts[0], compact=True)
                 elif kind == "check":
@@ -118,6 +116,20 @@ class SettingsForm(VerticalScroll):
                 else:
                     yield Field(id=wid, compact=True)
         yield Static("", id="trainings")
+
+    def set_devices(self, devices: list[str]) -> None:
+        """The device choices once torch says which GPUs there are (the value is kept)."""
+        select = self.query_one("#train-device", Select)
+        value = select.value
+        options = ["auto", *devices]
+        if isinstance(value, str) and value not in options:
+            options.append(value)  # a preset's cuda:1 on a machine without it: still shown
+        self._filling = True
+        try:
+            select.set_options([(o, o) for o in options])
+            select.value = value if isinstance(value, str) else "auto"
+        finally:
+            self._filling = False
 
     def focus_first(self) -> None:
         first = next(iter(self.query("Input, Select, Checkbox")), None)
@@ -147,6 +159,8 @@ class SettingsForm(VerticalScroll):
                     widget.value = bool(value) if value is not None else key == "stratify"
                 elif kind == "select":
                     if value is not None:
+                        if key == "device" and str(value) not in {o for _, o in widget._options}:
+                            widget.set_options([*widget._options, (str(value), str(value))])
                         widget.value = str(value)
                 elif key == "metrics":
                     widget.value = ", ".join(value or [])
