@@ -152,6 +152,36 @@ async def test_watch_view_follows_a_folder_being_written(tmp_path):
         assert after > before and view.query_one("#kfold").row_count == 3 + 2
 
 
+async def test_the_curves_follow_a_new_fold_at_once_however_costly_the_plots(tmp_path):
+    """A fold that starts is drawn at the next poll, titled for what it draws, even when the
+    plots are costly enough to be redrawn only now and then (before: into fold 1 the plots still
+    showed fold 0 for seconds)."""
+    import json
+
+    lines = (FIXTURES / "20260101-120000-kfold-demo" / "metrics.jsonl").read_text().splitlines()
+    events = [json.loads(line) for line in lines]
+    def pick(kind, fold):
+        return [line for line, e in zip(lines, events, strict=True)
+                if e["event"] == kind and e.get("fold") == fold]
+    run = tmp_path / "20260101-000000-sequential"
+    run.mkdir()
+    log = run / "metrics.jsonl"
+    fold0 = pick("epoch", 0)
+    log.write_text("\n".join([lines[0], *pick("fold_started", 0), *fold0[:3]]) + "\n")
+    app = DltuiApp(runs_dir=tmp_path, watch_dir=run)
+    async with app.run_test(size=(100, 30)) as pilot:
+        view = app.screen
+        await wait_for(pilot, lambda: view.query_one("#loss-plot").heading.startswith("loss r0 f0"))
+        view._plot_cost = 10.0  # as if a redraw took 10 s: drawn only every few seconds
+        with log.open("a") as fh:
+            fh.write("\n".join([*fold0[3:], *pick("fold_ended", 0), *pick("fold_started", 1),
+                                *pick("epoch", 1)[:2]]) + "\n")
+        await wait_for(pilot, lambda: view.state.current == (0, 1), seconds=5)
+        await wait_for(pilot, lambda: view.query_one("#loss-plot").heading.startswith(
+            "loss r0 f1"), seconds=1.5)
+        assert view.query_one("#metric-plot").heading.startswith("accuracy r0 f1")
+
+
 def screen_text(app) -> str:
     """What the terminal shows, as text (the compositor's lines)."""
     return "\n".join(strip.text for strip in app.screen._compositor.render_strips())

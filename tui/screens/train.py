@@ -20,7 +20,7 @@ from ..widgets.kfold_table import KFoldTable
 POLL_SECONDS = 1.0  # events are drained and the progress line updated this often
 PLOT_SECONDS = 1.0  # curves (the costly part) are redrawn at most this often, never per batch
 PLOT_SHARE = 0.01  # ...and less often when drawing them would take more than this share of time,
-PLOT_MAX_SECONDS = 5.0  # but never less often than this
+PLOT_MAX_SECONDS = 1.0  # but at least once a second (and at once when a fold starts or ends)
 
 
 class TrainScreen(Screen[None]):
@@ -47,6 +47,7 @@ class TrainScreen(Screen[None]):
         self._drawn_version = -1
         self._plotted_epochs = -1
         self._plotted_at = 0.0
+        self._plotted_moment: object = None
         self._plot_cost = 0.0
         self._table_rows = -1
         self._notices_shown = 0
@@ -93,8 +94,11 @@ class TrainScreen(Screen[None]):
         # they are drawn only as often as keeps that cost to a few percent.
         wait = min(PLOT_MAX_SECONDS, max(PLOT_SECONDS, self._plot_cost / PLOT_SHARE))
         due = now - self._plotted_at >= wait
-        if force or state.ended is not None or (epochs != self._plotted_epochs and due):
-            self._plotted_epochs, self._plotted_at = epochs, now
+        # A fold that started or ended (the final fit too) is drawn at once, so no plot shows
+        # the previous fold or misnames what it draws.
+        moment = (state.current, len(state.finished_folds()), state.ended is not None)
+        if force or moment != self._plotted_moment or (epochs != self._plotted_epochs and due):
+            self._plotted_epochs, self._plotted_at, self._plotted_moment = epochs, now, moment
             curves = state.folds.get(self.shown) if self.shown else None
             self.query_one("#loss-plot", CurvesPlot).show(state, curves)
             self.query_one("#metric-plot", CurvesPlot).show(state, curves)
