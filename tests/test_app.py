@@ -783,3 +783,57 @@ def test_the_builder_draws_before_torch_loads(tmp_path):
     seen = ast.literal_eval(done.stdout.strip().splitlines()[-1])
     assert seen["imported"] is False and seen["mounted"] is False and seen["painted"] is False
     assert seen["loaded"] is True and seen["devices"][:2] == ["auto", "cpu"], seen
+
+
+async def test_the_whole_result_in_a_popup_with_its_own_keys_and_q_closes_it(tmp_path):
+    run = tmp_path / "20260101-120000-kfold-demo"
+    shutil.copytree(FIXTURES / run.name, run)
+    app = DltuiApp(runs_dir=tmp_path, watch_dir=run)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, lambda: app.screen.state.ended is not None)
+        await pilot.pause(0.3)
+        footer = screen_text(pilot.app).splitlines()[-1]
+        assert "^q Quit" in footer and "Message" in footer, footer  # whole at 80 columns
+        await pilot.press("m")
+        await pilot.pause(0.3)
+        from dltui.tui.screens.message import MessageScreen
+
+        assert isinstance(app.screen, MessageScreen)
+        text = screen_text(pilot.app)
+        assert "averaged validation accuracy curve: best at epoch 7" in " ".join(text.split())
+        footer = text.splitlines()[-1]
+        assert "Close" in footer and "Fold" not in footer, footer  # the dialog's keys
+        await pilot.press("q")
+        await pilot.pause(0.2)
+        assert isinstance(app.screen, TrainScreen)
+
+
+async def test_quitting_with_unsaved_edits_asks_and_enter_is_no(tmp_path):
+    from dltui.tui.screens.prompt import ConfirmScreen
+
+    app = DltuiApp(preset="binary-breast-cancer", runs_dir=tmp_path)
+    async with app.run_test(size=(100, 30)) as pilot:
+        build = app.screen
+        await wait_for(pilot, lambda: build.data is not None)
+        await pilot.press("ctrl+q")  # nothing edited: quits at once
+        await pilot.pause(0.2)
+        assert not app.is_running
+    app = DltuiApp(preset="binary-breast-cancer", runs_dir=tmp_path)
+    async with app.run_test(size=(100, 30)) as pilot:
+        build = app.screen
+        await wait_for(pilot, lambda: build.data is not None)
+        build.query_one("#stack").move_cursor(row=1)
+        await pilot.press("d")
+        assert build.dirty
+        await pilot.press("ctrl+q")
+        await pilot.pause(0.2)
+        assert isinstance(app.screen, ConfirmScreen)
+        assert "No" in screen_text(pilot.app).splitlines()[-1]  # the dialog's keys
+        await pilot.press("enter")  # the safe answer
+        await pilot.pause(0.2)
+        assert app.is_running and app.screen is build
+        await pilot.press("ctrl+q")
+        await pilot.pause(0.2)
+        await pilot.press("y")
+        await pilot.pause(0.2)
+        assert not app.is_running

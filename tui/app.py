@@ -7,7 +7,7 @@ from functools import partial
 from pathlib import Path
 
 from textual.app import App, SystemCommand
-from textual.screen import Screen
+from textual.screen import ModalScreen, Screen
 
 from .app_keys import APP_BINDINGS
 from .run_source import InAppRun
@@ -61,6 +61,12 @@ class DltuiApp(App[None]):
         if any(run.can_stop for run in self.training):
             self.push_screen(ConfirmScreen("A training is running. Stop it and quit?"),
                              lambda yes: self._stop_and_exit() if yes else None)
+            return
+        build = self.build_screen()
+        if build is not None and build.dirty and not isinstance(self.screen, ModalScreen):
+            self.push_screen(ConfirmScreen("The model or settings have unsaved edits (ctrl+s "
+                                           "saves them). Quit without saving?"),
+                             lambda yes: self.exit() if yes else None)
             return
         self.exit()
 

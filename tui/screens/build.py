@@ -13,12 +13,13 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import Screen
-from textual.widgets import Footer, Header, Input, Label, Select, Static
+from textual.widgets import Header, Input, Label, Select, Static
 
 from dltui.engine.model.layers import LayerSpec
 
 from ..ui_thread import from_thread
 from ..widgets.field import Field, focus_now
+from ..widgets.keys_footer import KeysFooter
 from ..widgets.layer_stack import LayerStack
 from ..widgets.settings_form import SettingsForm
 from .build_doctor import DoctorPanel
@@ -113,7 +114,7 @@ class BuildScreen(ModelEditing, DoctorPanel, PresetFiles, Screen[None]):
                 yield Static("", id="totals")
                 yield VerticalScroll(Static("", id="doctor"), id="doctor-panel", can_focus=True)
         yield Static("", id="status")
-        yield Footer()
+        yield KeysFooter()
 
     def on_mount(self) -> None:
         self.call_after_refresh(self.load_engine)  # torch loads behind the first paint

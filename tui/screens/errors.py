@@ -11,6 +11,8 @@ from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
+from ..widgets.keys_footer import KeysFooter
+
 
 class ErrorsScreen(ModalScreen[None]):
     BINDINGS = [Binding("escape,q", "dismiss", "Close", tooltip="close")]
@@ -27,6 +29,7 @@ class ErrorsScreen(ModalScreen[None]):
     def compose(self) -> ComposeResult:
         with VerticalScroll(id="errors-scroll"):
             yield Static("", id="errors")
+        yield KeysFooter()  # this dialog's keys, not the screen's below
 
     def on_mount(self) -> None:
         from dltui.engine.errors import InputError

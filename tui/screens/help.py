@@ -9,6 +9,8 @@ from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Markdown
 
+from ..widgets.keys_footer import KeysFooter
+
 KEY_NAMES = {"question_mark": "?", "escape": "Esc", "enter": "Enter", "space": "Space",
              "delete": "Delete", "tab": "Tab"}
 
@@ -66,3 +68,4 @@ class HelpScreen(ModalScreen[None]):
     def compose(self) -> ComposeResult:
         with VerticalScroll():
             yield Markdown(help_text())
+        yield KeysFooter()  # this dialog's keys, not the screen's below

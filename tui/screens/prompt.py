@@ -10,12 +10,14 @@ from textual.suggester import SuggestFromList
 from textual.widgets import Input, Label
 
 from ..widgets.field import Field
+from ..widgets.keys_footer import KeysFooter
 
 
 class PromptScreen(ModalScreen[str | None]):
     BINDINGS = [Binding("escape", "cancel", "Cancel"),
                 Binding("tab", "complete", "Complete", priority=True,
-                        tooltip="take the suggested completion")]
+                        tooltip="take the suggested completion"),
+                Binding("enter", "submit", "OK", show=True)]  # shown: Enter is handled by the field
     DEFAULT_CSS = """
     PromptScreen { align: center middle; }
     PromptScreen > Vertical { width: 90%; max-width: 100; height: auto; border: round $accent;
@@ -34,6 +36,7 @@ class PromptScreen(ModalScreen[str | None]):
             yield Field(value=self.value, id="answer", suggester=suggester)
             if self.choices:
                 yield Label("  ".join(self.choices), id="choices", classes="choices")
+        yield KeysFooter()
 
     def action_complete(self) -> None:
         answer = self.query_one("#answer", Input)
@@ -41,6 +44,9 @@ class PromptScreen(ModalScreen[str | None]):
         if suggestion:
             answer.value = suggestion
             answer.cursor_position = len(suggestion)
+
+    def action_submit(self) -> None:
+        self.dismiss(self.query_one("#answer", Input).value.strip() or None)
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         self.dismiss(event.value.strip() or None)
@@ -50,9 +56,11 @@ class PromptScreen(ModalScreen[str | None]):
 
 
 class ConfirmScreen(ModalScreen[bool]):
-    """A yes/no question (overwrite a file, stop a run): y or Enter says yes, n or Escape no."""
+    """A yes/no question (overwrite a file, stop a run, quit with unsaved edits): only y says
+    yes; n, Escape, q and Enter say no (the safe answer is the default)."""
 
-    BINDINGS = [Binding("y,enter", "answer(True)", "Yes"), Binding("n,escape", "answer(False)", "No")]
+    BINDINGS = [Binding("y", "answer(True)", "Yes"),
+                Binding("n,escape,q,enter", "answer(False)", "No", key_display="n/Enter")]
     DEFAULT_CSS = """
     ConfirmScreen { align: center middle; }
     ConfirmScreen > Vertical { width: 90%; max-width: 80; height: auto; border: round $warning;
@@ -66,7 +74,8 @@ class ConfirmScreen(ModalScreen[bool]):
     def compose(self) -> ComposeResult:
         with Vertical():
             yield Label(self.question)
-            yield Label("y: yes    n: no")
+            yield Label("y: yes    n, Enter or Esc: no")
+        yield KeysFooter()
 
     def action_answer(self, yes: bool) -> None:
         self.dismiss(yes)

@@ -7,7 +7,7 @@ from pathlib import Path
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import ModalScreen, Screen
-from textual.widgets import DataTable, Footer, Header, Static
+from textual.widgets import DataTable, Header, Static
 from textual_plotext import PlotextPlot
 
 from dltui.engine.runs.folder import RunInfo, read_events
@@ -16,6 +16,7 @@ from dltui.engine.runs.listing import list_runs
 from ..run_source import FolderRun
 from ..run_state import validation_curve
 from ..widgets.curves import integer_ticks
+from ..widgets.keys_footer import KeysFooter
 
 
 def _date(run: RunInfo) -> str:
@@ -60,7 +61,7 @@ class RunsScreen(Screen[None]):
         yield Header()
         yield Static("", id="runs-hint")
         yield DataTable(id="runs", cursor_type="row", zebra_stripes=True)
-        yield Footer()
+        yield KeysFooter()
 
     def on_mount(self) -> None:
         self.sub_title = f"runs in {self.runs_dir}"
@@ -187,6 +188,7 @@ class CompareScreen(ModalScreen[None]):
 
     def compose(self) -> ComposeResult:
         yield PlotextPlot(id="compare")
+        yield KeysFooter()  # this dialog's keys, not the screen's below
 
     def on_mount(self) -> None:
         self.draw()

@@ -11,7 +11,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Header, Static
+from textual.widgets import DataTable, Header, Static
 from textual_plotext import PlotextPlot
 
 from dltui.engine.events import SweepEnded, SweepStarted, VariantEnded, VariantStarted
@@ -22,6 +22,7 @@ from dltui.engine.sweeps.plan import rank
 from ..report import fmt
 from ..run_state import validation_curve
 from ..widgets.curves import integer_ticks
+from ..widgets.keys_footer import KeysFooter
 
 
 class SweepScreen(Screen[None]):
@@ -58,7 +59,7 @@ class SweepScreen(Screen[None]):
             yield Static("", id="sweep-head")
             yield PlotextPlot(id="sweep-plot")
             yield DataTable(id="sweep-table", cursor_type="row", zebra_stripes=True)
-        yield Footer()
+        yield KeysFooter()
 
     def on_mount(self) -> None:
         self.sub_title = self.dir.name

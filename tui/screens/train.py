@@ -7,14 +7,15 @@ import time
 
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical
+from textual.containers import Horizontal, VerticalScroll
 from textual.screen import Screen
-from textual.widgets import Footer, Header, RichLog, Static
+from textual.widgets import Header, Static
 
 from ..report import result_lines
 from ..run_source import RunSource
 from ..run_state import RunState
 from ..widgets.curves import LEGEND, CurvesPlot
+from ..widgets.keys_footer import KeysFooter
 from ..widgets.kfold_table import KFoldTable
 
 POLL_SECONDS = 1.0  # events are drained and the progress line updated this often
@@ -36,6 +37,8 @@ class TrainScreen(Screen[None]):
         Binding("r", "runs", "Runs"),
         Binding("e", "errors", "Errors", tooltip="once the run has ended: its errors on "
                 "validation data (confusion matrix, worst samples)"),
+        Binding("m", "message", "Message", tooltip="the result and every notice, whole, in "
+                "a popup (Tab focuses the panel beside the table: arrows scroll it)"),
         Binding("question_mark", "app.help", "Help"),
     ]
 
@@ -62,10 +65,12 @@ class TrainScreen(Screen[None]):
             yield CurvesPlot("metric", id="metric-plot")
         with Horizontal(id="bottom"):
             yield KFoldTable(id="kfold", zebra_stripes=True, cursor_type="none")
-            with Vertical(id="side"):
-                yield Static("", id="result")
-                yield RichLog(id="notices", wrap=True, markup=False, highlight=False)
-        yield Footer()
+            # Scrolls (keys when focused, the wheel) where a small terminal cannot show it all;
+            # `m` shows the whole of it in a popup.
+            with VerticalScroll(id="side", can_focus=True):
+                yield Static("", id="result", markup=False)
+                yield Static("", id="notices", markup=False)
+        yield KeysFooter()
 
     def on_resize(self) -> None:
         self._table_rows = -1  # redrawn for the new width at the next poll
@@ -108,10 +113,9 @@ class TrainScreen(Screen[None]):
             self._table_rows = len(rows)
             # the full table (metrics at the last epoch too) needs about 150 columns
             self.query_one(KFoldTable).show(rows, narrow=self.app.size.width < 150)
-        log = self.query_one("#notices", RichLog)
-        for notice in state.notices[self._notices_shown:]:
-            log.write(f"{notice.level}: {notice.message}")
-        self._notices_shown = len(state.notices)
+        if len(state.notices) != self._notices_shown:
+            self._notices_shown = len(state.notices)
+            self.query_one("#notices", Static).update(self.notice_text())
         if state.ended:
             self.refresh_bindings()  # the Stop key goes away once nothing runs
             tail = f": {state.ended.message}" if state.ended.message else ""
@@ -119,6 +123,18 @@ class TrainScreen(Screen[None]):
             lines = [f"status {state.ended.status}{tail}"]
             lines += result_lines(state.ended.summary) if state.ended.summary else []
             self.query_one("#result", Static).update("\n".join(lines))
+
+    def notice_text(self) -> str:
+        return "\n".join(f"{n.level}: {n.message}" for n in self.state.notices)
+
+    def action_message(self) -> None:
+        """The result and every notice, whole, in a popup."""
+        from .message import MessageScreen
+
+        result = str(self.query_one("#result", Static).render())
+        text = "\n\n".join(part for part in (result, self.notice_text()) if part.strip())
+        self.app.push_screen(MessageScreen(f"{self.heading}: result and notices",
+                                           text or "nothing yet"))
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "stop":  # a run followed from another process (or finished) is not offered

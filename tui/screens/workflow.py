@@ -10,10 +10,12 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Header, Static
+from textual.widgets import DataTable, Header, Static
 
 from dltui.engine.events import printable
 from dltui.engine.sweeps.workflow import STEPS, read_workflow, step_sweeps
+
+from ..widgets.keys_footer import KeysFooter
 
 
 def step_rows(state: dict[str, Any]) -> list[tuple[str, str, str, str]]:
@@ -59,7 +61,7 @@ class WorkflowScreen(Screen[None]):
             yield DataTable(id="wf-steps", cursor_type="row", zebra_stripes=True)
             with VerticalScroll(id="wf-why-box"):
                 yield Static("", id="wf-why")
-        yield Footer()
+        yield KeysFooter()
 
     def on_mount(self) -> None:
         self.sub_title = self.dir.name
