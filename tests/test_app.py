@@ -317,7 +317,7 @@ async def test_choosing_a_scheme_shows_the_trainings_it_implies(tmp_path):
 
 
 async def test_runs_screen_overlays_two_runs(tmp_path):
-    from dltui.tui.screens.runs import CompareScreen
+    from dltui.tui.screens.compare import CompareScreen
 
     for run in FIXTURES.iterdir():
         shutil.copytree(run, tmp_path / run.name)
@@ -553,7 +553,7 @@ def test_compare_offers_only_quantities_every_run_has(tmp_path):
     from conftest import REGRESSION, preset
     from dltui.engine import Experiment, prepare
     from dltui.engine.spec import Preset
-    from dltui.tui.screens.runs import shared_metrics
+    from dltui.tui.screens.compare import shared_metrics
 
     shutil.copytree(FIXTURES / "20260102-090000-binary-demo", tmp_path / "a")
     Experiment(prepare(Preset.model_validate(preset(REGRESSION, validation={"scheme": "holdout"}))),
@@ -837,3 +837,46 @@ async def test_quitting_with_unsaved_edits_asks_and_enter_is_no(tmp_path):
         await pilot.press("y")
         await pilot.pause(0.2)
         assert not app.is_running
+
+
+async def test_runs_screen_keys_filter_move_delete_and_export_the_marked(tmp_path, monkeypatch):
+    from dltui.tui.screens.prompt import ConfirmScreen
+
+    runs = tmp_path / "runs"
+    for run in FIXTURES.iterdir():
+        shutil.copytree(run, runs / run.name)
+    app = DltuiApp(runs_dir=runs, watch_dir=runs / "20260102-090000-binary-demo")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_for(pilot, lambda: isinstance(app.screen, TrainScreen))
+        await pilot.press("escape")  # from a watched run: back to the runs, not an empty builder
+        await pilot.pause(0.3)
+        screen = app.screen
+        assert isinstance(screen, RunsScreen)
+        total = len(screen.runs)
+        assert total == 2
+        await pilot.press("slash", *"kfold")  # typed at once: every letter lands in the filter
+        await pilot.pause(0.3)
+        assert screen.filter == "kfold" and 0 < len(screen.runs) < total
+        assert all("kfold" in (r.path.name + r.preset + r.scheme) for r in screen.runs)
+        await pilot.press("escape")  # clears the filter, stays
+        await pilot.pause(0.3)
+        assert app.screen is screen and len(screen.runs) == total
+        table = screen.query_one("#runs")
+        await pilot.press("j", "j", "k")  # down, down (the last row stays), up
+        assert table.cursor_row == 0
+        await pilot.press("space", "j", "space", "x")  # export both marked runs' curves
+        await pilot.pause(0.3)
+        assert all((r.path / "curves.csv").exists() for r in screen.runs)
+        doomed = screen.runs[0].path
+        table.move_cursor(row=0)
+        await pilot.press("d")
+        await pilot.pause(0.2)
+        assert isinstance(app.screen, ConfirmScreen)
+        await pilot.press("enter")  # Enter is no
+        await pilot.pause(0.2)
+        assert doomed.exists()
+        await pilot.press("d")
+        await pilot.pause(0.2)
+        await pilot.press("y")
+        await pilot.pause(0.3)
+        assert not doomed.exists() and len(screen.runs) == total - 1

@@ -39,6 +39,10 @@ class DltuiApp(App[None]):
             preset, path = load_preset(self.preset_ref, self.overrides)
             build = BuildScreen.for_preset(preset, path)
         self.push_screen(build)
+        if self.watch_dir is not None or self.sweep_dir is not None:
+            from .screens.runs import RunsScreen
+
+            self.push_screen(RunsScreen(self.runs_dir))  # where Esc from the watched run goes
         if self.watch_dir is not None:
             from .run_source import FolderRun
             from .screens.train import TrainScreen

@@ -40,9 +40,10 @@ def binding_rows(bindings: list[Binding | tuple[str, ...]]) -> list[str]:
 def help_text() -> str:
     from ..app_keys import APP_BINDINGS
     from .build import BuildScreen
+    from .compare import CompareScreen
     from .errors import ErrorsScreen
     from .prompt import PromptScreen
-    from .runs import CompareScreen, RunsScreen
+    from .runs import RunsScreen
     from .sweep import SweepScreen
     from .train import TrainScreen
 

@@ -4,18 +4,17 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.screen import ModalScreen, Screen
+from textual.screen import Screen
 from textual.widgets import DataTable, Header, Static
-from textual_plotext import PlotextPlot
 
-from dltui.engine.runs.folder import RunInfo, read_events
+from dltui.engine.runs.folder import RunInfo
 from dltui.engine.runs.listing import list_runs
 
 from ..run_source import FolderRun
-from ..run_state import validation_curve
-from ..widgets.curves import integer_ticks
+from ..widgets.field import Field, focus_now
 from ..widgets.keys_footer import KeysFooter
 
 
@@ -35,6 +34,7 @@ SORTS = {  # name -> (key, reverse); `o` cycles through them
 
 
 class RunsScreen(Screen[None]):
+    AUTO_FOCUS = "#runs"  # the list, not the hidden filter field
     BINDINGS = [
         Binding("enter", "open", "Open", tooltip="open the run's curves and table (a run this "
                 "app trains is live: s stops it)"),
@@ -45,8 +45,13 @@ class RunsScreen(Screen[None]):
         Binding("g", "reload", "Reload", show=False, tooltip="reload the list"),
         Binding("o", "sort", "Sort", tooltip="sort: newest, preset, status, duration"),
         Binding("x", "export_curves", "CSV", show=False,
-                tooltip="write the run's curves as curves.csv in its folder"),
-        Binding("escape", "back", "Back"),
+                tooltip="write curves.csv in the folder of each marked run (or the one under "
+                "the cursor)"),
+        Binding("d", "delete", "Delete", show=False, tooltip="delete the run's folder (asks)"),
+        Binding("slash", "filter", "Filter", key_display="/", priority=True,
+                tooltip="show only the runs whose name, preset, scheme or status has the text"),
+        Binding("j", "move(1)", "Down", show=False), Binding("k", "move(-1)", "Up", show=False),
+        Binding("escape", "back", "Back", tooltip="back (a filter is cleared first)"),
         Binding("question_mark", "app.help", "Help"),
     ]
 
@@ -56,10 +61,13 @@ class RunsScreen(Screen[None]):
         self.runs: list[RunInfo] = []
         self.marked: list[Path] = []
         self.sort = "newest"
+        self.filter = ""
 
     def compose(self) -> ComposeResult:
         yield Header()
         yield Static("", id="runs-hint")
+        yield Field(placeholder="filter: part of a name, preset, scheme or status (Esc clears)",
+                    id="runs-filter", compact=True)
         yield DataTable(id="runs", cursor_type="row", zebra_stripes=True)
         yield KeysFooter()
 
@@ -82,7 +90,8 @@ class RunsScreen(Screen[None]):
             table.add_columns("*", "started", "preset", "scheme", "epochs", "params", "time",
                               "status", "headline")
         key, reverse = SORTS[self.sort]
-        self.runs = sorted(list_runs(self.runs_dir), key=key, reverse=reverse)
+        every = list_runs(self.runs_dir)
+        self.runs = sorted([r for r in every if self._matches(r)], key=key, reverse=reverse)
         for run in self.runs:
             mark = "*" if run.path in self.marked else ""
             params = f"{run.params:,}" if run.params else ""
@@ -97,8 +106,63 @@ class RunsScreen(Screen[None]):
         self.sub_title = f"runs in {self.runs_dir}, by {self.sort}"
         hint = (f"{len(self.runs)} run(s). Enter opens one; Space marks runs, c compares them."
                 if self.runs else f"no runs yet in {self.runs_dir}: train one first")
+        if self.filter:
+            hint = f"{len(self.runs)} of {len(every)} run(s) match '{self.filter}'. Esc clears."
         self.query_one("#runs-hint", Static).update(hint)
-        table.focus()
+        if not (isinstance(self.focused, Field) and self.focused.display):
+            focus_now(table)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "filter":  # in the filter field `/` is typed
+            return not isinstance(self.focused, Field)
+        return True
+
+    def _matches(self, run: RunInfo) -> bool:
+        text = self.filter.lower()
+        return not text or any(text in str(v).lower() for v in
+                               (run.path.name, run.preset, run.scheme, run.status))
+
+    def action_filter(self) -> None:
+        box = self.query_one("#runs-filter", Field)
+        box.display = True
+        focus_now(box)
+
+    @on(Field.Changed, "#runs-filter")
+    def _filter_typed(self, event: Field.Changed) -> None:
+        self.filter = event.value.strip()
+        self.action_reload()
+
+    @on(Field.Submitted, "#runs-filter")
+    def _filter_done(self, _event: Field.Submitted) -> None:
+        focus_now(self.query_one("#runs", DataTable))
+
+    def action_move(self, step: int) -> None:
+        table = self.query_one("#runs", DataTable)
+        if self.runs:
+            table.move_cursor(row=max(0, min(len(self.runs) - 1, table.cursor_row + step)))
+
+    def action_delete(self) -> None:
+        from .prompt import ConfirmScreen
+
+        run = self._selected()
+        if run is None:
+            return
+        if run.status == "running":
+            self.notify(f"{run.path.name} is running: stop it first", severity="warning")
+            return
+        what = "sweep folder (its variants' runs stay)" if run.scheme == "sweep" else "run folder"
+        self.app.push_screen(ConfirmScreen(f"Delete the {what} {run.path}?"),
+                             lambda yes: self._delete(run) if yes else None)
+
+    def _delete(self, run: RunInfo) -> None:
+        import shutil
+
+        shutil.rmtree(run.path, ignore_errors=True)
+        self.marked = [p for p in self.marked if p != run.path]
+        row = self.query_one("#runs", DataTable).cursor_row
+        self.action_reload()
+        self.query_one("#runs", DataTable).move_cursor(row=max(0, row - 1))
+        self.notify(f"deleted {run.path.name}", timeout=4)
 
     def _selected(self) -> RunInfo | None:
         table = self.query_one("#runs", DataTable)
@@ -129,11 +193,16 @@ class RunsScreen(Screen[None]):
     def action_export_curves(self) -> None:
         from dltui.engine.runs.folder import write_curves_csv
 
-        run = self._selected()
-        if run is None or run.scheme == "sweep":
-            self.notify("select a run (a sweep's variants are runs of their own)", severity="warning")
+        chosen = [r for r in self.runs if r.path in self.marked] or \
+            [r for r in [self._selected()] if r is not None]
+        runs = [r for r in chosen if r.scheme != "sweep"]
+        if not runs:
+            self.notify("select or mark runs (a sweep's variants are runs of their own)",
+                        severity="warning")
             return
-        self.notify(f"wrote {write_curves_csv(run.path)}")
+        written = [write_curves_csv(r.path) for r in runs]
+        self.notify(f"wrote {written[0]}" if len(written) == 1 else
+                    f"wrote curves.csv in {len(written)} run folders", timeout=4)
 
     def action_errors(self) -> None:
         from .errors import ErrorsScreen
@@ -161,69 +230,17 @@ class RunsScreen(Screen[None]):
         if len(self.marked) < 2:
             self.notify("mark two or more runs with Space first", severity="warning")
             return
+        from .compare import CompareScreen
+
         self.app.push_screen(CompareScreen(self.marked))
 
     def action_back(self) -> None:
+        box = self.query_one("#runs-filter", Field)
+        if self.filter or box.has_focus:  # Esc clears the filter first
+            box.value = ""
+            box.display = False
+            self.filter = ""
+            self.action_reload()
+            focus_now(self.query_one("#runs", DataTable))
+            return
         self.app.pop_screen()
-
-
-class CompareScreen(ModalScreen[None]):
-    """Validation curves of several runs overlaid, one quantity at a time: `m` cycles through
-    the loss and the metrics every marked run has (a curve of accuracy never shares axes with
-    one of MAE)."""
-
-    BINDINGS = [Binding("escape,q", "dismiss", "Close"),
-                Binding("m", "next_metric", "Metric",
-                        tooltip="next quantity: the loss or a metric every compared run has")]
-    DEFAULT_CSS = """
-    CompareScreen { align: center middle; }
-    CompareScreen > PlotextPlot { width: 95%; height: 90%; border: round $accent; }
-    """
-
-    def __init__(self, runs: list[Path]) -> None:
-        super().__init__()
-        self.runs = runs
-        self.shared = shared_metrics(runs)
-        self.metric = "loss"
-
-    def compose(self) -> ComposeResult:
-        yield PlotextPlot(id="compare")
-        yield KeysFooter()  # this dialog's keys, not the screen's below
-
-    def on_mount(self) -> None:
-        self.draw()
-
-    def action_next_metric(self) -> None:
-        self.metric = self.shared[(self.shared.index(self.metric) + 1) % len(self.shared)]
-        self.draw()
-
-    def draw(self) -> None:
-        widget = self.query_one(PlotextPlot)
-        plt = widget.plt
-        plt.clear_data()
-        plt.clear_figure()
-        longest = 1
-        for path in self.runs:
-            _, curve = validation_curve(path, self.metric)
-            if curve:
-                plt.plot(list(range(1, len(curve) + 1)), curve, label=path.name[-38:],
-                         marker="braille")
-                longest = max(longest, len(curve))
-        plt.xticks(integer_ticks(longest))
-        others = [m for m in self.shared if m != self.metric]
-        hint = f" (m: {', '.join(others)})" if others else ""
-        plt.title(f"validation {self.metric} by epoch, {len(self.runs)} runs{hint}")
-        plt.xlabel("epoch")
-        widget.refresh()
-
-
-def shared_metrics(runs: list[Path]) -> list[str]:
-    """The loss, then the metrics that every run recorded: only those can be overlaid."""
-    from dltui.engine.events import RunStarted
-
-    common: set[str] | None = None
-    for path in runs:
-        started = next((e for e in read_events(path) if isinstance(e, RunStarted)), None)
-        names = set(started.metrics) if started else set()
-        common = names if common is None else common & names
-    return ["loss", *sorted(common or set())]
