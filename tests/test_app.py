@@ -686,7 +686,7 @@ async def test_loading_over_unsaved_edits_asks_and_unfinished_presets_save_with_
         await pilot.pause(0.2)
         prompt = app.screen
         assert isinstance(prompt, PromptScreen) and "kfold-diabetes" in prompt.choices
-        assert str(saved) in prompt.choices
+        assert saved.name in prompt.choices  # by the name typed here, not an absolute path
         await type_text(pilot, "kfold-di")
         await pilot.press("tab")  # completes
         assert prompt.query_one("#answer").value == "kfold-diabetes"
@@ -880,3 +880,54 @@ async def test_runs_screen_keys_filter_move_delete_and_export_the_marked(tmp_pat
         await pilot.press("y")
         await pilot.pause(0.3)
         assert not doomed.exists() and len(screen.runs) == total - 1
+
+
+def _luminance(color) -> float:
+    def channel(c: int) -> float:
+        c = c / 255
+        return c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4
+    return 0.2126 * channel(color.r) + 0.7152 * channel(color.g) + 0.0722 * channel(color.b)
+
+
+def contrast(a, b) -> float:
+    hi, lo = sorted((_luminance(a), _luminance(b)), reverse=True)
+    return (hi + 0.05) / (lo + 0.05)
+
+
+async def test_the_focused_field_stands_out_at_three_to_one(tmp_path):
+    app = DltuiApp(preset="binary-breast-cancer", runs_dir=tmp_path)
+    async with app.run_test(size=(120, 40)) as pilot:
+        build = app.screen
+        await wait_for(pilot, lambda: build.data is not None)
+        epochs, seed = build.query_one("#train-epochs"), build.query_one("#train-seed")
+        epochs.focus()
+        await pilot.pause(0.2)
+        focused, other = epochs.styles.background, seed.styles.background
+        assert contrast(focused, other) >= 3, (focused, other)
+        from textual.color import Color
+
+        text = Color.from_rich_color(epochs.rich_style.color)  # `auto`, resolved
+        assert contrast(text, focused) >= 4.5, text  # its text stays readable
+
+
+async def test_the_load_dialog_offers_local_presets_by_name_and_lists_every_choice(tmp_path,
+                                                                                 monkeypatch):
+    from dltui.engine.presets import shipped_presets
+    from dltui.tui.screens.prompt import PromptScreen
+
+    monkeypatch.chdir(tmp_path)
+    shutil.copy(Path(__file__).parent.parent / "presets" / "kfold-diabetes.toml",
+                tmp_path / "mine.toml")
+    app = DltuiApp(runs_dir=tmp_path / "runs")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, lambda: app.screen.data is not None)
+        await pilot.press("ctrl+o")
+        await pilot.pause(0.3)
+        assert isinstance(app.screen, PromptScreen)
+        text = " ".join(screen_text(pilot.app).split())
+        for name in [*shipped_presets(), "mine.toml"]:  # all of them, over several lines
+            assert name in text, name
+        assert str(tmp_path) not in text  # by name, not an absolute path
+        await pilot.press("m", "i", "tab", "enter")  # Tab completes the local name
+        await pilot.pause(0.5)
+        assert app.screen.source_path.resolve() == tmp_path / "mine.toml"

@@ -66,13 +66,20 @@ class PresetFiles:
         not an edit)."""
         import json
 
-        from dltui.engine.spec import Preset
+        from dltui.engine.spec import DataSpec, Preset, TrainSpec, ValidationSpec
 
         raw = self.preset_dict()
         try:
             raw = Preset.model_validate(raw).model_dump(mode="json")
         except ValidationError:
-            pass
+            # Not runnable yet (no layers, say): each section that validates on its own is
+            # compared with its defaults filled in all the same.
+            for key, spec in (("data", DataSpec), ("train", TrainSpec),
+                              ("validation", ValidationSpec)):
+                try:
+                    raw[key] = spec.model_validate(raw.get(key, {})).model_dump(mode="json")
+                except ValidationError:
+                    pass
         return json.dumps(raw, sort_keys=True, default=str)
 
     @property
@@ -191,7 +198,9 @@ class PresetFiles:
         from dltui.engine.presets import shipped_presets
 
         shipped = sorted(shipped_presets())
-        local = sorted(str(p) for p in Path.cwd().glob("*.toml"))
+        # the user's own presets by the name they would type: relative to here, not absolute
+        local = sorted(str(p.relative_to(Path.cwd()))
+                       for p in [*Path.cwd().glob("*.toml"), *Path.cwd().glob("presets/*.toml")])
         self.app.push_screen(PromptScreen("Load preset (Tab completes):", "",
                                           choices=[*shipped, *local]), self._load_from)
 

@@ -7,7 +7,7 @@ from textual.binding import Binding
 from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.suggester import SuggestFromList
-from textual.widgets import Input, Label
+from textual.widgets import Input, Label, Static
 
 from ..widgets.field import Field
 from ..widgets.keys_footer import KeysFooter
@@ -22,7 +22,7 @@ class PromptScreen(ModalScreen[str | None]):
     PromptScreen { align: center middle; }
     PromptScreen > Vertical { width: 90%; max-width: 100; height: auto; border: round $accent;
                               background: $surface; padding: 1 2; }
-    PromptScreen .choices { color: $text-muted; margin-top: 1; }
+    PromptScreen .choices { color: $text-muted; margin-top: 1; width: 1fr; height: auto; }
     """
 
     def __init__(self, question: str, value: str = "", choices: list[str] | None = None) -> None:
@@ -35,7 +35,9 @@ class PromptScreen(ModalScreen[str | None]):
             suggester = SuggestFromList(self.choices, case_sensitive=False) if self.choices else None
             yield Field(value=self.value, id="answer", suggester=suggester)
             if self.choices:
-                yield Label("  ".join(self.choices), id="choices", classes="choices")
+                # wrapped over as many lines as it takes (a Label kept one line, clipped)
+                yield Static("   ".join(self.choices), id="choices", classes="choices",
+                             markup=False)
         yield KeysFooter()
 
     def action_complete(self) -> None:
