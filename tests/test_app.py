@@ -931,3 +931,17 @@ async def test_the_load_dialog_offers_local_presets_by_name_and_lists_every_choi
         await pilot.press("m", "i", "tab", "enter")  # Tab completes the local name
         await pilot.pause(0.5)
         assert app.screen.source_path.resolve() == tmp_path / "mine.toml"
+
+
+async def test_undo_says_what_it_undid_and_toasts_do_not_pile_up(tmp_path):
+    app = DltuiApp(preset="binary-breast-cancer", runs_dir=tmp_path)
+    async with app.run_test(size=(120, 40)) as pilot:
+        build = app.screen
+        await wait_for(pilot, lambda: build.data is not None)
+        build.query_one("#stack").move_cursor(row=1)
+        await pilot.press("d")
+        await pilot.pause(0.1)
+        await pilot.press("u")
+        await pilot.pause(0.2)
+        shown = [n.message for n in app._notifications]
+        assert shown == ["undone: delete Dense 16 relu"], shown

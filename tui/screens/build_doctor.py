@@ -146,7 +146,7 @@ class DoctorPanel:
         if finding is None:
             self.notify("the doctor has no fix to apply", severity="information")
             return
-        self.remember()
+        self.remember(f"the doctor's fix ({', '.join(f'{k} = {v}' for k, v in finding.fix.items())})")
         raw = apply_fix(self.preset_dict(), finding.fix)
         try:
             fixed = Preset.model_validate(raw)

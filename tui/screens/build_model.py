@@ -44,23 +44,31 @@ class ModelEditing:
         stack = self.query_one(LayerStack)
         self.edit_stack(LayerStack.Requested(what, stack.cursor_row or 0))
 
-    def remember(self) -> None:
-        """The model as it is, before an edit: `u` comes back to it."""
+    def remember(self, what: str = "the last edit") -> None:
+        """The model as it is, before an edit (`what`, said when `u` comes back to it)."""
         self.history.append((list(self.model_layers), copy.deepcopy(self.raw.get("sweep"))))
+        self.undo_what = [*getattr(self, "undo_what", []), what][-50:]
         del self.history[:-50]
+
+    def toast(self, message: str, severity: str = "information") -> None:
+        """One model toast at a time: a burst of edits does not pile them up."""
+        self.app.clear_notifications()
+        self.notify(message, severity=severity, timeout=4)  # type: ignore[arg-type]
 
     def undo(self) -> None:
         if not self.history:
-            self.notify("nothing to undo", severity="information")
+            self.toast("nothing to undo")
             return
         self.model_layers, sweep = self.history.pop()
+        whats = getattr(self, "undo_what", [])
+        what = whats.pop() if whats else "the last edit"
         if sweep:
             self.raw["sweep"] = sweep
         else:
             self.raw.pop("sweep", None)
         self.refresh_stack()
         self.validate()
-        self.notify("undone")
+        self.toast(f"undone: {what}")
 
     def refresh_stack(self) -> None:
         shape = self.data.input_shape if self.data is not None else None
@@ -120,7 +128,8 @@ class ModelEditing:
             self._give_back(event)
             message.update(f"✗ not added: {problem}")
             return
-        self.remember()
+        self.remember(f"edit layer {self.editing} to {format_layer(layer)}"
+                      if self.editing is not None else f"add {format_layer(layer)}")
         if self.editing is not None:
             index = self.editing
             self.model_layers[index] = layer
@@ -178,10 +187,11 @@ class ModelEditing:
             box.value = format_layer(self.model_layers[index])
             focus_now(box)
             return
-        self.remember()
+        layer_now = self.model_layers[index]
+        self.remember(f"{event.what} {'layer ' + str(index) + ' ' if event.what != 'delete' else ''}"
+                      f"{format_layer(layer_now)}")
         if event.what == "delete":
-            gone_layer = self.model_layers[index]
-            self.notify(f"deleted layer {index} ({gone_layer.describe()}); u undoes")
+            self.toast(f"deleted layer {index} ({format_layer(layer_now)}); u undoes")
             del self.model_layers[index]
             gone = index
             self._shift_layer_sweeps(lambda i: None if i == gone else i - 1 if i > gone else i)
