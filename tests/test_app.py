@@ -759,9 +759,11 @@ def test_the_builder_draws_before_torch_loads(tmp_path):
         seen = {"imported": "torch" in sys.modules}
         mount = BuildScreen.on_mount
         def on_mount(self):
+            # registered first: runs after the first paint, before the screen's own callbacks
+            # start the threads that import torch
+            self.call_after_refresh(lambda: seen.setdefault("painted", "torch" in sys.modules))
             mount(self)
             seen["mounted"] = "torch" in sys.modules
-            self.call_after_refresh(lambda: seen.setdefault("painted", "torch" in sys.modules))
         BuildScreen.on_mount = on_mount
 
         async def main():

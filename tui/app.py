@@ -7,6 +7,7 @@ from functools import partial
 from pathlib import Path
 
 from textual.app import App, SystemCommand
+from textual.css.query import NoMatches
 from textual.screen import ModalScreen, Screen
 
 from .app_keys import APP_BINDINGS
@@ -86,7 +87,10 @@ class DltuiApp(App[None]):
         if (run is None) != (getattr(self, "_live", None) is None):
             build = self.build_screen()  # its status line says whether ctrl+t can train now
             if build is not None and build.is_mounted:
-                build.validate()
+                try:
+                    build.validate()
+                except NoMatches:  # being taken down (the app quits)
+                    pass
         if run is None:
             self._live = None
             self.title = "dltui"

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from textual.css.query import NoMatches
 from textual.widget import Widget
 
 
@@ -13,7 +14,10 @@ def from_thread(widget: Widget, callback: Callable[..., Any], *args: Any) -> Non
     screen closed, the app quit) while the worker ran: a late answer is dropped, not a crash."""
     def guarded() -> None:
         if widget.is_attached:
-            callback(*args)
+            try:
+                callback(*args)
+            except NoMatches:  # attached, but its children already taken down (quitting)
+                pass
 
     try:
         widget.app.call_from_thread(guarded)

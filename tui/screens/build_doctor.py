@@ -8,6 +8,7 @@ from typing import Any
 
 from pydantic import ValidationError
 from textual import work
+from textual.css.query import NoMatches
 from textual.widgets import Static
 
 from ..ui_thread import from_thread
@@ -96,7 +97,10 @@ class DoctorPanel:
     def _preflighted(self, generation: int, problem: str | None) -> None:
         if generation != self._checks:  # the preset changed since: a newer check follows
             return
-        status = self.query_one("#status", Static)
+        try:
+            status = self.query_one("#status", Static)
+        except NoMatches:  # the screen is being taken down (the app quits)
+            return
         status.set_class(problem is not None, "bad")
         if problem is not None:
             status.update(f"✗ {problem}")
