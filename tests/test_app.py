@@ -947,3 +947,14 @@ async def test_undo_says_what_it_undid_and_toasts_do_not_pile_up(tmp_path):
         await pilot.pause(0.2)
         shown = [n.message for n in app._notifications]
         assert shown == ["undone: delete Dense 16 relu"], shown
+
+
+def test_y_ticks_are_round_and_never_below_zero_for_a_loss():
+    from dltui.tui.widgets.curves import nice_ticks, tick_label, y_range
+
+    assert nice_ticks(2002.5, 5446.8) == [2500, 3000, 3500, 4000, 4500, 5000]
+    assert nice_ticks(0.21, 0.99) == [0.4, 0.6, 0.8]
+    assert [tick_label(t) for t in nice_ticks(-0.2, 0.2)] == ["-0.2", "-0.1", "0", "0.1", "0.2"]
+    losses = [50.0, 40.0, 1.0, 0.9, 0.5, 0.1, 0.05, 0.02]  # a first epoch far above the rest
+    lo, _hi = y_range(losses)
+    assert lo == 0.0  # the margin below the smallest loss stops at zero

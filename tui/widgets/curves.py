@@ -3,6 +3,8 @@ over finished folds, and the best-validation epoch marked."""
 
 from __future__ import annotations
 
+import math
+
 from textual.app import RenderResult
 from textual_plotext import PlotextPlot
 
@@ -32,6 +34,26 @@ def integer_ticks(last: int, most: int = 8) -> list[int]:
     return list(range(1, last + 1, step))
 
 
+def nice_ticks(lo: float, hi: float, most: int = 6) -> list[float]:
+    """Round y ticks, 1-2-5 steps (plotext's own split the range evenly: -364.5, -0.0)."""
+    if not (hi > lo) or hi - lo == float("inf"):
+        return []
+    power = 10 ** math.floor(math.log10((hi - lo) / most))
+    step = next(m * power for m in (1, 2, 5, 10, 20, 50)  # the finest with at most `most`
+                if math.floor(hi / (m * power)) - math.ceil(lo / (m * power)) + 1 <= most)
+    first = math.ceil(lo / step) * step
+    ticks, t = [], first
+    while t <= hi + step * 1e-9:
+        ticks.append(round(t, 12) + 0.0)  # + 0.0: never "-0"
+        t += step
+    return ticks
+
+
+def tick_label(value: float) -> str:
+    text = f"{value:.6g}"
+    return "0" if text in ("-0", "0") else text
+
+
 def y_range(values: list[float]) -> tuple[float, float] | None:
     """A y-range that leaves off the first epochs when they would flatten the rest (a first
     loss ten times the later ones is common); None: plotext's own range is fine."""
@@ -43,7 +65,8 @@ def y_range(values: list[float]) -> tuple[float, float] | None:
     if max(finite[:2]) - lo <= 3 * (hi - lo) or hi == lo:
         return None
     margin = (hi - lo) * 0.1
-    return lo - margin, hi + margin
+    # a loss or an error cannot go below zero: neither does its axis
+    return (max(lo - margin, 0.0) if lo >= 0 else lo - margin), hi + margin
 
 
 class CurvesPlot(PlotextPlot):
@@ -104,6 +127,12 @@ class CurvesPlot(PlotextPlot):
         elif span is not None:
             plt.ylim(*span)
             note = " (1-2 off scale)" if self.quantity == "loss" else ""
+        if not note.endswith("(log)"):
+            finite = [v for v in drawn if v == v and abs(v) != float("inf")]
+            lo, hi = span if span else (min(finite, default=0.0), max(finite, default=0.0))
+            ticks = nice_ticks(lo, hi)
+            if len(ticks) >= 2:
+                plt.yticks(ticks, [tick_label(t) for t in ticks])
         top = span[1] if span else max((v for v in drawn if v == v), default=0.0)
         if curves is not None and any(v for v in curves.val):
             best = curves.best_epoch()
