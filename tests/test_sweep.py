@@ -222,7 +222,10 @@ async def test_the_builder_starts_a_sweep_from_a_setting_given_several_values(tm
                 break
             await pilot.pause(0.1)
         build.query_one("#train-learning_rate", Input).value = "0.001, 0.01"
-        await pilot.pause(0.3)
+        for _ in range(100):  # the change is a message: under load it lands later
+            if "sweep of 2" in str(build.query_one("#status", Static).render()):
+                break
+            await pilot.pause(0.1)
         assert build.raw["sweep"] == {"train.learning_rate": [0.001, 0.01]}
         assert build.raw["train"]["learning_rate"] == 0.001
         assert "sweep of 2 variants" in str(build.query_one("#status", Static).render())

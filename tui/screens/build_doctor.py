@@ -40,6 +40,8 @@ class DoctorPanel:
         from dltui.engine.spec import Preset
 
         self._show_trainings()
+        # any change makes a check still running stale: its "ready" must not land after this
+        self._checks = getattr(self, "_checks", 0) + 1
         status = self.query_one("#status", Static)
         try:
             preset = Preset.model_validate(self.preset_dict())
@@ -74,7 +76,6 @@ class DoctorPanel:
             return None if error else preset
         # `dltui run`'s own checks (memory, splits, the loss against the data) say ready, in
         # a thread: on big data the redundancy check alone takes a while.
-        self._checks = getattr(self, "_checks", 0) + 1
         status.update("checking as `dltui run` would...")
         self._preflight(preset, self._checks)
         return preset

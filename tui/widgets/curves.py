@@ -130,7 +130,8 @@ class CurvesPlot(PlotextPlot):
         if not note.endswith("(log)"):
             finite = [v for v in drawn if v == v and abs(v) != float("inf")]
             lo, hi = span if span else (min(finite, default=0.0), max(finite, default=0.0))
-            ticks = nice_ticks(lo, hi)
+            # a tick every other row at most: closer, plotext drops labels unpredictably
+            ticks = nice_ticks(lo, hi, most=max(3, min(6, (self.size.height - 5) // 2)))
             if len(ticks) >= 2:
                 plt.yticks(ticks, [tick_label(t) for t in ticks])
         top = span[1] if span else max((v for v in drawn if v == v), default=0.0)
