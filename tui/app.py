@@ -106,7 +106,7 @@ class DltuiApp(App[None]):
             return
         for event in reader.poll():
             state.apply(event)
-        state.stopping = state.stopping or run._token.requested  # type: ignore[attr-defined]
+        state.stopping = state.stopping or run.stop_requested  # type: ignore[attr-defined]
         self.title = f"dltui · {state.headline(run.name)}"  # type: ignore[attr-defined]
 
     def running(self) -> object | None:

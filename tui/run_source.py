@@ -34,6 +34,10 @@ class _InThread:
     def can_stop(self) -> bool:
         return self._thread.is_alive()
 
+    @property
+    def stop_requested(self) -> bool:
+        return self._token.requested
+
     def finish(self, timeout: float = 30.0) -> None:
         """Stop after the current batch and wait until the summary is written."""
         self.stop()
