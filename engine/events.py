@@ -125,6 +125,7 @@ class SweepStarted(Event):
     prune: bool
     metric: str
     pid: int = 0  # the sweep's process, so a reader on the same machine can tell it died
+    started_at: float = 0.0  # wall clock (Unix seconds): the sweep screen's elapsed time
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,7 @@ from ..events import (
     Event,
     EventBus,
     RunEnded,
+    RunStarted,
     StopToken,
     SweepEnded,
     SweepStarted,
@@ -107,7 +108,7 @@ class SweepRunner:
         epochs = p.base.train.epochs
         self.emit(SweepStarted(str(self.dir), p.base.name, len(p.variants), trainings, epochs,
                                p.keys, p.mode, p.prune, preps[0].primary_metric if preps else "loss",
-                               os.getpid()))
+                               os.getpid(), time.time()))
         return self.dir
 
     def run(self, preps: list[Any] | None = None) -> dict[str, Any]:
@@ -143,7 +144,12 @@ class SweepRunner:
             watch, verdict = pruner.watch(token)
             bus.subscribe(watch)
         experiment = self._experiment(variant, prep, bus, token)
-        self.emit(VariantStarted(variant.index, variant.label, variant.changes, ""))
+
+        def started(event: Any) -> None:  # named with its folder, so a viewer can follow it
+            if isinstance(event, RunStarted):
+                self.emit(VariantStarted(variant.index, variant.label, variant.changes,
+                                         event.run_dir))
+        bus.subscribe(started)
         summary = experiment.run()
         self.finish_variant(variant, experiment.run_dir, summary, verdict["pruned_at"])
 
@@ -156,8 +162,9 @@ class SweepRunner:
         experiments = []
         for variant, prep in zip(variants, preps, strict=True):
             experiment = self._experiment(variant, prep, EventBus(), StopToken())
-            self.emit(VariantStarted(variant.index, variant.label, variant.changes, ""))
             experiment.begin()
+            self.emit(VariantStarted(variant.index, variant.label, variant.changes,
+                                     str(experiment.run_dir)))
             experiments.append(experiment)
         try:
             train_jointly(experiments)

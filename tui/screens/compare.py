@@ -6,14 +6,17 @@ from pathlib import Path
 
 from textual.app import ComposeResult
 from textual.binding import Binding
+from textual.containers import Vertical
 from textual.screen import ModalScreen
+from textual.widgets import Static
 from textual_plotext import PlotextPlot
 
 from dltui.engine.runs.folder import read_events
 
 from ..run_state import validation_curve
-from ..widgets.curves import integer_ticks
+from ..widgets.curves import draw_series
 from ..widgets.keys_footer import KeysFooter
+from ..widgets.palette import legend
 
 
 class CompareScreen(ModalScreen[None]):
@@ -26,7 +29,9 @@ class CompareScreen(ModalScreen[None]):
                         tooltip="next quantity: the loss or a metric every compared run has")]
     DEFAULT_CSS = """
     CompareScreen { align: center middle; }
-    CompareScreen > PlotextPlot { width: 95%; height: 90%; border: round $accent; }
+    CompareScreen > Vertical { width: 95%; height: 90%; border: round $accent; }
+    CompareScreen PlotextPlot { height: 1fr; }
+    CompareScreen #compare-legend { height: auto; max-height: 6; padding: 0 1; }
     """
 
     def __init__(self, runs: list[Path]) -> None:
@@ -36,11 +41,16 @@ class CompareScreen(ModalScreen[None]):
         self.metric = "loss"
 
     def compose(self) -> ComposeResult:
-        yield PlotextPlot(id="compare")
+        with Vertical():
+            yield PlotextPlot(id="compare")
+            yield Static("", id="compare-legend")  # each run's marker and colour, named
         yield KeysFooter()  # this dialog's keys, not the screen's below
 
     def on_mount(self) -> None:
-        self.draw()
+        self.call_after_refresh(self.draw)  # sized first: ticks and the legend fit the plot
+
+    def on_resize(self) -> None:
+        self.call_after_refresh(self.draw)
 
     def action_next_metric(self) -> None:
         self.metric = self.shared[(self.shared.index(self.metric) + 1) % len(self.shared)]
@@ -51,18 +61,14 @@ class CompareScreen(ModalScreen[None]):
         plt = widget.plt
         plt.clear_data()
         plt.clear_figure()
-        longest = 1
-        for path in self.runs:
-            _, curve = validation_curve(path, self.metric)
-            if curve:
-                plt.plot(list(range(1, len(curve) + 1)), curve, label=path.name[-38:],
-                         marker="braille")
-                longest = max(longest, len(curve))
-        plt.xticks(integer_ticks(longest))
+        series = [(i, path.name, validation_curve(path, self.metric)[1])
+                  for i, path in enumerate(self.runs)]
+        entries, _ = draw_series(widget, series)
+        box = self.query_one("#compare-legend", Static)
+        box.update(legend(entries, box.size.width - 2))
         others = [m for m in self.shared if m != self.metric]
         hint = f" (m: {', '.join(others)})" if others else ""
         plt.title(f"validation {self.metric} by epoch, {len(self.runs)} runs{hint}")
-        plt.xlabel("epoch")
         widget.refresh()
 
 

@@ -14,9 +14,10 @@ from textual.widgets import Header, Static
 from ..report import result_lines
 from ..run_source import RunSource
 from ..run_state import RunState
-from ..widgets.curves import LEGEND, CurvesPlot
+from ..widgets.curves import CurvesPlot
 from ..widgets.keys_footer import KeysFooter
 from ..widgets.kfold_table import KFoldTable
+from ..widgets.palette import legend
 
 POLL_SECONDS = 1.0  # events are drained and the progress line updated this often
 PLOT_SECONDS = 1.0  # curves (the costly part) are redrawn at most this often, never per batch
@@ -59,7 +60,7 @@ class TrainScreen(Screen[None]):
     def compose(self) -> ComposeResult:
         yield Header()
         yield Static("", id="progress")
-        yield Static(LEGEND, id="legend")
+        yield Static("", id="legend")  # what the plots draw, in their colours
         with Horizontal(id="plots"):
             yield CurvesPlot("loss", id="loss-plot")
             yield CurvesPlot("metric", id="metric-plot")
@@ -75,6 +76,14 @@ class TrainScreen(Screen[None]):
     def on_resize(self) -> None:
         self._table_rows = -1  # redrawn for the new width at the next poll
         self._drawn_version = -1
+        self.call_after_refresh(self._show_legend)
+
+    def _show_legend(self) -> None:
+        """Both plots draw the same series and marks: one legend row names them, in their
+        colours, instead of labels written over the data."""
+        row = self.query_one("#legend", Static)
+        width = row.size.width - 2 if row.size.width > 2 else self.app.size.width - 2
+        row.update(legend(self.query_one("#loss-plot", CurvesPlot).entries, width))
 
     def on_mount(self) -> None:
         self.sub_title = self.heading
@@ -107,6 +116,7 @@ class TrainScreen(Screen[None]):
             curves = state.folds.get(self.shown) if self.shown else None
             self.query_one("#loss-plot", CurvesPlot).show(state, curves)
             self.query_one("#metric-plot", CurvesPlot).show(state, curves)
+            self._show_legend()
             self.call_after_refresh(self._measure_plot, now)
         rows = state.table_rows()
         if len(rows) != self._table_rows:

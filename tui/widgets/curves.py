@@ -6,9 +6,11 @@ from __future__ import annotations
 import math
 
 from textual.app import RenderResult
+from textual.color import Color
 from textual_plotext import PlotextPlot
 
 from ..run_state import FoldCurves, RunState
+from .palette import RGB, role_colour, series_colour, series_marker
 
 MARKER = "hd"  # half the drawing cost of braille at nearly its resolution
 
@@ -22,10 +24,15 @@ def thin(xs: list[int], ys: list[float], limit: int) -> tuple[list[int], list[fl
     return [xs[i] for i in keep], [ys[i] for i in keep]
 
 
-COLORS = {"train": "blue", "validation": "orange", "mean": "green", "best": "red"}
 VAL_MARKER = "dot"  # distinct from the training curve where the two overlap, colour or not
 MEAN_MARKER = "braille"
-LEGEND = "▖ train   • validation   ⠒ mean of folds   │ best epoch"
+# what each series looks like in the legend row
+GLYPHS = {"train": "▖", "validation": "•", "mean": "⠒", "best": "│", "notice": "┆"}
+
+
+def plot_background(widget: PlotextPlot) -> RGB:
+    """The colour plots are drawn on (textual-plotext paints them on the theme's surface)."""
+    return Color.parse(widget.app.theme_variables.get("surface", "#000000")).rgb
 
 
 def integer_ticks(last: int, most: int = 8) -> list[int]:
@@ -69,6 +76,34 @@ def y_range(values: list[float]) -> tuple[float, float] | None:
     return (max(lo - margin, 0.0) if lo >= 0 else lo - margin), hi + margin
 
 
+def draw_series(widget: PlotextPlot, series: list[tuple[int, str, list[float]]]
+                ) -> tuple[list[tuple[str, RGB, str]], int]:
+    """Several curves on one plot (sweep variants, compared runs), each with the colour and
+    marker of its index (stable: hiding one recolours no other) and no label on the data.
+    Returns the legend row's entries and the longest curve's length."""
+    plt = widget.plt
+    background = plot_background(widget)
+    entries: list[tuple[str, RGB, str]] = []
+    longest = 1
+    for index, label, curve in series:
+        if not curve:
+            continue
+        colour, marker = series_colour(index, background), series_marker(index)
+        plt.plot(*thin(list(range(1, len(curve) + 1)), curve, max(20, 2 * widget.size.width)),
+                 marker=marker, color=colour)
+        entries.append((marker, colour, label))
+        longest = max(longest, len(curve))
+    drawn = [v for _i, _l, curve in series for v in curve if v == v and abs(v) != float("inf")]
+    if drawn:
+        ticks = nice_ticks(min(drawn), max(drawn),
+                           most=max(3, min(6, (widget.size.height - 5) // 2)))
+        if len(ticks) >= 2:
+            plt.yticks(ticks, [tick_label(t) for t in ticks])
+    plt.xticks(integer_ticks(longest))
+    plt.xlabel("epoch")
+    return entries, longest
+
+
 class CurvesPlot(PlotextPlot):
     def __init__(self, quantity: str, **kwargs: object) -> None:
         super().__init__(**kwargs)  # type: ignore[arg-type]
@@ -77,6 +112,9 @@ class CurvesPlot(PlotextPlot):
         self._version = 0
         self._cached: tuple[object, RenderResult] | None = None
         self.heading = ""
+        # (glyph, colour, words) of what the last `show` drew: the screen's legend row, so no
+        # label is written over the data
+        self.entries: list[tuple[str, RGB, str]] = []
 
     def render(self) -> RenderResult:
         # Textual repaints a widget for reasons of its own (a neighbour's layout, a resize);
@@ -96,6 +134,9 @@ class CurvesPlot(PlotextPlot):
         limit = max(20, 2 * self.size.width)
         drawn: list[float] = []
         last_epoch = 1
+        background = plot_background(self)
+        colour = {role: role_colour(role, background) for role in GLYPHS}
+        entries: list[tuple[str, RGB, str]] = []
         if curves is not None:
             final = curves.fold < 0
             where = " final fit" if final else f" r{curves.repeat} f{curves.fold}"
@@ -108,16 +149,19 @@ class CurvesPlot(PlotextPlot):
                 where += f" to epoch {state.epochs}"
                 plt.xlim(1, last_epoch)
             if epochs:
-                plt.plot(*thin(epochs, train, limit), marker=MARKER, color=COLORS["train"])
+                plt.plot(*thin(epochs, train, limit), marker=MARKER, color=colour["train"])
+                entries.append((GLYPHS["train"], colour["train"], "train"))
                 drawn += train
                 if any(v == v for v in val):
                     plt.plot(*thin(epochs, val, limit), marker=VAL_MARKER,
-                             color=COLORS["validation"])
+                             color=colour["validation"])
+                    entries.append((GLYPHS["validation"], colour["validation"], "validation"))
                     drawn += val
         avg = state.averaged_val(name)
         if avg:
             plt.plot(*thin(list(range(1, len(avg) + 1)), avg, limit), marker=MEAN_MARKER,
-                     color=COLORS["mean"])
+                     color=colour["mean"])
+            entries.append((GLYPHS["mean"], colour["mean"], "mean of folds"))
             drawn += avg
             last_epoch = max(last_epoch, len(avg))
         span = None if (self.log_scale and self.quantity == "loss") else y_range(drawn)
@@ -134,24 +178,21 @@ class CurvesPlot(PlotextPlot):
             ticks = nice_ticks(lo, hi, most=max(3, min(6, (self.size.height - 5) // 2)))
             if len(ticks) >= 2:
                 plt.yticks(ticks, [tick_label(t) for t in ticks])
-        top = span[1] if span else max((v for v in drawn if v == v), default=0.0)
         if curves is not None and any(v for v in curves.val):
             best = curves.best_epoch()
             if best:
-                plt.vline(best, COLORS["best"])
-                # the label stays inside the plot: to the left of a line in the right half
-                side = "right" if best > last_epoch / 2 else "left"
-                plt.text(f"best {best}", best, top, color=COLORS["best"], alignment=side)
-            # The doctor's curve diagnoses, marked where they start ("overfitting 5").
+                plt.vline(best, colour["best"])
+                entries.append((GLYPHS["best"], colour["best"], f"best {best}"))
+            # The doctor's curve diagnoses, marked where they start (named in the legend row).
             for notice in state.notices:
                 if notice.epoch and notice.epoch <= len(curves.train):
-                    plt.vline(notice.epoch, "orange")
-                    side = "right" if notice.epoch > last_epoch / 2 else "left"
-                    plt.text(f"{notice.code} {notice.epoch}", notice.epoch, top * 0.9 if top > 0
-                             else top, color="orange", alignment=side)
+                    plt.vline(notice.epoch, colour["notice"])
+                    entries.append((GLYPHS["notice"], colour["notice"],
+                                    f"{notice.code} from {notice.epoch}"))
         plt.xticks(integer_ticks(last_epoch))
         self.heading = f"{name}{where}{note}"  # what the plot says it draws
         plt.title(self.heading)
         plt.xlabel("epoch")
+        self.entries = entries
         self._version += 1
         self.refresh()
