@@ -233,3 +233,39 @@ async def test_a_running_sweep_shows_its_elapsed_and_remaining_time(tmp_path):
     finally:
         os.kill(proc.pid, signal.SIGTERM)  # only what this test started
         proc.wait(timeout=30)
+
+
+@pytest.mark.parametrize("size", [(80, 24), (120, 40)], ids=["80x24", "120x40"])
+async def test_a_final_fit_in_progress_is_titled_and_its_axis_runs_to_its_last_epoch(tmp_path,
+                                                                                        size):
+    import json
+
+    from conftest import cli
+
+    from dltui.tui.widgets.curves import CurvesPlot
+
+    code, _out, err = cli("run", "kfold-diabetes", "--set", "train.epochs=12", "--runs-dir",
+                          str(tmp_path / "done"))
+    assert code == 0, err
+    done = next((tmp_path / "done").iterdir())
+    kept, final = [], 0
+    for line in (done / "metrics.jsonl").read_text().splitlines():
+        event = json.loads(line)
+        kept.append(line)
+        final += event.get("event") == "epoch" and event.get("fold") == -1
+        if final == 4:  # 4 epochs into the final fit, as a watcher would see it mid-run
+            break
+    target = next(json.loads(x)["epochs"] for x in kept if '"fold": -1' in x and '"epoch"' in x)
+    mid = tmp_path / "20260101-000000-mid"
+    mid.mkdir()
+    (mid / "metrics.jsonl").write_text("\n".join(kept) + "\n")
+    app = DltuiApp(runs_dir=tmp_path, watch_dir=mid)
+    async with app.run_test(size=size) as pilot:
+        await wait_for(pilot, lambda: (app.screen.state.current or (0, 0))[1] < 0)
+        await pilot.pause(0.5)
+        text = screen_text(app)
+        for plot in app.screen.query(CurvesPlot):
+            assert "final fit" in plot.heading and plot.heading in text  # drawn, not left out
+            region = plot.region
+            axis = text.splitlines()[region.bottom - 2][region.x:region.right]
+            assert axis.split()[-1] == str(target), axis  # the axis runs to the fit's last epoch

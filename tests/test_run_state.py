@@ -62,7 +62,9 @@ def test_curve_axes_use_whole_epochs_and_leave_early_outliers_off_scale():
     from dltui.tui.widgets.curves import integer_ticks, y_range
 
     assert integer_ticks(1) == [1]
-    assert integer_ticks(12) == [1, 3, 5, 7, 9, 11]
+    assert integer_ticks(12) == [1, 2, 4, 6, 8, 10, 12]  # round steps, and the last epoch
+    assert integer_ticks(29) == [1, 5, 10, 15, 20, 25, 29]
+    assert integer_ticks(237)[-1] == 237
     assert all(isinstance(t, int) for t in integer_ticks(237)) and len(integer_ticks(237)) <= 8
     # a first loss of 40 would flatten curves that move between 0.3 and 0.5
     span = y_range([40.0, 9.0, 0.5, 0.45, 0.4, 0.35, 0.3])

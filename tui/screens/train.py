@@ -76,6 +76,7 @@ class TrainScreen(Screen[None]):
     def on_resize(self) -> None:
         self._table_rows = -1  # redrawn for the new width at the next poll
         self._drawn_version = -1
+        self._plotted_moment = None  # titles and ticks are fitted to the plots' new size
         self.call_after_refresh(self._show_legend)
 
     def _show_legend(self) -> None:

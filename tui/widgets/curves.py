@@ -36,9 +36,18 @@ def plot_background(widget: PlotextPlot) -> RGB:
 
 
 def integer_ticks(last: int, most: int = 8) -> list[int]:
-    """Epoch ticks: whole numbers only, at most `most` of them."""
-    step = max(1, -(-last // most))
-    return list(range(1, last + 1, step))
+    """Epoch ticks: 1, then round multiples (1-2-5 steps), and always the last epoch (a final
+    fit's axis shows where it ends); at most `most` of them."""
+    if last <= 1:
+        return [1]
+    step = next(m * 10 ** p for p in range(12) for m in (1, 2, 5) if last / (m * 10 ** p) < most)
+    ticks = [1] + [t for t in range(step, last + 1, step) if t - 1 >= step / 2]
+    if ticks[-1] != last:
+        if last - ticks[-1] < step / 2 and len(ticks) > 1:
+            ticks[-1] = last  # too close to the previous one to be read apart
+        else:
+            ticks.append(last)
+    return ticks
 
 
 def nice_ticks(lo: float, hi: float, most: int = 6) -> list[float]:
@@ -111,6 +120,7 @@ class CurvesPlot(PlotextPlot):
         self.log_scale = False  # `l` in the live view: logarithmic y axis (loss only)
         self._version = 0
         self._cached: tuple[object, RenderResult] | None = None
+        self._shown: tuple[RunState, FoldCurves | None] | None = None
         self.heading = ""
         # (glyph, colour, words) of what the last `show` drew: the screen's legend row, so no
         # label is written over the data
@@ -124,7 +134,14 @@ class CurvesPlot(PlotextPlot):
             self._cached = (key, super().render())
         return self._cached[1]
 
+    def on_resize(self) -> None:
+        # titles and ticks are fitted to the size: drawn again for a new one (the first
+        # `show` often comes before the layout has given the plot any size)
+        if self._shown is not None:
+            self.show(*self._shown)
+
     def show(self, state: RunState, curves: FoldCurves | None = None) -> None:
+        self._shown = (state, curves)
         plt = self.plt
         plt.clear_data()
         plt.clear_figure()
@@ -190,7 +207,13 @@ class CurvesPlot(PlotextPlot):
                     entries.append((GLYPHS["notice"], colour["notice"],
                                     f"{notice.code} from {notice.epoch}"))
         plt.xticks(integer_ticks(last_epoch))
-        self.heading = f"{name}{where}{note}"  # what the plot says it draws
+        # what the plot says it draws; plotext leaves out a title wider than the plot, so the
+        # longer forms give way to shorter ones (the x axis shows the final fit's target anyway)
+        room = self.size.width - 6 if self.size.width else 200  # not laid out yet: drawn again
+        short_where = where.split(" to epoch")[0]
+        forms = [f"{name}{where}{note}", f"{name}{where}{note.replace(' scale', '')}",
+                 f"{name}{short_where}{note.replace(' scale', '')}", f"{name}{short_where}"]
+        self.heading = next((f for f in forms if len(f) <= room), forms[-1])
         plt.title(self.heading)
         plt.xlabel("epoch")
         self.entries = entries
