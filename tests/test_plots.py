@@ -241,7 +241,6 @@ async def test_a_final_fit_in_progress_is_titled_and_its_axis_runs_to_its_last_e
     import json
 
     from conftest import cli
-
     from dltui.tui.widgets.curves import CurvesPlot
 
     code, _out, err = cli("run", "kfold-diabetes", "--set", "train.epochs=12", "--runs-dir",
