@@ -135,11 +135,48 @@ def test_the_sweep_screen_and_help_at_80x24(tmux_app, tmp_path):
     app = tmux_app("watch", str(sweep), "--runs-dir", str(runs), size=(80, 24))
     screen = app.wait_for("(finished)", 60)
     assert "learning_rate=0.01" in screen and "learning_rate=0.001" in screen
-    assert "…" not in screen and "Show/hide" in screen.rstrip().splitlines()[-1]
+    assert "…" not in screen and "Hide" in screen.rstrip().splitlines()[-1]
     app.keys("?")
     screen = app.wait_for("dltui keys", 20)
     assert "…" not in screen
     app.keys("Escape", "C-q")
+
+
+def test_the_builder_is_drawn_before_torch_has_loaded(tmux_app, tmp_path):
+    """The first screen a terminal shows is the whole builder, its shapes still to come (they
+    need torch and the data, loaded behind it): torch is never what the user waits for first."""
+    app = tmux_app("open", "kfold-diabetes", "--runs-dir", str(tmp_path / "runs"), size=(120, 40))
+    deadline = time.time() + 60
+    first = ""
+    while time.time() < deadline and "Model:" not in first:
+        first = app.screen()
+        time.sleep(0.03)
+    assert "source" in first and "Dense 64 relu" in first
+    assert "load data to see shapes" in first and "4,929 params" not in first, first
+    app.wait_for("4,929 params", 60)  # then the shapes arrive on the same screen
+    app.keys("C-q")
+
+
+def test_a_live_run_reopened_shows_the_live_view_and_still_stops(tmux_app, tmp_path):
+    """ctrl+t, Esc, ctrl+r, Enter on the running row: the live view as if never left (it was
+    "waiting for the run to start" for good), and `s` still stops the run."""
+    app = tmux_app("open", "kfold-diabetes", "--set", "train.epochs=3000", "--set",
+                   "validation.parallel_folds=false", "--runs-dir",
+                   str(tmp_path / "runs"), size=(120, 40))
+    app.wait_for("4,929 params", 60)
+    app.keys("C-t")
+    app.wait_for("r0 f0", 60)
+    app.keys("Escape")
+    app.wait_for("a training is running", 20)
+    app.keys("C-r")
+    app.wait_for("running", 20)
+    app.keys("Enter")
+    screen = app.wait_for("mae r0 f", 30)  # the metric plot is there too, titled
+    assert "loss r0 f" in screen and "waiting for the run to start" not in screen
+    assert "trainings" in screen and "train" in screen and "validation" in screen
+    app.keys("s")
+    screen = app.wait_for("status stopped", 60)
+    app.keys("C-q")
 
 
 def test_keys_typed_at_full_speed_all_land(tmux_app, tmp_path):
