@@ -92,6 +92,35 @@ def test_specs_shapes_and_counts_import_no_torch():
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
+HEAD_CASES = [
+    ([Dense(units=1, activation="sigmoid")], (5,)),
+    ([Dense(units=3, activation="softmax")], (5,)),
+    ([Dense(units=3, activation="softmax")], (4, 6)),
+    ([Dense(units=3, activation="softmax")], (2, 6, 6)),  # over an image's channels: no head
+    ([Dense(units=3, activation="softmax"), Dropout(rate=0.5)], (5,)),  # not the last module
+    ([Dense(units=3), Activation(activation="softmax")], (5,)),
+    ([Dense(units=3), Activation(activation="sigmoid")], (5,)),
+    ([Dense(units=3, activation="relu")], (5,)),
+    ([Conv2D(filters=4, activation="softmax")], (1, 8, 8)),
+    ([Conv2D(filters=4, activation="sigmoid")], (1, 8, 8)),
+    ([Conv2D(filters=4), Flatten(), Dense(units=2, activation="softmax")], (1, 8, 8)),
+    ([Conv3D(filters=2, kernel_size=3, activation="softmax")], (5, 3, 6, 6)),
+    ([TimeDistributed(layer=Dense(units=4, activation="softmax"))], (5, 6)),
+    ([LSTM(units=5), Dense(units=1, activation="sigmoid")], (6, 3)),
+    ([Embedding(input_dim=20, output_dim=4), Flatten(), Dense(units=1, activation="sigmoid")],
+     (7,)),
+]
+
+
+@pytest.mark.parametrize(("layers", "in_shape"), HEAD_CASES)
+def test_the_head_read_from_the_specs_is_the_built_models(layers, in_shape):
+    """The doctor checks the loss against the model's final activation without torch: read from
+    the specs, it is the head the built model splits off."""
+    from dltui.engine.model.pairing import head_of
+
+    assert head_of(layers, in_shape) == build_model(layers, in_shape, device="meta").head
+
+
 def test_embedding_shape_on_token_ids():
     layer = Embedding(input_dim=20, output_dim=4)
     out = build_model([layer], (7,))(torch.randint(0, 20, (2, 7)))

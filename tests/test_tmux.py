@@ -143,8 +143,9 @@ def test_the_sweep_screen_and_help_at_80x24(tmux_app, tmp_path):
 
 
 def test_the_builder_is_drawn_before_torch_has_loaded(tmux_app, tmp_path):
-    """The first screen a terminal shows is the whole builder, its shapes still to come (they
-    need torch and the data, loaded behind it): torch is never what the user waits for first."""
+    """The first screen a terminal shows is the whole builder while torch still loads behind it
+    (the status says ready only once `dltui run`'s own checks, which need torch, have passed):
+    torch is never what the user waits for first. Shapes need only the data, never torch."""
     app = tmux_app("open", "kfold-diabetes", "--runs-dir", str(tmp_path / "runs"), size=(120, 40))
     deadline = time.time() + 60
     first = ""
@@ -152,8 +153,10 @@ def test_the_builder_is_drawn_before_torch_has_loaded(tmux_app, tmp_path):
         first = app.screen()
         time.sleep(0.03)
     assert "source" in first and "Dense 64 relu" in first
-    assert "load data to see shapes" in first and "4,929 params" not in first, first
-    app.wait_for("4,929 params", 60)  # then the shapes arrive on the same screen
+    assert "ready" not in first, first
+    screen = app.wait_for("4,929 params", 60)  # the shapes arrive on the same screen ...
+    app.wait_for("ready: ctrl+t trains", 60)  # ... and the run's checks once torch is there
+    assert "Model:" in screen
     app.keys("C-q")
 
 

@@ -20,6 +20,7 @@ import numpy as np
 from ..data.checks import output_activation
 from ..errors import InputError
 from ..model.layers import ShapeError
+from ..model.pairing import LOSS_KINDS, check_pairing, head_of, n_outputs_for
 from ..spec import Preset
 
 SEVERITIES = ("error", "warning", "hint")
@@ -75,13 +76,10 @@ def _last_layer_fix(case: Case, units: int, activation: str) -> dict[str, Any]:
 
 @check
 def output_and_loss(case: Case) -> list[Finding]:
-    from ..model.build import build_model
-    from ..model.losses import LOSSES, check_pairing, n_outputs_for
-
     if case.data is None or case.shapes is None or not case.layers:
         return []
-    data, loss = case.data, LOSSES[case.preset.train.loss]
-    head = build_model(case.layers, data.input_shape, device="meta").head
+    data, loss = case.data, LOSS_KINDS[case.preset.train.loss]
+    head = head_of(case.layers, data.input_shape)
     n_out = n_outputs_for(data, loss)
     problem = check_pairing(loss, data.task, case.shapes[-1], head, n_out,
                             output_activation(case.layers))

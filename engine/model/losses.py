@@ -8,26 +8,20 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .layers import Shape
+from .pairing import LOSS_KINDS, Head, LossKind, check_pairing, n_outputs_for
 
-if TYPE_CHECKING:
-    from ..data.dataset import Dataset
-
-Head = str | None  # "sigmoid", "softmax" or None: the final activation split off the model
+__all__ = ["LOSSES", "Head", "Loss", "check_pairing", "n_outputs_for"]
 
 
 @dataclass(frozen=True)
-class Loss:
-    name: str
-    target: str  # "column" (float, B x 1 or B x k), "index" (int class ids), "one_hot"
-    tasks: tuple[str, ...]
-    head: Head  # the final activation this loss needs, or None for any
+class Loss(LossKind):
+    """A loss kind (model/pairing.py) with its computation."""
+
     # Loss per element, leading (batch) axes kept: its mean over everything after the batch
     # axes is the loss. For crossentropies the class axis is already reduced.
     elementwise: Callable[[torch.Tensor, torch.Tensor, Head], torch.Tensor]
@@ -119,54 +113,15 @@ def _ctc_mean(logits: torch.Tensor, y: torch.Tensor, head: Head) -> torch.Tensor
     return _ctc(logits, y, head).mean()
 
 
+_FUNCTIONS: dict[str, tuple[Callable[..., torch.Tensor], Callable[..., torch.Tensor]]] = {
+    "binary_crossentropy": (_bce, _bce_mean),
+    "categorical_crossentropy": (_cce, _cce_mean),
+    "sparse_categorical_crossentropy": (_cce, _cce_mean),
+    "mse": (_mse, _mse_mean),
+    "mae": (_mae, _mae_mean),
+    "ctc": (_ctc, _ctc_mean),
+}
 LOSSES: dict[str, Loss] = {
-    "binary_crossentropy": Loss(
-        "binary_crossentropy", "column", ("binary",), "sigmoid", _bce, _bce_mean),
-    "categorical_crossentropy": Loss(
-        "categorical_crossentropy", "one_hot", ("binary", "multiclass"), "softmax",
-        _cce, _cce_mean),
-    "sparse_categorical_crossentropy": Loss(
-        "sparse_categorical_crossentropy", "index", ("binary", "multiclass"), "softmax",
-        _cce, _cce_mean),
-    "mse": Loss("mse", "column", ("regression",), None, _mse, _mse_mean),
-    "mae": Loss("mae", "column", ("regression",), None, _mae, _mae_mean),
-    "ctc": Loss("ctc", "sequence", ("sequence",), None, _ctc, _ctc_mean),
-}
+    name: Loss(kind.name, kind.target, kind.tasks, kind.head, *_FUNCTIONS[name])
+    for name, kind in LOSS_KINDS.items()}
 
-_ADVICE = {
-    "binary": "binary_crossentropy with a final Dense(1, activation='sigmoid')",
-    "multiclass": "sparse_categorical_crossentropy (integer labels) or categorical_crossentropy "
-                  "(one-hot) with a final Dense(n_classes, activation='softmax')",
-    "regression": "mse or mae with a final Dense(1) and no activation",
-    "sequence": "ctc with per-timestep scores: a last layer of shape (timesteps, symbols + 1)",
-}
-
-
-def n_outputs_for(data: Dataset, loss: Loss) -> int:
-    """Units the last layer needs for this data under this loss."""
-    if data.task == "regression":
-        return 1 if data.y.ndim == 1 else int(data.y.shape[1])
-    return 1 if loss.target == "column" else len(data.classes)  # sequence: symbols + blank
-
-
-def check_pairing(loss: Loss, task: str, out_shape: Shape, head: Head, n_outputs: int,
-                  activation: str = "linear") -> str | None:
-    """Why this loss cannot train this model on this task, or None when it can. `activation`:
-    the model's last activation, as the user wrote it (`head` is only sigmoid/softmax)."""
-    if task not in loss.tasks:
-        return f"{loss.name} does not fit a {task} target; use {_ADVICE[task]}"
-    if loss.name == "ctc" and len(out_shape) != 2:
-        return (f"ctc needs per-timestep scores (timesteps, {n_outputs}); the model outputs "
-                f"{out_shape}: keep the time axis (return_sequences = true) and end with "
-                f"Dense({n_outputs})")
-    if loss.head is not None and head != loss.head:
-        ends = head or (activation if activation != "linear" else "no activation")
-        return (f"{loss.name} needs a final {loss.head} activation, the model ends with "
-                f"{ends}; use {_ADVICE[task]}")
-    if head == "softmax" and out_shape[-1] == 1:
-        return ("a softmax over one unit always outputs exactly 1, whatever the input; use "
-                f"{_ADVICE[task]}")
-    if out_shape[-1] != n_outputs:
-        return (f"the model outputs {out_shape[-1]} value(s) per sample but the {task} target "
-                f"needs {n_outputs} for {loss.name}")
-    return None

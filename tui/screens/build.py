@@ -95,6 +95,7 @@ class BuildScreen(ModelEditing, DoctorPanel, PresetFiles, Screen[None]):
         self.data_error: str | None = None  # why the data did not load (the status says it)
         self.editing: int | None = None  # layer index being edited, None when adding
         self.findings: list[Any] = []  # the doctor's, for what is on screen
+        self._engine_loading = False  # torch (the device list) loads once, after the data
         self.insert_at = 0
         self.history: list[tuple[list[LayerSpec], Any]] = []  # model edits, for `u`
         self.saved = self._snapshot()  # what the file on disk holds, to know about unsaved edits
@@ -117,7 +118,6 @@ class BuildScreen(ModelEditing, DoctorPanel, PresetFiles, Screen[None]):
         yield KeysFooter()
 
     def on_mount(self) -> None:
-        self.call_after_refresh(self.load_engine)  # torch loads behind the first paint
         self.fill_form()
         self.refresh_stack()
         self.validate()
@@ -260,6 +260,11 @@ class BuildScreen(ModelEditing, DoctorPanel, PresetFiles, Screen[None]):
         from_thread(self, self._data_loaded, data, message, error)
 
     def _data_loaded(self, data: Any, message: str, error: str | None = None) -> None:
+        if not self._engine_loading:
+            # Torch after the data: the shapes and the doctor need only the data (formulas), and
+            # a torch import beside the data's read shares the interpreter with it.
+            self._engine_loading = True
+            self.load_engine()
         self.data, self.data_error = data, error
         self.query_one("#data-info", Static).update(message)
         self.refresh_stack()
