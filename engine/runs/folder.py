@@ -42,7 +42,10 @@ def strict(value: Any) -> Any:
 
 
 def dumps(value: Any, indent: int | None = None) -> str:
-    return json.dumps(strict(value), indent=indent, allow_nan=False)
+    try:  # most lines hold no NaN: written at once, without walking them first
+        return json.dumps(value, indent=indent, allow_nan=False)
+    except ValueError:
+        return json.dumps(strict(value), indent=indent, allow_nan=False)
 
 
 def safe_name(name: str) -> str:

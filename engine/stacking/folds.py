@@ -260,14 +260,19 @@ class StackedTrainee:
                      ys: torch.Tensor) -> torch.Tensor | None:
         """The epoch's steps through the written-out backward; returns every batch's logits."""
         assert self.fused is not None
-        step, update, b, n = self.fused.step, self.opt.update, self.setup.batch_size, ys.shape[1]
+        step, update, b = self.fused.step, self.opt.update, self.setup.batch_size
+        # every batch's view at once (one call, not two slices a step)
+        x_batches = xs.split(b, 1) if xs is not None else None
+        y_batches = ys.split(b, 1)
+        last_batch = len(y_batches) - 1
         outputs = []
-        for i, s in enumerate(range(0, n, b)):
+        for i, yb in enumerate(y_batches):
             if stop.requested:
                 return None
-            last = self.ragged and s + b >= n  # the last batch: folds may have one sample less
-            outputs.append(step(self._batch(xs, s), ys[:, s:s + b],
-                                self.w[:, s:s + b] if last else None))
+            xb = x_batches[i] if x_batches is not None else self._batch(None, i * b)
+            # the last batch: folds may have one sample less
+            weights = self.w[:, i * b:] if self.ragged and i == last_batch else None
+            outputs.append(step(xb, yb, weights))
             update()
             if progress is not None and i % 16 == 0:
                 progress(i, self.batches)
