@@ -6,6 +6,7 @@ training is a fraction of a second), `dltui presets` and `dltui summary` (no tor
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import subprocess
 import sys
@@ -40,7 +41,9 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=5)
     args = ap.parse_args()
     rows: dict[str, list[float]] = {k: [] for k in (
-        "import torch", "holdout first", "kfold first", "kfold whole", "presets", "summary")}
+        "import torch", "holdout first", "kfold first", "kfold whole", "presets", "summary",
+        "import typer", "pass")}
+    loads = []
     with tempfile.TemporaryDirectory() as runs:
         first_epoch("binary-breast-cancer", runs)  # warm caches: the OS's and the bundled sets'
         first_epoch("kfold-diabetes", runs)
@@ -52,6 +55,10 @@ def main() -> None:
             rows["kfold whole"].append(end)
             rows["presets"].append(whole([*DLTUI, "presets"]))
             rows["summary"].append(whole([*DLTUI, "summary", "binary-breast-cancer"]))
+            # the peers of the commands without torch: Python itself, and the CLI library
+            rows["import typer"].append(whole([sys.executable, "-c", "import typer"]))
+            rows["pass"].append(whole([sys.executable, "-c", "pass"]))
+            loads.append(os.getloadavg()[0])
     floor = statistics.median(rows["import torch"])
     labels = {
         "import torch": "`python -c 'import torch'` (the floor)",
@@ -60,7 +67,10 @@ def main() -> None:
         "kfold whole": "`dltui run kfold-diabetes --json`, whole process",
         "presets": "`dltui presets`",
         "summary": "`dltui summary binary-breast-cancer`",
+        "import typer": "`python -c 'import typer'` (the CLI library alone)",
+        "pass": "`python -c pass` (Python alone)",
     }
+    print(f"{args.repeats} interleaved repeats; load average {min(loads):.2f}-{max(loads):.2f}\n")
     print("| what | median s | min s | ratio to import torch |")
     print("|---|---|---|---|")
     for key, label in labels.items():
