@@ -1,11 +1,11 @@
 """`python -m bench.sweep_stacking [--repeats 3]`: a sweep of 8 variants (4 learning rates x 2 L2
-factors) x K=4 folds on the Boston-recipe workload (diabetes, 64-64-1, batch 16, 100 epochs),
-trained three ways in one process, interleaved: every training one after another, each variant's
-folds stacked (variants one after another), and all 32 trainings stacked as one model, beside
-the experts' stacked peers of bench/experts.py (bmm + autograd; torch.func + vmap), each training
-the same 32 members (the 4 folds x the 8 variants' learning rates and L2 factors) at once.
-Prints a markdown table; the ratios are against the fully sequential time; every way runs at the
-engine's thread count."""
+factors) x K=4 folds on the diabetes K-fold workload (the book's Boston recipe on the diabetes
+set: 64-64-1, batch 16, 100 epochs), trained three ways in one process, interleaved: every
+training one after another, each variant's folds stacked (variants one after another), and all
+32 trainings stacked as one model; beside them the experts' stacked peers of bench/experts.py
+(bmm + autograd; torch.func + vmap), each training the same 32 members (the 4 folds x the 8
+variants' learning rates and L2 factors) at once. Prints a markdown table; the ratios are against
+the fully sequential time."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """`python -m bench.threads [--repeats 2]`: the thread policy on a shared machine. The engine
-trains the Boston-recipe K-fold workload (folds one after another) with `train.threads` 1 and 2,
-on an idle machine and beside one busy process (a Python loop spinning on one core), the four
-cases interleaved."""
+trains the diabetes K-fold workload (the book's Boston recipe on the diabetes set, folds one after
+another) with `train.threads` 1 and 2, on an idle machine and beside one busy process (a Python
+loop spinning on one core), the four cases interleaved."""
 
 from __future__ import annotations
 
