@@ -148,3 +148,14 @@ def test_a_preset_saved_with_a_bom_loads(tmp_path):
     result = dltui("summary", str(path))
     assert result.returncode == 0, result.stderr
     assert os.path.getsize(path) > 3
+
+
+def test_run_folder_lines_write_non_finite_numbers_as_null():
+    """Lines without NaN are written at once; one with NaN or an infinity anywhere inside is
+    walked and written with nulls, so every parser reads it."""
+    from dltui.engine.runs.folder import dumps
+
+    assert dumps({"loss": 0.5, "folds": [1, 2]}) == '{"loss": 0.5, "folds": [1, 2]}'
+    line = dumps({"loss": float("nan"), "val": {"mae": [1.0, float("inf"), -float("inf")]}})
+    assert json.loads(line, parse_constant=lambda name: pytest.fail(name)) == {
+        "loss": None, "val": {"mae": [1.0, None, None]}}
