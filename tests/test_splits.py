@@ -7,7 +7,7 @@ import re
 import numpy as np
 import pytest
 
-from dltui.engine.data.checks import redundancy
+from dltui.engine.data.checks import duplicate_count, in_pool, redundancy
 from dltui.engine.data.splits import plan_splits
 from dltui.engine.errors import InputError
 from dltui.engine.spec import ValidationSpec
@@ -231,3 +231,16 @@ def test_a_kfold_plan_imports_no_scikit_learn():
             "plan_splits(y.astype(float), 'regression', ValidationSpec(scheme='kfold', k=3), True, 0)\n"
             "assert 'sklearn' not in sys.modules, 'sklearn imported'\n")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+@pytest.mark.parametrize("sizes", [(0, 5), (5, 0), (1, 1), (300, 1000), (1000, 300)])
+def test_hash_membership_and_duplicate_counts_equal_numpys(sizes):
+    """The redundancy check's sorted search gives np.isin's answer and the doctor's count
+    np.unique's, including the largest 64-bit values (searchsorted past the end)."""
+    rng = np.random.default_rng(sum(sizes))
+    top = np.iinfo(np.uint64).max
+    values = rng.integers(0, 60, sizes[0]).astype(np.uint64)
+    pool = rng.integers(0, 60, sizes[1]).astype(np.uint64)
+    values[::7], pool[::11] = top, top - 1
+    assert np.array_equal(in_pool(values, pool), np.isin(values, pool))
+    assert duplicate_count(values) == len(values) - len(np.unique(values))

@@ -34,18 +34,33 @@ def row_hashes(x: np.ndarray) -> np.ndarray:
     return out
 
 
+def in_pool(values: np.ndarray, pool: np.ndarray) -> np.ndarray:
+    """`np.isin(values, pool)` for 64-bit hashes, through one sort and a binary search: numpy
+    2.4's `isin` and `unique` take 0.35-0.49 s on a million hashes, where a sort takes 0.03 s."""
+    if not len(pool):
+        return np.zeros(len(values), dtype=bool)
+    pool = np.sort(pool)
+    at = np.minimum(np.searchsorted(pool, values), len(pool) - 1)
+    return pool[at] == values
+
+
+def duplicate_count(hashes: np.ndarray) -> int:
+    """Rows whose hash an earlier row has (len(hashes) - len(np.unique(hashes)), sorted once)."""
+    ordered = np.sort(hashes)
+    return int(np.count_nonzero(ordered[1:] == ordered[:-1]))
+
+
 def _duplicated(x: np.ndarray, hashes: np.ndarray, train: np.ndarray,
                 evaluated: np.ndarray) -> np.ndarray:
     """For each evaluated sample: do its exact features appear in the training part?"""
-    candidates = np.isin(hashes[evaluated], hashes[train])
+    candidates = in_pool(hashes[evaluated], hashes[train])
     if not candidates.any():
         return candidates
+    wanted = hashes[evaluated[candidates]]
+    matching = train[in_pool(hashes[train], wanted)]  # the training rows that may be equal
     by_hash: dict[int, list[int]] = {}
-    wanted = set(hashes[evaluated[candidates]].tolist())
-    for i in train.tolist():
-        h = int(hashes[i])
-        if h in wanted:
-            by_hash.setdefault(h, []).append(i)
+    for i, h in zip(matching.tolist(), hashes[matching].tolist(), strict=True):
+        by_hash.setdefault(h, []).append(i)
     flat = x.reshape(len(x), -1)
     for pos in np.flatnonzero(candidates):
         i = evaluated[pos]

@@ -294,9 +294,9 @@ def _duplicate_rows(x: np.ndarray) -> int:
     if key not in _DUPLICATES:
         # 64-bit row hashes in numpy (no sorted copy of the data); the count is advice, and
         # two different rows sharing a hash is a 2^-64 event for data that is not adversarial.
-        from ..data.checks import row_hashes
+        from ..data.checks import duplicate_count, row_hashes
 
-        _DUPLICATES[key] = len(x) - len(np.unique(row_hashes(x)))
+        _DUPLICATES[key] = duplicate_count(row_hashes(x))
         weakref.finalize(x, _DUPLICATES.pop, key, None)
     return _DUPLICATES[key]
 

@@ -130,7 +130,7 @@ def encode(table: Table, schema: TableSchema, need_target: bool = True) -> CsvDa
         ids = _category_ids(table, col.name, p, col.categories)
         known = (ids >= 0) & ~p.missing
         onehot[np.flatnonzero(known), ids[known]] = 1.0
-        if p.missing.any():
+        if p.missing.any() and schema.missing != "zero":  # zero: the all-zero row stands
             onehot[p.missing] = np.nan
             nan_columns.extend(range(at - len(col.categories), at))
         unseen = ~known & ~p.missing
