@@ -86,6 +86,7 @@ def prepare(preset: Preset, base_dir: Path | None = None, device: str | None = N
         raise InputError(f"validation.test_fraction: {preset.data.source} comes with its own "
                          f"test set ({len(data.test_rows):,} rows, the book's); leave "
                          "test_fraction at 0, or set data.split = \"pooled\" to carve your own")
+    data.hash_in_background()  # the run folder's fingerprint, hashed while the splits are planned
     plan = plan_splits(data.y, data.task, v, data.time_ordered, preset.train.seed, data.test_rows)
     plan, found = checks.redundancy(data.x, plan, v.dedupe)
     notices += found

@@ -230,3 +230,43 @@ def test_listing_presets_imports_no_torch():
     assert done.returncode == 0 and "book-mnist-convnet" in done.stdout
     modules = {line.split("|")[-1].strip() for line in done.stderr.splitlines() if "|" in line}
     assert "torch" not in modules and "sklearn" not in modules
+
+
+def test_the_collector_is_paused_for_start_up_and_given_back():
+    """Start-up's objects are frozen, not walked by every later collection; the collector comes
+    back as it was, on success and on a refusal alike (tests call the CLI in this process)."""
+    import gc
+    import weakref
+
+    from conftest import cli
+    from dltui.tui.startup import collector_paused
+
+    class Node:
+        pass
+
+    assert gc.isenabled()
+    before = gc.get_freeze_count()
+    kept = [[object()] for _ in range(1000)]
+    earlier = Node()
+    earlier.me = earlier  # garbage from before the block: collected, not frozen
+    gone = weakref.ref(earlier)
+    del earlier
+    with collector_paused():
+        assert gone() is None
+        assert not gc.isenabled()
+        kept += [[object()] for _ in range(1000)]
+    assert gc.isenabled() and gc.get_freeze_count() >= before + 1000
+    with pytest.raises(ValueError), collector_paused():
+        raise ValueError
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        with collector_paused():
+            pass
+        assert not gc.isenabled()  # a caller's choice is kept
+    finally:
+        gc.enable()
+    code, _, _ = cli("run", "no-such-preset")
+    assert code == 2 and gc.isenabled()
+    gc.unfreeze()
+    del kept

@@ -104,3 +104,39 @@ def test_npz_channels_last_images_become_channels_first(tmp_path):
     assert np.array_equal(d.x[2, 1], x[2, :, :, 1])
     first = load_data(DataSpec(source=f"npz:{path}", layout="channels_first"))
     assert first.input_shape == (5, 4, 3)
+
+
+def test_target_classes_counted_equal_numpys_unique():
+    """Small non-negative whole-number labels are counted, not sorted: the same classes and
+    ids."""
+    from dltui.engine.data.dataset import encode_target
+    from dltui.engine.data.labels import unique_inverse
+
+    rng = np.random.default_rng(0)
+    for raw in (rng.integers(0, 5, 10_000), np.array([7, 3, 7, 0]), np.array([-1, 1, -1]),
+                np.array([True, False]), np.array(["b", "a", "b"]), np.array([2.0, 1.0, 2.0]),
+                np.array([70_000, 3, 70_000]), np.array([3.0, 0.0, 3.0]), np.array([0.5, 1.0]),
+                np.array([1.0, np.inf, np.nan]), np.array([3, 1], dtype=np.uint8)):
+        values, ids = unique_inverse(raw)
+        want_values, want_ids = np.unique(raw, return_inverse=True)
+        assert values.dtype == want_values.dtype
+        np.testing.assert_array_equal(values, want_values)
+        np.testing.assert_array_equal(ids, want_ids)
+    assert encode_target(np.array([7, 3, 7, 0]), "auto", "t")[1:] == ("multiclass", ["0", "3", "7"])
+    with pytest.raises(InputError, match="2 missing values"):
+        encode_target(np.array([0.0, np.nan, 1.0, np.nan]), "auto", "t")
+
+
+def test_the_fingerprint_hashed_in_a_thread_is_the_one_hashed_in_place():
+    from dltui.engine.data.dataset import Dataset
+    from dltui.engine.data.fingerprint import fingerprint
+
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(5000, 8)).astype(np.float32), rng.integers(0, 2, 5000)
+    data = Dataset(x, y, "binary", ["0", "1"], False, "t")
+    data.hash_in_background()
+    assert data.fingerprint() == fingerprint(x, y, ["0", "1"])
+    assert data.fingerprint() == data.fingerprint()  # known: not hashed again
+    data.x = x.copy()
+    data.x[17, 3] += 1  # new arrays are hashed anew, one changed cell a different hash
+    assert data.fingerprint() == fingerprint(data.x, y, ["0", "1"]) != fingerprint(x, y, ["0", "1"])

@@ -42,3 +42,36 @@ def test_token_ids_are_left_alone():
 
 def test_to_categorical():
     assert to_categorical(np.array([2, 0]), 3).tolist() == [[0, 0, 1], [1, 0, 0]]
+
+
+def test_nan_is_found_past_infinities_and_overflow():
+    """A block's sum flags it: infinities of both signs or an overflowing sum are looked at cell
+    by cell, so they are not taken for a NaN, and a NaN in any block, the last row too, is."""
+    import warnings
+
+    from dltui.engine.data.preprocess import BLOCK_VALUES, any_nan
+
+    rows = BLOCK_VALUES // 4 * 2 + 3  # three blocks of 4 columns
+    x = np.random.default_rng(0).normal(size=(rows, 4)).astype(np.float32)
+    x[5, 3], x[6, 3], x[7, 1], x[8, 1] = np.inf, -np.inf, 3e38, 3e38
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert not any_nan(x)
+        x[-1, 2] = np.nan
+        assert any_nan(x)
+    assert not any_nan(np.zeros((0, 3), np.float32))
+
+
+def test_moments_in_shuffled_order_equal_float64s_and_see_a_nan():
+    """Statistics from a shuffled training part, gathered in row order, equal float64's; a NaN
+    in a training row means a fill (and is seen without a mask of the whole block)."""
+    rng = np.random.default_rng(1)
+    x = (rng.normal(size=(3000, 5)) * 10 + 3).astype(np.float32)
+    train = rng.permutation(3000)[:2000]
+    pre = fit_preprocessing(x, train, normalize=True, has_nan=False)
+    want = x[train].astype(np.float64)
+    np.testing.assert_allclose(pre.mean.reshape(-1), want.mean(0), rtol=1e-6)
+    np.testing.assert_allclose(pre.std.reshape(-1), want.std(0), rtol=1e-5)
+    x[train[7], 2] = np.nan
+    filled = fit_preprocessing(x, train, normalize=True)
+    assert filled.fill is not None and np.isfinite(filled.apply(x)).all()

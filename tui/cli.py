@@ -15,6 +15,7 @@ from . import completion, exit_codes, model_commands, sweep_commands
 from .dataset_commands import datasets_app
 from .init_command import init
 from .options import check_device
+from .startup import collector_paused, freeze_at_exit
 from .workflow_command import workflow
 
 app = typer.Typer(add_completion=True, rich_markup_mode=None,
@@ -50,11 +51,12 @@ def run(preset: PresetArg, set_: SetOpt = None,
         json_: Annotated[bool, typer.Option("--json", help="One JSON object per event.")] = False,
         runs_dir: RunsDirOpt = Path("runs")) -> None:
     """Train a preset headless; results go to a run folder."""
-    from dltui.engine import load_preset, prepare
+    with collector_paused():
+        from dltui.engine import load_preset, prepare
 
-    check_device(device)
-    spec, path = load_preset(preset, set_)
-    prep = prepare(spec, path.parent, device)
+        check_device(device)
+        spec, path = load_preset(preset, set_)
+        prep = prepare(spec, path.parent, device)
     train_headless(prep, runs_dir, json_)
 
 
@@ -116,8 +118,9 @@ def resume(run_ref: Annotated[str, typer.Argument(metavar="RUN", autocompletion=
         resume_workflow(found, device)
         return
     path = model_commands.run_folder(run_ref, runs_dir)
-    spec, preset_path = load_preset(path / "preset.toml")
-    prep = prepare(spec, preset_path.parent, device)
+    with collector_paused():
+        spec, preset_path = load_preset(path / "preset.toml")
+        prep = prepare(spec, preset_path.parent, device)
     train_headless(prep, runs_dir, json_, resume_dir=path, force=force)
 
 
@@ -286,6 +289,7 @@ app.command()(workflow)
 def main() -> None:
     from dltui.engine.errors import InputError, TrainingFailure
 
+    freeze_at_exit()
     try:
         app(standalone_mode=True)
     except InputError as err:

@@ -12,6 +12,7 @@ import numpy as np
 
 from ..errors import InputError
 from ..events import Notice
+from .labels import class_counts
 from .splits import SplitPlan
 
 _HASH_WORDS = 1 << 22  # words hashed per block (32 MB as uint64), whatever the data's size
@@ -119,18 +120,20 @@ def representativeness(y: np.ndarray, task: str, plan: SplitPlan,
     fix = ("the class mix changes along the data's time order, so the validation score measures "
            "a different mix than the model learned from" if plan.time_ordered else
            "shuffle before splitting (validation.shuffle) so both parts represent the data")
-    for s in plan.splits:
-        missing = set(np.unique(y[s.val_idx])) - set(np.unique(y[s.train_idx]))
-        if missing:
+    k = max(len(names), int(y.max()) + 1 if len(y) else 0)
+    mixes = [(class_counts(y[s.train_idx], k), class_counts(y[s.val_idx], k)) for s in plan.splits]
+    for s, (train_n, val_n) in zip(plan.splits, mixes, strict=True):
+        missing = np.flatnonzero((val_n > 0) & (train_n == 0))
+        if len(missing):
             shown = [names[int(m)] if len(names) > int(m) else int(m) for m in sorted(missing)]
             return [Notice("warning", "representativeness",
                            f"{_part(plan, s)}'s validation part has class(es) {shown} "
                            f"that its training part never shows; {fix}")]
     worst, at = 0.0, None
-    for s in plan.splits:
-        classes = np.unique(y)
-        train = np.array([np.mean(y[s.train_idx] == c) for c in classes])
-        val = np.array([np.mean(y[s.val_idx] == c) for c in classes])
+    classes = np.flatnonzero(class_counts(y, k))
+    for s, (train_n, val_n) in zip(plan.splits, mixes, strict=True):
+        train = train_n[classes] / max(1, len(s.train_idx))
+        val = val_n[classes] / max(1, len(s.val_idx))
         distance = 0.5 * float(np.abs(train - val).sum())
         if distance > worst:
             worst, at = distance, (s, classes, train, val)

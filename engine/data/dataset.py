@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import hashlib
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -13,9 +14,9 @@ from ..spec import DataSpec
 from .book_sets import FILES as BOOK_FILES
 from .book_sets import load_book
 from .datasets import load_builtin
+from .fingerprint import fingerprint as _fingerprint
+from .labels import unique_inverse
 from .tables.schema import TableSchema
-
-FINGERPRINT_BYTES = 256 << 20
 
 
 @dataclass
@@ -44,21 +45,42 @@ class Dataset:
     def __len__(self) -> int:
         return len(self.x)
 
+    # The fingerprint of (x, y, classes) by identity: computed once (sweep variants share a data
+    # set), in a thread where prepare() starts it, so hashing overlaps the split planning.
+    _hashing: tuple[tuple[Any, ...], threading.Thread | None, list[str]] | None = field(
+        default=None, init=False, repr=False, compare=False)
+
+    def hash_in_background(self) -> None:
+        """Start the fingerprint in a thread: hashlib lets go of the GIL while it hashes (0.15 s
+        for 128 MB), so what the caller does meanwhile is not held up. The data is read, never
+        changed, until `fingerprint()` collects it."""
+        key = (self.x, self.y, self.classes)
+        if self._hashed(key):
+            return
+        box: list[str] = []
+        thread = threading.Thread(target=lambda: box.append(_fingerprint(*key)), daemon=True,
+                                  name="dltui-fingerprint")
+        thread.start()
+        self._hashing = (key, thread, box)
+
     def fingerprint(self) -> str:
         """A hash of what was read (shapes, dtypes, the targets and the features), so a resumed
-        run can tell its data changed. Features beyond 256 MB are hashed on 4,096 rows spread
-        over the data: a memory-mapped set is not read whole for it."""
-        h = hashlib.blake2b(digest_size=16)
-        h.update(repr((self.x.shape, str(self.x.dtype), self.y.shape, str(self.y.dtype),
-                       self.classes)).encode())
-        h.update(np.ascontiguousarray(self.y).tobytes())
-        x = self.x
-        if x.nbytes > FINGERPRINT_BYTES:
-            x = x[np.unique(np.linspace(0, len(x) - 1, 4096).astype(np.int64))]
-        step = max(1, (16 << 20) // max(1, x[:1].nbytes))
-        for s in range(0, len(x), step):
-            h.update(np.ascontiguousarray(x[s:s + step]).tobytes())
-        return h.hexdigest()
+        run can tell its data changed."""
+        key = (self.x, self.y, self.classes)
+        if self._hashing is not None and self._hashed(key):
+            _, thread, box = self._hashing
+            if thread is not None:
+                thread.join()
+            if box:  # empty if the thread failed: hash here, where an error is seen
+                return box[0]
+        box = [_fingerprint(*key)]
+        self._hashing = (key, None, box)
+        return box[0]
+
+    def _hashed(self, key: tuple[Any, ...]) -> bool:
+        """Whether the fingerprint of exactly these arrays is known or under way."""
+        return self._hashing is not None and all(
+            a is b for a, b in zip(self._hashing[0], key, strict=True))
 
     def describe(self) -> str:
         if self.task == "regression":
@@ -269,22 +291,26 @@ def encode_target(raw: np.ndarray, task: str, where: str) -> tuple[np.ndarray, s
     """Settle the task from the target where it is unambiguous and encode class labels as ids."""
     raw = np.asarray(raw)
     numeric = np.issubdtype(raw.dtype, np.number) or raw.dtype == bool
-    if numeric and raw.ndim == 1 and np.isnan(raw.astype(float)).any():
-        raise InputError(f"{where}: the target has {int(np.isnan(raw.astype(float)).sum())} "
+    if raw.dtype.kind == "f" and raw.ndim == 1 and np.isnan(raw).any():
+        raise InputError(f"{where}: the target has {int(np.isnan(raw).sum())} "
                          "missing values; remove those rows")
+    classes = None
     if task == "auto":
         if not numeric:
-            task = "binary" if len(np.unique(raw)) <= 2 else "multiclass"
-        elif raw.ndim > 1 or not np.all(np.equal(np.mod(raw, 1), 0)):
+            classes = unique_inverse(raw)
+            task = "binary" if len(classes[0]) <= 2 else "multiclass"
+        elif raw.ndim > 1 or not (np.issubdtype(raw.dtype, np.integer) or raw.dtype == bool
+                                  or np.all(np.equal(np.mod(raw, 1), 0))):
             task = "regression"
         else:
-            distinct = len(np.unique(raw))
+            classes = unique_inverse(raw)
+            distinct = len(classes[0])
             task = "binary" if distinct <= 2 else "multiclass" if distinct <= 20 else "regression"
     if task == "regression":
         if not numeric:
             raise InputError(f"{where}: data.task is regression but the target is not numeric")
         return raw.astype(np.float32), task, []
-    values, ids = np.unique(raw, return_inverse=True)
+    values, ids = classes if classes is not None else unique_inverse(raw)
     if len(values) < 2:
         fix = "; for a constant quantity set data.task = 'regression' (though there is " \
             "nothing to learn)" if numeric else ""

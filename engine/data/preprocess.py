@@ -98,14 +98,27 @@ class Normalizer:
 
 
 def _blocks(x: np.ndarray, idx: np.ndarray) -> list[np.ndarray]:
+    """`idx` in blocks of rows, in row order: a sum does not care about order, and gathering
+    rows in order reads memory front to back (a shuffled training part's gather took twice as
+    long as the arithmetic; the sort, 6 ms a million rows)."""
     per_row = max(1, int(np.prod(x.shape[1:])))
     step = max(1, BLOCK_VALUES // per_row)
+    idx = np.sort(idx)
     return [idx[s:s + step] for s in range(0, len(idx), step)]
 
 
 def any_nan(x: np.ndarray) -> bool:
-    """Whether x holds a NaN, scanned a block of rows at a time (no full-size temporary)."""
-    return any(bool(np.isnan(x[rows]).any()) for rows in _blocks(x, np.arange(len(x))))
+    """Whether x holds a NaN, a block of rows at a time (no full-size temporary). A block's sum
+    is NaN when it holds one (or infinities of both signs, or an overflow meets one): only then
+    is the block looked at cell by cell. A sum reads the block once, in SIMD; `isnan` writes a
+    mask as big as the block (0.06 s against 0.02 s for 128 MB)."""
+    step = max(1, BLOCK_VALUES // max(1, int(np.prod(x.shape[1:]))))
+    with np.errstate(all="ignore"):  # the overflow and inf - inf the sum may meet are expected
+        for s in range(0, len(x), step):
+            block = x[s:s + step]
+            if np.isnan(block.sum()) and np.isnan(block).any():
+                return True
+    return False
 
 
 def _moments(x: np.ndarray, idx: np.ndarray,
@@ -119,11 +132,14 @@ def _moments(x: np.ndarray, idx: np.ndarray,
         block = x[rows]
         if fill is not None:
             block = np.where(np.isnan(block), fill, block)
-        elif np.isnan(block).any():
-            return mean, m2, True
         b = len(block)
         b_mean = block.mean(axis=0, dtype=np.float64)
-        b_m2 = np.square(block - b_mean.astype(np.float32), dtype=np.float64).sum(axis=0)
+        # a NaN makes its column's mean NaN (so do infinities of both signs: then look closer)
+        if fill is None and np.isnan(b_mean).any() and np.isnan(block).any():
+            return mean, m2, True
+        deviation = block - b_mean.astype(np.float32)
+        # per column sum of squares in float64, without a float64 copy of the block
+        b_m2 = np.einsum("i...,i...->...", deviation, deviation, dtype=np.float64)
         delta = b_mean - mean
         total = n + b
         mean = mean + delta * (b / total)
