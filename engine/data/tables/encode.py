@@ -183,10 +183,10 @@ def encode(table: Table, schema: TableSchema, need_target: bool = True) -> CsvDa
 
 def _feature_matrix(rows: int, width: int) -> np.ndarray:
     """A zeroed float32 (rows, width) matrix (one-hot columns are then written only where a
-    1 goes; the kernel hands out zeroed pages, so zeroing costs nothing). A big one is mapped with the kernel's
-    4 KB pages: numpy advises 2 MB pages for big arrays, and their first touch was bimodal on
-    the 2-core VMs this was measured on (80 MB: 0.01 s or 0.16-0.25 s, most often the latter),
-    4 KB pages 0.06 s every time. The array keeps its mapping alive."""
+    1 goes; the kernel hands out zeroed pages, so zeroing costs nothing). A big one is mapped
+    with the kernel's 4 KB pages: numpy advises 2 MB pages for big arrays, and their first
+    touch was bimodal on the 2-core VMs this was measured on (80 MB: 0.01 s or 0.16-0.25 s, most
+    often the latter), 4 KB pages 0.06 s every time. The array keeps its mapping alive."""
     nbytes = rows * width * 4
     if nbytes < BIG_MATRIX_BYTES:
         return np.zeros((rows, width), dtype=np.float32)
