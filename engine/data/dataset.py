@@ -67,7 +67,8 @@ class Dataset:
         """A hash of what was read (shapes, dtypes, the targets and the features), so a resumed
         run can tell its data changed."""
         key = (self.x, self.y, self.classes)
-        if self._hashing is not None and self._hashed(key):
+        if self._hashed(key):
+            assert self._hashing is not None
             _, thread, box = self._hashing
             if thread is not None:
                 thread.join()
@@ -294,23 +295,23 @@ def encode_target(raw: np.ndarray, task: str, where: str) -> tuple[np.ndarray, s
     if raw.dtype.kind == "f" and raw.ndim == 1 and np.isnan(raw).any():
         raise InputError(f"{where}: the target has {int(np.isnan(raw).sum())} "
                          "missing values; remove those rows")
-    classes = None
+    counted = None
     if task == "auto":
         if not numeric:
-            classes = unique_inverse(raw)
-            task = "binary" if len(classes[0]) <= 2 else "multiclass"
+            counted = unique_inverse(raw)
+            task = "binary" if len(counted[0]) <= 2 else "multiclass"
         elif raw.ndim > 1 or not (np.issubdtype(raw.dtype, np.integer) or raw.dtype == bool
                                   or np.all(np.equal(np.mod(raw, 1), 0))):
             task = "regression"
         else:
-            classes = unique_inverse(raw)
-            distinct = len(classes[0])
+            counted = unique_inverse(raw)
+            distinct = len(counted[0])
             task = "binary" if distinct <= 2 else "multiclass" if distinct <= 20 else "regression"
     if task == "regression":
         if not numeric:
             raise InputError(f"{where}: data.task is regression but the target is not numeric")
         return raw.astype(np.float32), task, []
-    values, ids = classes if classes is not None else unique_inverse(raw)
+    values, ids = counted if counted is not None else unique_inverse(raw)
     if len(values) < 2:
         fix = "; for a constant quantity set data.task = 'regression' (though there is " \
             "nothing to learn)" if numeric else ""
