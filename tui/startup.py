@@ -2,7 +2,7 @@
 
 Start-up (torch, pandas, typer, a data set) makes over a million objects that live as long as
 the process. The collector walks them again and again while they are made, and once more at exit:
-0.2 s after `import torch` alone, 0.6 s after a 1M-row run, measured (bench/RESULTS.md). Objects
+0.2 s after `import torch` alone, about 0.5 s after a 1M-row run (bench/RESULTS.md). Objects
 frozen (`gc.freeze`) are skipped by every later collection; reference counting still frees
 everything that is not in a cycle, so nothing a run writes depends on the collector.
 """

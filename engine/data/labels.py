@@ -23,5 +23,6 @@ def unique_inverse(raw: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def class_counts(ids: np.ndarray, n_classes: int) -> np.ndarray:
-    """How many of each class id 0..n_classes-1 (class ids as encode_target makes them)."""
+    """How many of each class id 0..n_classes-1 (ids as encode_target and unique_inverse make
+    them)."""
     return np.bincount(ids.astype(np.int64, copy=False), minlength=n_classes)

@@ -14,7 +14,7 @@ import numpy as np
 from ..errors import InputError
 from ..spec import ValidationSpec
 from .folds import forward_chaining, kfold, repeated_kfold, stratified_kfold
-from .labels import unique_inverse
+from .labels import class_counts, unique_inverse
 
 
 @dataclass(frozen=True)
@@ -175,7 +175,7 @@ def shuffle_split(n: int, n_test: int, seed: int,
         permutation = rng.permutation(n)
         return permutation[n_test:], permutation[:n_test]
     classes, y_indices = unique_inverse(y)
-    counts = np.bincount(y_indices, minlength=len(classes))
+    counts = class_counts(y_indices, len(classes))
     if counts.min() < 2:
         raise ValueError(f"the least populated classes have only 1 member, too few to stratify: "
                          f"{classes[counts < 2].tolist()}")
